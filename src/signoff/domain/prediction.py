@@ -1,0 +1,57 @@
+"""What the AI step returns and what the routing policy makes of it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from signoff.domain.states import RouteKind
+
+
+@dataclass(frozen=True)
+class Entity:
+    type: str
+    text: str
+    start: int | None = None
+    end: int | None = None
+    confidence: float | None = None
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The AI step's answer for one item; `confidence` is None when the model abstains."""
+
+    label: str | None
+    confidence: float | None
+    model: str
+    model_version: str | None = None
+    entities: tuple[Entity, ...] = ()
+    scores: dict[str, float] = field(default_factory=dict)
+    confidence_method: str | None = None
+    raw: Any = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["entities"] = [asdict(e) for e in self.entities]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Prediction:
+        values = dict(data)
+        values["entities"] = tuple(Entity(**e) for e in values.get("entities") or ())
+        return cls(**values)
+
+    @classmethod
+    def failed(cls, model: str, error: str) -> Prediction:
+        return cls(label=None, confidence=None, model=model, error=error)
+
+
+@dataclass(frozen=True)
+class Route:
+    kind: RouteKind
+    reasons: tuple[str, ...]
+    threshold: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"route": self.kind.value, "reasons": list(self.reasons), "threshold": self.threshold}

@@ -1,0 +1,59 @@
+"""The routing policy: first match wins, every reason is recorded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from signoff.domain.prediction import Prediction, Route
+from signoff.domain.states import RouteKind
+from signoff.domain.workflow import RoutingSpec
+
+
+def route(
+    prediction: Prediction,
+    policy: RoutingSpec,
+    *,
+    metadata: dict[str, Any],
+    qa_draw: float,
+    threshold: float | None,
+    labels: list[str],
+) -> Route:
+    """Decide `auto` or `human` for one prediction.
+
+    `qa_draw` is a uniform random number in [0, 1) drawn by the caller (so tests
+    can fix it); `threshold` is the confidence threshold in force (the fixed one,
+    or the one learned for the error budget; None means nothing goes auto).
+    """
+    human = RouteKind.HUMAN
+    if prediction.error is not None:
+        return Route(human, ("ai_error",), threshold)
+    if prediction.label is None or prediction.label not in labels:
+        return Route(human, ("ai_error: label outside the workflow's labels",), threshold)
+    reasons: list[str] = []
+    if prediction.label in policy.always_review_labels:
+        reasons.append(f"label {prediction.label} is always reviewed")
+    present = {e.type for e in prediction.entities}
+    for entity_type in policy.review_if_entities:
+        if entity_type in present:
+            reasons.append(f"entity {entity_type} present")
+    for rule in policy.metadata_rules:
+        if rule.matches(metadata):
+            reasons.append(f"metadata {rule.field} matches")
+    if reasons:
+        return Route(human, tuple(reasons), threshold)
+    if prediction.confidence is None:
+        return Route(human, ("no confidence yet (model still learning)",), threshold)
+    would_auto = threshold is not None and prediction.confidence >= threshold
+    if would_auto and qa_draw < policy.qa_sample_rate:
+        return Route(human, ("qa_sample",), threshold)
+    if threshold is None:
+        if policy.mode == "error_budget":
+            return Route(human, ("not enough reviewed items to set a threshold",), None)
+        return Route(human, ("no threshold: every item is reviewed",), None)
+    if prediction.confidence < threshold:
+        return Route(
+            human, (f"confidence {prediction.confidence:.2f} < {threshold:.2f}",), threshold
+        )
+    return Route(
+        RouteKind.AUTO, (f"confidence {prediction.confidence:.2f} >= {threshold:.2f}",), threshold
+    )

@@ -1,0 +1,184 @@
+"""The workflow definition: what a YAML/JSON workflow file may say, validated."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from signoff.domain import errors
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EntityType(_Strict):
+    """An entity type the AI step extracts; `patterns` drive the built-in extractor."""
+
+    type: str = Field(min_length=1, max_length=64)
+    patterns: list[str] = Field(default_factory=list, description="Regular expressions")
+
+    @field_validator("patterns")
+    @classmethod
+    def _patterns_compile(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern {pattern!r} is not a valid regular expression: {exc}")
+        return value
+
+
+class AiSpec(_Strict):
+    provider: str = Field(default="builtin", description="Registered AI provider name")
+    options: dict[str, Any] = Field(default_factory=dict)
+    retries: int = Field(default=3, ge=0, le=10, description="Retries after the first failure")
+    backoff_seconds: float = Field(default=0.5, ge=0, le=60, description="First retry delay")
+    text_field: str | None = Field(
+        default=None, description="Content field holding the text (default: text, body, ...)"
+    )
+
+
+class MetadataRule(_Strict):
+    field: str
+    equals: Any = None
+    one_of: list[Any] | None = None
+
+    def matches(self, metadata: dict[str, Any]) -> bool:
+        if self.field not in metadata:
+            return False
+        value = metadata[self.field]
+        if self.one_of is not None:
+            return value in self.one_of
+        return bool(value == self.equals)
+
+
+class RoutingSpec(_Strict):
+    threshold: float | None = Field(default=None, ge=0, le=1)
+    error_budget: float | None = Field(default=None, gt=0, lt=1)
+    confidence_level: float = Field(default=0.95, gt=0.5, lt=1)
+    min_reviewed: int = Field(default=30, ge=1, description="Reviewed items needed first")
+    qa_sample_rate: float = Field(default=0.0, ge=0, le=1)
+    always_review_labels: list[str] = Field(default_factory=list)
+    review_if_entities: list[str] = Field(default_factory=list)
+    metadata_rules: list[MetadataRule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> RoutingSpec:
+        if self.threshold is not None and self.error_budget is not None:
+            raise ValueError("set either threshold or error_budget, not both")
+        return self
+
+    @property
+    def mode(self) -> Literal["fixed", "error_budget", "always_human"]:
+        if self.error_budget is not None:
+            return "error_budget"
+        if self.threshold is not None:
+            return "fixed"
+        return "always_human"
+
+
+class ReviewSpec(_Strict):
+    outcomes: list[str] = Field(default_factory=lambda: ["approved", "rejected"], min_length=1)
+    reject_outcomes: list[str] = Field(
+        default_factory=lambda: ["rejected"], description="Outcomes that end in state rejected"
+    )
+    auto_outcome: str = Field(default="approved", description="Outcome of an auto decision")
+    require_comment_on: list[Literal["override", "rejected", "always"]] = Field(
+        default_factory=list
+    )
+    sla_hours: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _outcomes_known(self) -> ReviewSpec:
+        if len(set(self.outcomes)) != len(self.outcomes):
+            raise ValueError("outcomes must be unique")
+        if self.auto_outcome not in self.outcomes:
+            raise ValueError(f"auto_outcome {self.auto_outcome!r} is not one of outcomes")
+        return self
+
+
+class DeliverySpec(_Strict):
+    webhook_url: str | None = None
+    secret_env: str | None = Field(
+        default=None, description="Environment variable holding this workflow's signing secret"
+    )
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("webhook_url must be an http(s) URL")
+        return value
+
+
+class TrainingSpec(_Strict):
+    retrain_every: int = Field(default=50, ge=1, description="Retrain after N new human labels")
+    min_labels: int = Field(default=20, ge=2, description="Labels needed before predicting")
+
+
+class WorkflowSpec(_Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str = ""
+    labels: list[str] = Field(min_length=1)
+    entities: list[EntityType] = Field(default_factory=list)
+    ai: AiSpec = Field(default_factory=AiSpec)
+    routing: RoutingSpec = Field(default_factory=RoutingSpec)
+    review: ReviewSpec = Field(default_factory=ReviewSpec)
+    delivery: DeliverySpec = Field(default_factory=DeliverySpec)
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> WorkflowSpec:
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError("labels must be unique")
+        unknown = [lab for lab in self.routing.always_review_labels if lab not in self.labels]
+        if unknown:
+            raise ValueError(f"routing.always_review_labels has unknown labels: {unknown}")
+        types = {e.type for e in self.entities}
+        unknown_types = [t for t in self.routing.review_if_entities if t not in types]
+        if unknown_types:
+            raise ValueError(f"routing.review_if_entities has unknown entity types: {unknown_types}")
+        return self
+
+    def final_state_for(self, outcome: str) -> str:
+        """The item state an outcome ends in: `rejected` or `approved`."""
+        return "rejected" if outcome in self.review.reject_outcomes else "approved"
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(root)"
+
+
+def parse_workflow(data: Any) -> WorkflowSpec:
+    """Validate a workflow mapping; InvalidWorkflow names the offending field."""
+    if not isinstance(data, dict):
+        raise errors.InvalidWorkflow("a workflow must be a mapping with name, labels, ...")
+    try:
+        return WorkflowSpec.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            {"field": _field_path(e["loc"]), "message": e["msg"]} for e in exc.errors()
+        ]
+        summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+        raise errors.InvalidWorkflow(f"invalid workflow: {summary}", problems=problems) from None
+
+
+def load_workflow_text(text: str) -> WorkflowSpec:
+    """Parse YAML or JSON workflow text."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise errors.InvalidWorkflow(f"the workflow is not valid YAML/JSON: {exc}") from None
+    return parse_workflow(data)
+
+
+def dump_workflow(spec: WorkflowSpec) -> str:
+    """Canonical JSON of a workflow, used to compare versions."""
+    return json.dumps(spec.model_dump(mode="json"), sort_keys=True)

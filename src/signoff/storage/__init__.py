@@ -1,0 +1,1 @@
+"""SQL behind one seam: tables, queries per table, claims, migrations. Never commits."""

@@ -1,0 +1,237 @@
+"""Every table, as SQLAlchemy Core, with a constraint naming convention."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from signoff.storage.types import JSONType, UTCDateTime
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY, so BigInteger is Integer there.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def _id() -> sa.Column[int]:
+    return sa.Column("id", BigId, primary_key=True, autoincrement=True)
+
+
+workflows = sa.Table(
+    "workflows",
+    metadata,
+    _id(),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("current_version", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+workflow_versions = sa.Table(
+    "workflow_versions",
+    metadata,
+    _id(),
+    sa.Column("workflow_id", BigId, sa.ForeignKey("workflows.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("spec", JSONType, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("created_by", sa.String(255), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("workflow_id", "version", name="uq_workflow_versions_workflow_version"),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    _id(),
+    sa.Column("email", sa.String(255), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("display_name", sa.String(255), nullable=True),
+    sa.Column("password_hash", sa.String(255), nullable=True),
+    sa.Column("workflows", JSONType, nullable=True),  # None: every workflow
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    _id(),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("user_id", BigId, sa.ForeignKey("users.id"), nullable=True),
+    sa.Column("prefix", sa.String(32), nullable=False, unique=True),
+    sa.Column("key_hash", sa.String(255), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+    sa.Column("last_used_at", UTCDateTime, nullable=True),
+)
+
+items = sa.Table(
+    "items",
+    metadata,
+    _id(),
+    sa.Column("workflow_id", BigId, sa.ForeignKey("workflows.id"), nullable=False),
+    sa.Column("workflow_version", sa.Integer, nullable=False),
+    sa.Column("external_id", sa.String(255), nullable=True),
+    sa.Column("content", JSONType, nullable=False),
+    sa.Column("metadata", JSONType, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("idempotency_key", sa.String(255), nullable=True),
+    sa.Column("request_hash", sa.String(64), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_expires_at", UTCDateTime, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    # The AI step's answer, kept in columns the metrics and calibration read.
+    sa.Column("ai_label", sa.String(255), nullable=True),
+    sa.Column("confidence", sa.Float, nullable=True),
+    sa.Column("prediction", JSONType, nullable=True),
+    sa.Column("route", sa.String(8), nullable=True),
+    sa.Column("route_reasons", JSONType, nullable=True),
+    sa.Column("threshold", sa.Float, nullable=True),
+    sa.Column("qa_sample", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("routed_at", UTCDateTime, nullable=True),
+    # The decision.
+    sa.Column("outcome", sa.String(64), nullable=True),
+    sa.Column("final_label", sa.String(255), nullable=True),
+    sa.Column("final_entities", JSONType, nullable=True),
+    sa.Column("decided_by", sa.String(255), nullable=True),
+    sa.Column("decided_at", UTCDateTime, nullable=True),
+    sa.Column("comment", sa.Text, nullable=True),
+    sa.Column("override", sa.Boolean, nullable=True),
+    # Head of this item's hash chain; guarded updates compare audit_seq.
+    sa.Column("audit_seq", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("audit_hash", sa.String(64), nullable=False, server_default=""),
+    sa.UniqueConstraint("workflow_id", "idempotency_key", name="uq_items_workflow_idempotency"),
+    sa.Index("ix_items_state_lease", "state", "lease_expires_at"),
+    sa.Index("ix_items_workflow_state", "workflow_id", "state"),
+    sa.Index("ix_items_workflow_decided", "workflow_id", "decided_at"),
+    sa.Index("ix_items_created_at", "created_at"),
+    sa.Index("ix_items_external_id", "external_id"),
+)
+
+review_tasks = sa.Table(
+    "review_tasks",
+    metadata,
+    _id(),
+    sa.Column("item_id", BigId, sa.ForeignKey("items.id"), nullable=False),
+    sa.Column("workflow_id", BigId, sa.ForeignKey("workflows.id"), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("assignee_id", BigId, sa.ForeignKey("users.id"), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("assigned_at", UTCDateTime, nullable=True),
+    sa.Column("due_at", UTCDateTime, nullable=True),
+    sa.Column("decided_at", UTCDateTime, nullable=True),
+    sa.Column("outcome", sa.String(64), nullable=True),
+    sa.Column("labels", JSONType, nullable=True),
+    sa.Column("entities", JSONType, nullable=True),
+    sa.Column("comment", sa.Text, nullable=True),
+    sa.Column("time_on_task_ms", sa.Integer, nullable=True),
+    sa.Column("escalated", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Index("ix_review_tasks_status_workflow", "status", "workflow_id", "id"),
+    sa.Index("ix_review_tasks_assignee_status", "assignee_id", "status"),
+    sa.Index("ix_review_tasks_item", "item_id"),
+)
+
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    _id(),
+    sa.Column("chain", sa.String(64), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("item_id", BigId, nullable=True),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("data", JSONType, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.UniqueConstraint("chain", "seq", name="uq_audit_events_chain_seq"),
+    sa.Index("ix_audit_events_item", "item_id", "seq"),
+)
+
+audit_chains = sa.Table(
+    "audit_chains",
+    metadata,
+    sa.Column("chain", sa.String(64), primary_key=True),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    _id(),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("item_id", BigId, nullable=True),
+    sa.Column("workflow_id", BigId, nullable=True),
+    sa.Column("target", sa.Text, nullable=True),
+    sa.Column("message_id", sa.String(64), nullable=False),
+    sa.Column("payload", JSONType, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("lease_expires_at", UTCDateTime, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Index("ix_outbox_status_next", "status", "next_attempt_at"),
+)
+
+delivery_attempts = sa.Table(
+    "delivery_attempts",
+    metadata,
+    _id(),
+    sa.Column("outbox_id", BigId, sa.ForeignKey("outbox.id"), nullable=False),
+    sa.Column("attempted_at", UTCDateTime, nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("duration_ms", sa.Integer, nullable=True),
+    sa.Index("ix_delivery_attempts_outbox", "outbox_id"),
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    _id(),
+    sa.Column("workflow_id", BigId, sa.ForeignKey("workflows.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("n_labels", sa.Integer, nullable=False),
+    sa.Column("metrics", JSONType, nullable=False),
+    sa.Column("artifact", sa.LargeBinary, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.UniqueConstraint("workflow_id", "version", name="uq_model_versions_workflow_version"),
+)
+
+labelled_examples = sa.Table(
+    "labelled_examples",
+    metadata,
+    _id(),
+    sa.Column("workflow_id", BigId, sa.ForeignKey("workflows.id"), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("label", sa.String(255), nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("item_id", BigId, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_labelled_examples_workflow", "workflow_id", "id"),
+)
+
+login_attempts = sa.Table(
+    "login_attempts",
+    metadata,
+    _id(),
+    sa.Column("email", sa.String(255), nullable=False),
+    sa.Column("remote", sa.String(64), nullable=True),
+    sa.Column("success", sa.Boolean, nullable=False),
+    sa.Column("attempted_at", UTCDateTime, nullable=False),
+    sa.Index("ix_login_attempts_email_at", "email", "attempted_at"),
+)
