@@ -1,0 +1,1 @@
+"""The REST API: routers, schemas, auth dependencies, the error map."""

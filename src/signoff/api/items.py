@@ -1,0 +1,119 @@
+"""Items: submit, read, list, wait, cancel, audit trail."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response
+from fastapi.concurrency import run_in_threadpool
+
+from signoff.api import schemas
+from signoff.api.deps import AdminDep, CtxDep, ReaderDep
+from signoff.domain import errors
+from signoff.services import intake
+from signoff.services import items as item_service
+
+router = APIRouter(prefix="/api/v1", tags=["items"])
+
+
+@router.post("/workflows/{name}/items", status_code=201)
+def submit_item(
+    name: str,
+    body: schemas.ItemCreate,
+    ctx: CtxDep,
+    principal: AdminDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> dict[str, Any]:
+    """Submit one item; a repeated Idempotency-Key with the same body returns the first."""
+    new = intake.NewItem(
+        content=body.content, external_id=body.external_id, metadata=body.metadata,
+        idempotency_key=idempotency_key or body.idempotency_key,
+    )
+    submitted = intake.submit_item(ctx, name, new, principal.actor)
+    if not submitted.created:
+        response.status_code = 200
+    return item_service.get_item(ctx, principal, submitted.item_id)
+
+
+@router.post("/workflows/{name}/items/batch", status_code=201)
+def submit_batch(
+    name: str, body: schemas.ItemBatchCreate, ctx: CtxDep, principal: AdminDep
+) -> dict[str, Any]:
+    """Submit up to `limits.max_batch_items` items in one transaction."""
+    limit = ctx.settings.limits.max_batch_items
+    if len(body.items) > limit:
+        raise errors.ValidationFailed(
+            f"items: at most {limit} items per batch, got {len(body.items)}", field="items"
+        )
+    new = [
+        intake.NewItem(content=i.content, external_id=i.external_id, metadata=i.metadata,
+                       idempotency_key=i.idempotency_key)
+        for i in body.items
+    ]
+    results = intake.submit_items(ctx, name, new, principal.actor)
+    return {
+        "items": [
+            {"id": r.item_id, "created": r.created, "state": "received" if r.created else None}
+            for r in results
+        ]
+    }
+
+
+@router.get("/items")
+def list_items(
+    ctx: CtxDep,
+    principal: ReaderDep,
+    workflow: str | None = None,
+    state: str | None = None,
+    cursor: int | None = Query(default=None, ge=1),
+    limit: int = Query(default=50, ge=1, le=500),
+) -> dict[str, Any]:
+    """Items newest first; pass `next_cursor` back as `cursor` for the next page."""
+    found, next_cursor = item_service.list_items(
+        ctx, principal, workflow=workflow, state_filter=state, cursor=cursor, limit=limit
+    )
+    return {"items": found, "next_cursor": next_cursor}
+
+
+@router.get("/items/{item_id}")
+def get_item(item_id: int, ctx: CtxDep, principal: ReaderDep) -> dict[str, Any]:
+    return item_service.get_item(ctx, principal, item_id)
+
+
+@router.get("/items/{item_id}/wait")
+async def wait_for_item(
+    item_id: int,
+    ctx: CtxDep,
+    principal: ReaderDep,
+    timeout: float = Query(default=30.0, ge=0),
+) -> dict[str, Any]:
+    """Answer as soon as the item is decided or cancelled, or when `timeout` runs out."""
+    timeout = min(timeout, ctx.settings.limits.max_wait_seconds)
+    deadline = time.monotonic() + timeout
+    while True:
+        row = await run_in_threadpool(item_service.get_item_row, ctx, item_id)
+        name = await run_in_threadpool(item_service.check_access, ctx, principal, row)
+        remaining = deadline - time.monotonic()
+        if item_service.is_settled(row) or remaining <= 0:
+            body = item_service.item_public(row, name)
+            body["timed_out"] = not item_service.is_settled(row)
+            return body
+        # Another process may decide it, and it does not publish here: look again each second.
+        await ctx.bus.wait_async(min(remaining, 1.0))
+        await asyncio.sleep(0)
+
+
+@router.post("/items/{item_id}/cancel")
+def cancel_item(
+    item_id: int, ctx: CtxDep, principal: AdminDep, body: schemas.ItemCancel | None = None
+) -> dict[str, Any]:
+    return item_service.cancel_item(ctx, principal, item_id, body.reason if body else None)
+
+
+@router.get("/items/{item_id}/events")
+def item_events(item_id: int, ctx: CtxDep, principal: ReaderDep) -> dict[str, Any]:
+    """The item's audit trail, and whether its hash chain verifies."""
+    return item_service.item_events(ctx, principal, item_id)

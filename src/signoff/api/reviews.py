@@ -1,0 +1,62 @@
+"""Reviewers: claim the next task, decide it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from signoff.api import schemas
+from signoff.api.deps import CtxDep, ReviewerDep
+from signoff.domain import errors
+from signoff.services import items as item_service
+from signoff.services import review
+
+router = APIRouter(prefix="/api/v1", tags=["reviews"])
+
+
+def task_public(ctx: Any, principal: Any, task: Any, with_item: bool = True) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": task.id, "item_id": task.item_id, "status": task.status,
+        "assignee_id": task.assignee_id,
+        "due_at": task.due_at.isoformat() if task.due_at else None,
+        "outcome": task.outcome, "comment": task.comment,
+        "decided_at": task.decided_at.isoformat() if task.decided_at else None,
+    }
+    if with_item:
+        body["item"] = item_service.get_item(ctx, principal, task.item_id)
+    return body
+
+
+@router.post("/reviews/claim", response_model=None)
+def claim(
+    ctx: CtxDep, principal: ReviewerDep, body: schemas.ClaimRequest | None = None
+) -> dict[str, Any] | Response:
+    """The next task for the caller (their assigned one first), or 204 when none is waiting."""
+    task = review.claim_next_task(ctx, principal, body.workflow if body else None)
+    if task is None:
+        return Response(status_code=204)
+    return task_public(ctx, principal, task)
+
+
+@router.get("/tasks/{task_id}")
+def get_task(task_id: int, ctx: CtxDep, principal: ReviewerDep) -> dict[str, Any]:
+    return task_public(ctx, principal, review.get_task(ctx, task_id))
+
+
+@router.post("/tasks/{task_id}/decision")
+def decide(
+    task_id: int, body: schemas.DecisionCreate, ctx: CtxDep, principal: ReviewerDep
+) -> dict[str, Any]:
+    """Decide a task; a second decision on the same task answers 409."""
+    if body.labels and body.label and body.labels[0] != body.label:
+        raise errors.ValidationFailed("labels: conflicts with label", field="labels")
+    label = body.label or (body.labels[0] if body.labels else None)
+    task = review.decide(
+        ctx, principal, task_id,
+        review.DecisionInput(
+            outcome=body.outcome, label=label, entities=body.entities, comment=body.comment,
+            time_on_task_ms=body.time_on_task_ms,
+        ),
+    )
+    return task_public(ctx, principal, task)

@@ -1,0 +1,1 @@
+"""Delivery channels behind one Protocol and a registry."""

@@ -1,0 +1,100 @@
+"""The outbox sender: deliver messages after commit, retry with backoff, record attempts."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from signoff.domain.states import OutboxStatus
+from signoff.notify import base as notify
+from signoff.notify import webhook
+from signoff.services import workflows as workflow_service
+from signoff.services.context import Context
+from signoff.storage import engine, outbox, state
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = timedelta(hours=1)
+
+
+def webhook_secret(ctx: Context, workflow_id: int | None) -> str:
+    """The signing secret: the workflow's own, the configured one, or one derived."""
+    if workflow_id is not None:
+        with ctx.sessions() as session:
+            from signoff.storage import workflows
+
+            row = workflows.read_workflow_by_id(session, workflow_id)
+        if row is not None:
+            spec = workflow_service.get_spec(ctx, row.id, row.current_version)
+            if spec.delivery.secret_env:
+                secret = ctx.secret(spec.delivery.secret_env)
+                if secret:
+                    return secret
+    if ctx.settings.delivery.webhook_secret:
+        return ctx.settings.delivery.webhook_secret
+    return webhook.derive_secret(ctx.settings.secret_key)
+
+
+def send_due(ctx: Context, limit: int = 50) -> int:
+    """Send the messages whose time has come; returns how many were attempted."""
+    now = ctx.clock.now()
+    lease = now + timedelta(seconds=max(ctx.settings.delivery.timeout_seconds * 3, 30))
+    with engine.transaction(ctx.sessions) as session:
+        due = outbox.claim_due_messages(session, now, lease, limit)
+    for row in due:
+        _send_one(ctx, row)
+    return len(due)
+
+
+def _send_one(ctx: Context, row: Any) -> None:
+    channel = notify.get_channel(row.kind)
+    message = notify.Message(
+        id=row.message_id, kind=row.kind, target=row.target, payload=row.payload,
+        secret=webhook_secret(ctx, row.workflow_id) if row.kind == "webhook" else None,
+    )
+    started = ctx.clock.now()
+    if channel is None:
+        result = notify.SendResult(False, error=f"no channel for {row.kind}", retryable=False)
+    else:
+        result = channel.send(message)
+    now = ctx.clock.now()
+    attempts = row.attempts + 1
+    values: dict[str, Any] = {"attempts": attempts, "lease_expires_at": None}
+    age = now - row.created_at
+    if result.ok:
+        values.update(status=OutboxStatus.SENT.value, sent_at=now, last_error=None)
+    elif not result.retryable or age >= timedelta(hours=ctx.settings.delivery.max_age_hours):
+        values.update(status=OutboxStatus.DEAD.value, last_error=result.error)
+    else:
+        base = ctx.settings.delivery.base_backoff_seconds * (2 ** min(attempts - 1, 16))
+        delay = timedelta(seconds=base * (0.5 + ctx.rng.random()))
+        if result.retry_after:
+            delay = max(delay, timedelta(seconds=result.retry_after))
+        values.update(next_attempt_at=now + min(delay, MAX_BACKOFF), last_error=result.error)
+    with engine.transaction(ctx.sessions) as session:
+        outbox.create_attempt(
+            session,
+            {"outbox_id": row.id, "attempted_at": started, "status_code": result.status_code,
+             "error": result.error,
+             "duration_ms": int((now - started).total_seconds() * 1000)},
+        )
+        outbox.update_message(session, row.id, values)
+        if row.item_id is not None and values.get("status") in (
+            OutboxStatus.SENT.value, OutboxStatus.DEAD.value
+        ):
+            state.set_item_states(
+                session,
+                [state.StateChange(
+                    item_id=row.item_id, expected=None, target=None,
+                    event="delivered" if result.ok else "delivery_failed", actor="system",
+                    data={"message_id": row.message_id, "target": row.target,
+                          "attempts": attempts, "status_code": result.status_code,
+                          "error": result.error},
+                )],
+                now,
+            )
+    log.info(
+        "action=outbox_send message_id=%s ok=%s status=%s attempts=%s",
+        row.message_id, result.ok, result.status_code, attempts,
+    )

@@ -1,0 +1,116 @@
+"""Submit items, one or a batch, with idempotency keys."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from signoff.domain import errors
+from signoff.domain.states import ItemState
+from signoff.services import workflows as workflow_service
+from signoff.services.context import Context
+from signoff.storage import engine, items, state
+
+
+@dataclass(frozen=True)
+class NewItem:
+    content: dict[str, Any]
+    external_id: str | None = None
+    metadata: dict[str, Any] | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Submitted:
+    item_id: int
+    created: bool
+
+
+def request_hash(item: NewItem) -> str:
+    body = json.dumps(
+        [item.content, item.external_id, item.metadata or {}], sort_keys=True, default=str
+    )
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def submit_item(ctx: Context, workflow: str, item: NewItem, actor: str) -> Submitted:
+    """Accept one item; the same idempotency key and body returns the first item."""
+    return submit_items(ctx, workflow, [item], actor)[0]
+
+
+def submit_items(
+    ctx: Context, workflow: str, new_items: list[NewItem], actor: str
+) -> list[Submitted]:
+    """Accept many items in one transaction (all or nothing)."""
+    view = workflow_service.get_workflow(ctx, workflow)
+    now = ctx.clock.now()
+    hashes = [request_hash(i) for i in new_items]
+    keys = [i.idempotency_key for i in new_items if i.idempotency_key]
+    if len(set(keys)) != len(keys):
+        raise errors.ValidationFailed("idempotency keys repeat within the batch")
+    try:
+        with engine.transaction(ctx.sessions) as session:
+            return _insert(session, view.id, view.version, new_items, hashes, keys, actor, now)
+    except sa.exc.IntegrityError:
+        # A concurrent request with the same key won the race: answer as a replay.
+        with engine.transaction(ctx.sessions) as session:
+            return _insert(session, view.id, view.version, new_items, hashes, keys, actor, now)
+
+
+def _insert(
+    session: Any,
+    workflow_id: int,
+    version: int,
+    new_items: list[NewItem],
+    hashes: list[str],
+    keys: list[str],
+    actor: str,
+    now: Any,
+) -> list[Submitted]:
+    existing = items.list_items_by_idempotency_keys(session, workflow_id, keys) if keys else {}
+    results: list[Submitted | None] = [None] * len(new_items)
+    rows: list[dict[str, Any]] = []
+    positions: list[int] = []
+    for index, (item, digest) in enumerate(zip(new_items, hashes, strict=True)):
+        if item.idempotency_key and item.idempotency_key in existing:
+            prior = existing[item.idempotency_key]
+            if prior.request_hash != digest:
+                raise errors.IdempotencyConflict(
+                    f"Idempotency-Key {item.idempotency_key!r} was already used with a "
+                    "different body", item_id=prior.id,
+                )
+            results[index] = Submitted(int(prior.id), created=False)
+            continue
+        positions.append(index)
+        rows.append(
+            {
+                "workflow_id": workflow_id, "workflow_version": version,
+                "external_id": item.external_id, "content": item.content,
+                "metadata": item.metadata or {}, "state": ItemState.RECEIVED.value,
+                "idempotency_key": item.idempotency_key, "request_hash": digest,
+                "created_at": now, "updated_at": now, "attempts": 0,
+                "audit_seq": 0, "audit_hash": "",
+            }
+        )
+    if rows:
+        ids = items.create_items(session, rows)
+        state.set_item_states(
+            session,
+            [
+                state.StateChange(
+                    item_id=item_id, expected=None, target=None, event="received", actor=actor,
+                    data={"workflow_version": version,
+                          "external_id": new_items[pos].external_id},
+                    head=(0, ""),
+                )
+                for item_id, pos in zip(ids, positions, strict=True)
+            ],
+            now,
+        )
+        for item_id, pos in zip(ids, positions, strict=True):
+            results[pos] = Submitted(item_id, created=True)
+    return [r for r in results if r is not None]

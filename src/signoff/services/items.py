@@ -1,0 +1,183 @@
+"""Reading items as the API shows them, listing, cancelling, waiting, audit trails."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from signoff.domain import audit as audit_rules
+from signoff.domain import errors
+from signoff.domain.states import DECIDED_STATES, FINAL_STATES, OPEN_STATES, ItemState
+from signoff.services import workflows as workflow_service
+from signoff.services.context import Context
+from signoff.services.users import Principal
+from signoff.storage import audit, engine, items, state, tasks
+
+
+def get_item_row(ctx: Context, item_id: int) -> Any:
+    with ctx.sessions() as session:
+        row = items.read_item(session, item_id)
+    if row is None:
+        raise errors.ItemNotFound(f"no item {item_id}", item_id=item_id)
+    return row
+
+
+def check_access(ctx: Context, principal: Principal, row: Any) -> str:
+    name = workflow_service.workflow_name(ctx, row.workflow_id)
+    if not principal.may_access(name):
+        raise errors.ItemNotFound(f"no item {row.id}", item_id=row.id)
+    return name
+
+
+def item_public(row: Any, workflow: str) -> dict[str, Any]:
+    """The item as the API and SDK see it."""
+    prediction = None
+    if row.prediction is not None:
+        p = row.prediction
+        prediction = {
+            "label": p.get("label"), "confidence": p.get("confidence"),
+            "entities": p.get("entities") or [], "model": p.get("model"),
+            "model_version": p.get("model_version"), "scores": p.get("scores") or {},
+            "confidence_method": p.get("confidence_method"), "error": p.get("error"),
+        }
+    route = None
+    if row.route is not None:
+        route = {"route": row.route, "reasons": row.route_reasons or [], "threshold": row.threshold}
+    decision = None
+    if row.decided_at is not None:
+        decision = {
+            "outcome": row.outcome, "labels": [row.final_label] if row.final_label else [],
+            "label": row.final_label, "entities": row.final_entities or [],
+            "decided_by": row.decided_by, "comment": row.comment,
+            "decided_at": row.decided_at.isoformat(), "override": row.override,
+        }
+    return {
+        "id": row.id, "workflow": workflow, "workflow_version": row.workflow_version,
+        "external_id": row.external_id, "state": row.state, "content": row.content,
+        "metadata": row.metadata, "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(), "prediction": prediction, "route": route,
+        "decision": decision,
+    }
+
+
+def get_item(ctx: Context, principal: Principal, item_id: int) -> dict[str, Any]:
+    row = get_item_row(ctx, item_id)
+    name = check_access(ctx, principal, row)
+    return item_public(row, name)
+
+
+def list_items(
+    ctx: Context,
+    principal: Principal,
+    *,
+    workflow: str | None,
+    state_filter: str | None,
+    cursor: int | None,
+    limit: int,
+    **filters: Any,
+) -> tuple[list[dict[str, Any]], int | None]:
+    workflow_id = None
+    if workflow is not None:
+        view = workflow_service.get_workflow(ctx, workflow)
+        if not principal.may_access(view.name):
+            raise errors.Forbidden(f"you have no access to workflow {workflow!r}")
+        workflow_id = view.id
+    if state_filter is not None and state_filter not in {s.value for s in ItemState}:
+        raise errors.ValidationFailed(
+            f"state: must be one of {[s.value for s in ItemState]}", field="state"
+        )
+    with ctx.sessions() as session:
+        rows = items.list_items(
+            session, workflow_id=workflow_id, state=state_filter, after_id=cursor,
+            limit=limit + 1, **filters,
+        )
+    names: dict[int, str] = {}
+    out = []
+    for row in rows[:limit]:
+        if row.workflow_id not in names:
+            names[row.workflow_id] = workflow_service.workflow_name(ctx, row.workflow_id)
+        if principal.may_access(names[row.workflow_id]):
+            out.append(item_public(row, names[row.workflow_id]))
+    next_cursor = rows[limit - 1].id if len(rows) > limit else None
+    return out, next_cursor
+
+
+def cancel_item(ctx: Context, principal: Principal, item_id: int, reason: str | None) -> dict[str, Any]:
+    """Cancel an open item; its open review tasks close with it."""
+    row = get_item_row(ctx, item_id)
+    name = check_access(ctx, principal, row)
+    current = ItemState(row.state)
+    if current not in OPEN_STATES:
+        raise errors.InvalidTransition(
+            f"item {item_id} is {current.value}; only open items can be cancelled"
+        )
+    now = ctx.clock.now()
+    with engine.transaction(ctx.sessions) as session:
+        state.set_item_state(
+            session,
+            state.StateChange(
+                item_id=item_id, expected=current, target=ItemState.CANCELLED, event="cancelled",
+                actor=principal.actor, data={"reason": reason},
+                values={"lease_owner": None, "lease_expires_at": None},
+            ),
+            now,
+        )
+        tasks.cancel_tasks_for_item(session, item_id)
+    ctx.bus.publish("items_decided", {"item_ids": [item_id]})
+    return item_public(get_item_row(ctx, item_id), name)
+
+
+def record_view(ctx: Context, principal: Principal, item_id: int) -> None:
+    """Note in the audit trail that a person opened the item."""
+    now = ctx.clock.now()
+    with engine.transaction(ctx.sessions) as session:
+        state.set_item_states(
+            session,
+            [state.StateChange(item_id=item_id, expected=None, target=None, event="viewed",
+                               actor=principal.actor)],
+            now,
+        )
+
+
+def is_settled(row: Any) -> bool:
+    return ItemState(row.state) in FINAL_STATES or ItemState(row.state) in DECIDED_STATES
+
+
+def wait_blocking(ctx: Context, principal: Principal, item_id: int, timeout: float) -> dict[str, Any]:
+    """Block until the item is decided or cancelled, or the timeout passes (used by threads)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        row = get_item_row(ctx, item_id)
+        name = check_access(ctx, principal, row)
+        remaining = deadline - time.monotonic()
+        if is_settled(row) or remaining <= 0:
+            return item_public(row, name)
+        # Other processes do not publish on this bus, so look again at least every second.
+        ctx.bus.wait(min(remaining, 1.0))
+
+
+def item_events(ctx: Context, principal: Principal, item_id: int) -> dict[str, Any]:
+    row = get_item_row(ctx, item_id)
+    check_access(ctx, principal, row)
+    with ctx.sessions() as session:
+        events = audit.list_item_events(session, item_id)
+        task_rows = tasks.list_tasks_for_item(session, item_id)
+    problems = audit_rules.verify_chain(
+        audit_rules.item_chain(item_id), events, head=(row.audit_seq, row.audit_hash),
+        item_id=item_id,
+    )
+    return {
+        "item_id": item_id,
+        "verified": not problems,
+        "problems": [p.describe() for p in problems],
+        "events": [
+            {"id": e.id, "seq": e.seq, "type": e.type, "actor": e.actor, "data": e.data,
+             "created_at": e.created_at.isoformat(), "hash": e.hash, "prev_hash": e.prev_hash}
+            for e in events
+        ],
+        "tasks": [
+            {"id": tk.id, "status": tk.status, "assignee_id": tk.assignee_id,
+             "due_at": tk.due_at.isoformat() if tk.due_at else None}
+            for tk in task_rows
+        ],
+    }

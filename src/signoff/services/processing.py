@@ -1,0 +1,228 @@
+"""The AI step: claim items with a lease, predict outside any transaction, route, record."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from signoff.ai import base as ai
+from signoff.domain import errors, routing
+from signoff.domain.prediction import Prediction, Route
+from signoff.domain.states import ItemState, RouteKind, TaskStatus
+from signoff.domain.workflow import WorkflowSpec
+from signoff.services import calibration, decisions, training
+from signoff.services import workflows as workflow_service
+from signoff.services.context import Context
+from signoff.storage import engine, items, state, tasks
+
+log = logging.getLogger(__name__)
+
+MAX_RETRY_SLEEP = 30.0
+
+
+class ProviderCache:
+    """One provider instance per workflow version, shared by a process's worker threads."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._lock = threading.Lock()
+        self._providers: dict[tuple[int, int], ai.Provider] = {}
+        self._context = ai.ProviderContext(
+            secrets=ctx.secret, model_store=training.ModelStore(ctx), settings=ctx.settings
+        )
+
+    def get(self, workflow_id: int, version: int, spec: WorkflowSpec) -> ai.Provider:
+        key = (workflow_id, version)
+        with self._lock:
+            provider = self._providers.get(key)
+            if provider is None:
+                provider = ai.create_provider(spec, self._context)
+                self._providers[key] = provider
+            return provider
+
+
+@dataclass
+class _Work:
+    item_id: int
+    workflow_id: int
+    version: int
+    content: dict[str, Any]
+    metadata: dict[str, Any]
+    head: tuple[int, str]
+    external_id: str | None = None
+
+
+def claim_batch(ctx: Context, owner: str, limit: int) -> list[_Work]:
+    """Lease up to `limit` ready items to `owner` (one transaction)."""
+    now = ctx.clock.now()
+    lease_until = now + timedelta(seconds=ctx.settings.worker.lease_seconds)
+    with engine.transaction(ctx.sessions) as session:
+        rows = items.claim_items(session, owner, now, lease_until, limit)
+        if not rows:
+            return []
+        changes = [
+            state.StateChange(
+                item_id=r.id, expected=ItemState(r.state), target=ItemState.PROCESSING,
+                event="claimed" if r.state == ItemState.RECEIVED.value else "lease_recovered",
+                actor=f"worker:{owner}",
+                data={"attempt": r.attempts + 1, "previous_owner": r.lease_owner}
+                if r.lease_owner else {"attempt": r.attempts + 1},
+                values={"lease_owner": owner, "lease_expires_at": lease_until,
+                        "attempts": r.attempts + 1},
+                head=(r.audit_seq, r.audit_hash),
+            )
+            for r in rows
+        ]
+        applied = state.set_item_states(session, changes, now)
+        if not applied:
+            return []
+        loaded = items.read_items_for_processing(session, [c.item_id for c in applied])
+    return [
+        _Work(r.id, r.workflow_id, r.workflow_version, r.content, r.metadata,
+              (r.audit_seq, r.audit_hash), r.external_id)
+        for r in sorted(loaded, key=lambda r: r.id)
+    ]
+
+
+def predict_with_retries(
+    provider: ai.Provider, inputs: list[ai.AiInput], spec: WorkflowSpec, ctx: Context
+) -> list[Prediction]:
+    """Predictions for every input; failures after the retries become error predictions."""
+    if len(inputs) > 1 and isinstance(provider, ai.BatchProvider):
+        try:
+            return provider.predict_batch(inputs)
+        except errors.ProviderError as exc:
+            log.warning("action=batch_predict_failed provider=%s error=%s", provider.name, exc)
+    return [_predict_one(provider, i, spec, ctx) for i in inputs]
+
+
+def _predict_one(
+    provider: ai.Provider, item: ai.AiInput, spec: WorkflowSpec, ctx: Context
+) -> Prediction:
+    last = "unknown error"
+    for attempt in range(spec.ai.retries + 1):
+        try:
+            prediction = provider.predict(item)
+        except errors.ProviderError as exc:
+            last = exc.detail
+            log.warning(
+                "action=ai_failed item_id=%s provider=%s attempt=%s retryable=%s",
+                item.item_id, provider.name, attempt + 1, exc.retryable,
+            )
+            if not exc.retryable or attempt == spec.ai.retries:
+                break
+            delay = spec.ai.backoff_seconds * (2**attempt) * (0.5 + ctx.rng.random())
+            if exc.retry_after is not None:
+                delay = max(delay, exc.retry_after)
+            time.sleep(min(delay, MAX_RETRY_SLEEP))
+            continue
+        return prediction
+    return Prediction.failed(provider.name, last)
+
+
+def process_batch(ctx: Context, owner: str, providers: ProviderCache, limit: int) -> int:
+    """Claim, predict, route and record one batch; returns how many items were claimed."""
+    work = claim_batch(ctx, owner, limit)
+    if not work:
+        return 0
+    groups: dict[tuple[int, int], list[_Work]] = defaultdict(list)
+    for w in work:
+        groups[(w.workflow_id, w.version)].append(w)
+    results: list[tuple[_Work, WorkflowSpec, Prediction]] = []
+    for (workflow_id, version), group in groups.items():
+        spec = workflow_service.get_spec(ctx, workflow_id, version)
+        inputs = [
+            ai.AiInput(w.item_id, ai.text_of(w.content, spec.ai.text_field), w.content, w.metadata)
+            for w in group
+        ]
+        try:
+            provider = providers.get(workflow_id, version, spec)
+            predictions = predict_with_retries(provider, inputs, spec, ctx)
+        except errors.SignoffError as exc:  # e.g. a provider that cannot be built
+            predictions = [Prediction.failed(spec.ai.provider, exc.detail) for _ in group]
+        results.extend(zip(group, [spec] * len(group), predictions, strict=True))
+    record_results(ctx, owner, results)
+    return len(work)
+
+
+def record_results(
+    ctx: Context, owner: str, results: list[tuple[_Work, WorkflowSpec, Prediction]]
+) -> None:
+    """Route each prediction and write the outcome, if this worker still holds the lease."""
+    now = ctx.clock.now()
+    changes: list[state.StateChange] = []
+    routes: dict[int, tuple[Route, WorkflowSpec, _Work]] = {}
+    thresholds: dict[int, float | None] = {}
+    for w, spec, prediction in results:
+        if w.workflow_id not in thresholds:
+            thresholds[w.workflow_id] = calibration.threshold_in_force(ctx, w.workflow_id, spec)
+        verdict = routing.route(
+            prediction, spec.routing, metadata=w.metadata, qa_draw=ctx.rng.random(),
+            threshold=thresholds[w.workflow_id], labels=spec.labels,
+        )
+        routes[w.item_id] = (verdict, spec, w)
+        changes.append(_change_for(owner, w, spec, prediction, verdict, now))
+    with engine.transaction(ctx.sessions) as session:
+        applied = state.set_item_states(session, changes, now)
+        task_rows = []
+        for change in applied:
+            verdict, spec, w = routes[change.item_id]
+            if verdict.kind is RouteKind.HUMAN:
+                due = now + timedelta(hours=spec.review.sla_hours) if spec.review.sla_hours else None
+                task_rows.append(
+                    {"item_id": change.item_id, "workflow_id": w.workflow_id,
+                     "status": TaskStatus.OPEN.value, "created_at": now, "due_at": due}
+                )
+        tasks.create_tasks(session, task_rows)
+    lost = len(changes) - len(applied)
+    if lost:
+        log.warning("action=lease_lost owner=%s items=%s", owner, lost)
+    decided = [c.item_id for c in applied if c.target in (ItemState.APPROVED, ItemState.REJECTED)]
+    if decided:
+        ctx.bus.publish("items_decided", {"item_ids": decided})
+    if task_rows:
+        ctx.bus.publish("tasks_created", {"count": len(task_rows)})
+
+
+def _change_for(
+    owner: str, w: _Work, spec: WorkflowSpec, prediction: Prediction, verdict: Route,
+    now: datetime,
+) -> state.StateChange:
+    values: dict[str, Any] = {
+        "ai_label": prediction.label, "confidence": prediction.confidence,
+        "prediction": prediction.to_json(), "route": verdict.kind.value,
+        "route_reasons": list(verdict.reasons), "threshold": verdict.threshold,
+        "qa_sample": "qa_sample" in verdict.reasons, "routed_at": now,
+        "lease_owner": None, "lease_expires_at": None,
+    }
+    summary = {
+        "label": prediction.label, "confidence": prediction.confidence,
+        "model": prediction.model, "model_version": prediction.model_version,
+        "error": prediction.error, "route": verdict.kind.value, "reasons": list(verdict.reasons),
+    }
+    if verdict.kind is RouteKind.HUMAN:
+        return state.StateChange(
+            item_id=w.item_id, expected=ItemState.PROCESSING, target=ItemState.IN_REVIEW,
+            event="routed_to_review", actor="ai", data=summary, values=values,
+            lease_owner=owner, head=w.head,
+        )
+    outcome = spec.review.auto_outcome
+    entities = list(values["prediction"]["entities"])
+    decision = decisions.DecisionRecord(
+        outcome=outcome, label=prediction.label, entities=entities, decided_by="ai",
+        comment=None, decided_at=now, override=False,
+    )
+    values.update(decision.columns())
+    return state.StateChange(
+        item_id=w.item_id, expected=ItemState.PROCESSING,
+        target=ItemState(spec.final_state_for(outcome)), event="auto_decided", actor="ai",
+        data={**summary, "outcome": outcome}, values=values, lease_owner=owner, head=w.head,
+        outbox=decisions.delivery_messages(
+            spec, w.workflow_id, w.item_id, decision, {**values, "external_id": w.external_id}
+        ),
+    )

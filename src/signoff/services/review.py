@@ -1,0 +1,167 @@
+"""Reviewers' work: claim the next task, decide it, cancel items."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from signoff.domain import errors
+from signoff.domain.states import ItemState, Role, TaskStatus
+from signoff.services import decisions, training
+from signoff.services import workflows as workflow_service
+from signoff.services.context import Context
+from signoff.services.users import Principal
+from signoff.storage import engine, items, state, tasks, workflows
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DecisionInput:
+    outcome: str
+    label: str | None = None
+    entities: list[dict[str, Any]] | None = None
+    comment: str | None = None
+    time_on_task_ms: int | None = None
+
+
+def _workflow_ids(ctx: Context, principal: Principal, workflow: str | None) -> list[int] | None:
+    """The workflows a reviewer may take tasks from (None: all)."""
+    if workflow is not None:
+        view = workflow_service.get_workflow(ctx, workflow)
+        if not principal.may_access(view.name):
+            raise errors.Forbidden(f"you have no access to workflow {workflow!r}")
+        return [view.id]
+    if principal.workflows is None:
+        return None
+    with ctx.sessions() as session:
+        rows = [workflows.read_workflow(session, n) for n in principal.workflows]
+    return [r.id for r in rows if r is not None]
+
+
+def claim_next_task(ctx: Context, principal: Principal, workflow: str | None = None) -> Any | None:
+    """The caller's assigned task, or the next open one now assigned to them; None if none."""
+    if principal.user_id is None or principal.role not in (Role.REVIEWER, Role.ADMIN):
+        raise errors.Forbidden("only reviewers can claim review tasks")
+    workflow_ids = _workflow_ids(ctx, principal, workflow)
+    now = ctx.clock.now()
+    with engine.transaction(ctx.sessions) as session:
+        mine = tasks.read_assigned_task(session, principal.user_id, workflow_ids)
+        if mine is not None:
+            return mine
+        for task_id in tasks.list_open_task_ids(session, workflow_ids):
+            if tasks.assign_task(session, task_id, principal.user_id, now):
+                task = tasks.read_task(session, task_id)
+                state.set_item_states(
+                    session,
+                    [state.StateChange(
+                        item_id=task.item_id, expected=None, target=None, event="assigned",
+                        actor=principal.actor, data={"task_id": task_id},
+                    )],
+                    now,
+                )
+                ctx.bus.publish("task_assigned", {"task_id": task_id})
+                return task
+    return None
+
+
+def get_task(ctx: Context, task_id: int) -> Any:
+    with ctx.sessions() as session:
+        task = tasks.read_task(session, task_id)
+    if task is None:
+        raise errors.TaskNotFound(task_id=task_id)
+    return task
+
+
+def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionInput) -> Any:
+    """Record a reviewer's decision on a task; a second decision raises TaskAlreadyDecided."""
+    task = get_task(ctx, task_id)
+    if principal.role not in (Role.REVIEWER, Role.ADMIN) or principal.user_id is None:
+        raise errors.Forbidden("only reviewers can decide review tasks")
+    if task.status == TaskStatus.DECIDED.value:
+        raise errors.TaskAlreadyDecided(task_id=task_id)
+    if task.status == TaskStatus.CANCELLED.value:
+        raise errors.InvalidTransition("the item was cancelled; this task is closed")
+    if task.status == TaskStatus.ASSIGNED.value and task.assignee_id != principal.user_id \
+            and principal.role is not Role.ADMIN:
+        raise errors.TaskNotAssigned(task_id=task_id)
+    with ctx.sessions() as session:
+        item = items.read_item(session, task.item_id)
+    assert item is not None
+    spec = workflow_service.get_spec(ctx, item.workflow_id, item.workflow_version)
+    if not principal.may_access(spec.name):
+        raise errors.Forbidden(f"you have no access to workflow {spec.name!r}")
+    _validate(spec, decision, item)
+    label = decision.label if decision.label is not None else item.ai_label
+    entities = decision.entities
+    if entities is None:
+        entities = (item.prediction or {}).get("entities") or []
+    rejected = spec.final_state_for(decision.outcome) == ItemState.REJECTED.value
+    override = rejected or (label != item.ai_label)
+    if decision.entities is not None and decision.entities != (item.prediction or {}).get("entities"):
+        override = True
+    comment = (decision.comment or "").strip() or None
+    needs_comment = (
+        "always" in spec.review.require_comment_on
+        or ("override" in spec.review.require_comment_on and override and not rejected)
+        or ("rejected" in spec.review.require_comment_on and rejected)
+    )
+    if needs_comment and not comment:
+        raise errors.ValidationFailed("comment: this workflow requires a comment for this decision",
+                                      field="comment")
+    now = ctx.clock.now()
+    record = decisions.DecisionRecord(
+        outcome=decision.outcome, label=label, entities=entities, decided_by=principal.actor,
+        comment=comment, decided_at=now, override=override,
+    )
+    values = record.columns()
+    with engine.transaction(ctx.sessions) as session:
+        if not tasks.decide_task(
+            session, task_id,
+            {"decided_at": now, "outcome": decision.outcome, "labels": [label] if label else [],
+             "entities": entities, "comment": comment, "time_on_task_ms": decision.time_on_task_ms,
+             "assignee_id": task.assignee_id or principal.user_id},
+        ):
+            raise errors.TaskAlreadyDecided(task_id=task_id)
+        state.set_item_state(
+            session,
+            state.StateChange(
+                item_id=item.id, expected=ItemState.IN_REVIEW,
+                target=ItemState(spec.final_state_for(decision.outcome)), event="decided",
+                actor=principal.actor,
+                data={"task_id": task_id, "outcome": decision.outcome, "label": label,
+                      "ai_label": item.ai_label, "override": override, "comment": comment,
+                      "entities": entities, "time_on_task_ms": decision.time_on_task_ms},
+                values=values,
+                outbox=decisions.delivery_messages(
+                    spec, item.workflow_id, item.id, record,
+                    {"external_id": item.external_id, "ai_label": item.ai_label,
+                     "confidence": item.confidence, "route": item.route},
+                ),
+            ),
+            now,
+        )
+        if label is not None and (not rejected or decision.label is not None):
+            training.record_label(session, item, spec, label, now)
+    ctx.bus.publish("items_decided", {"item_ids": [item.id], "workflow_id": item.workflow_id})
+    training.note_new_label(ctx, item.workflow_id, spec)
+    return get_task(ctx, task_id)
+
+
+def _validate(spec: Any, decision: DecisionInput, item: Any) -> None:
+    if decision.outcome not in spec.review.outcomes:
+        raise errors.ValidationFailed(
+            f"outcome: must be one of {spec.review.outcomes}", field="outcome"
+        )
+    if decision.label is not None and decision.label not in spec.labels:
+        raise errors.ValidationFailed(f"labels: must be among {spec.labels}", field="labels")
+    if decision.entities is not None:
+        types = {e.type for e in spec.entities}
+        for entity in decision.entities:
+            if not isinstance(entity, dict) or "type" not in entity or "text" not in entity:
+                raise errors.ValidationFailed("entities: each needs type and text", field="entities")
+            if entity["type"] not in types:
+                raise errors.ValidationFailed(
+                    f"entities: unknown entity type {entity['type']!r}", field="entities"
+                )

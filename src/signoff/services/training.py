@@ -1,0 +1,230 @@
+"""Labels and model versions for the built-in learner: record, import, train, serve."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from signoff.ai import base as ai
+from signoff.domain import errors
+from signoff.domain.workflow import WorkflowSpec
+from signoff.services import calibration
+from signoff.services import workflows as workflow_service
+from signoff.services.context import Context
+from signoff.storage import audit, engine
+from signoff.storage import tables as t
+
+log = logging.getLogger(__name__)
+
+LEARNING_PROVIDERS = {"builtin"}
+_training_lock = threading.Lock()
+_training_now: set[tuple[int, int]] = set()
+
+
+class ModelStore:
+    """Serves the active model of a workflow to providers, checking for a new one cheaply."""
+
+    CHECK_SECONDS = 1.0
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[float, str, bytes] | tuple[float, None, None]] = {}
+
+    def load_active_model(self, workflow: str) -> tuple[str, bytes] | None:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(workflow)
+        if cached is not None and now - cached[0] < self.CHECK_SECONDS:
+            return None if cached[1] is None else (cached[1], cached[2])  # type: ignore[return-value]
+        with self._ctx.sessions() as session:
+            row = session.execute(_active_query(workflow, t.model_versions.c.version)).first()
+            if row is None:
+                entry: Any = (now, None, None)
+            elif cached is not None and cached[1] == str(row.version):
+                entry = (now, cached[1], cached[2])
+            else:
+                artifact = session.execute(
+                    _active_query(workflow, t.model_versions.c.artifact)
+                ).scalar_one()
+                entry = (now, str(row.version), artifact)
+        with self._lock:
+            self._cache[workflow] = entry
+        return None if entry[1] is None else (entry[1], entry[2])
+
+
+def _active_query(workflow: str, *columns: Any) -> sa.Select[Any]:
+    return (
+        sa.select(*columns)
+        .select_from(t.model_versions.join(t.workflows, t.workflows.c.id == t.model_versions.c.workflow_id))
+        .where(t.workflows.c.name == workflow, t.model_versions.c.active.is_(True))
+    )
+
+
+def record_label(session: Session, item: Any, spec: WorkflowSpec, label: str, now: Any) -> None:
+    """A reviewer's label becomes a training example (inside the decision's transaction)."""
+    session.execute(
+        sa.insert(t.labelled_examples).values(
+            workflow_id=item.workflow_id, text=ai.text_of(item.content, spec.ai.text_field),
+            label=label, source="review", item_id=item.id, created_at=now,
+        )
+    )
+
+
+def import_labels(
+    ctx: Context,
+    workflow: str,
+    rows: Iterable[tuple[str, str]],
+    progress: Callable[[int], None] | None = None,
+    batch: int = 500,
+) -> int:
+    """Load (text, label) seed examples; labels must be the workflow's own."""
+    view = workflow_service.get_workflow(ctx, workflow)
+    allowed = set(view.spec.labels)
+    total = 0
+    chunk: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        nonlocal chunk
+        if chunk:
+            with engine.transaction(ctx.sessions) as session:
+                session.execute(sa.insert(t.labelled_examples), chunk)
+            if progress:
+                progress(len(chunk))
+            chunk = []
+
+    now = ctx.clock.now()
+    for line, (text, label) in enumerate(rows, start=1):
+        if label not in allowed:
+            raise errors.ValidationFailed(
+                f"line {line}: label {label!r} is not one of {sorted(allowed)}", line=line
+            )
+        chunk.append({"workflow_id": view.id, "text": text, "label": label,
+                      "source": "import", "created_at": now})
+        total += 1
+        if len(chunk) >= batch:
+            flush()
+    flush()
+    with engine.transaction(ctx.sessions) as session:
+        audit.append_system_event(
+            session, "labels_imported", "cli", {"workflow": workflow, "count": total}, now
+        )
+    return total
+
+
+def count_labels(ctx: Context, workflow_id: int) -> int:
+    with ctx.sessions() as session:
+        return int(session.execute(
+            sa.select(sa.func.count()).where(t.labelled_examples.c.workflow_id == workflow_id)
+        ).scalar_one())
+
+
+def active_model_info(ctx: Context, workflow_id: int) -> Any | None:
+    with ctx.sessions() as session:
+        return session.execute(
+            sa.select(t.model_versions.c.version, t.model_versions.c.n_labels,
+                      t.model_versions.c.metrics, t.model_versions.c.created_at)
+            .where(t.model_versions.c.workflow_id == workflow_id,
+                   t.model_versions.c.active.is_(True))
+        ).first()
+
+
+def list_model_versions(ctx: Context, workflow: str) -> list[Any]:
+    view = workflow_service.get_workflow(ctx, workflow)
+    with ctx.sessions() as session:
+        return list(session.execute(
+            sa.select(t.model_versions.c.version, t.model_versions.c.n_labels,
+                      t.model_versions.c.metrics, t.model_versions.c.created_at,
+                      t.model_versions.c.active)
+            .where(t.model_versions.c.workflow_id == view.id)
+            .order_by(t.model_versions.c.version.desc())
+        ))
+
+
+def train_workflow(ctx: Context, workflow: str, actor: str = "cli") -> dict[str, Any]:
+    """Train the built-in model on every label so far and make it the active version."""
+    from signoff.ai import learner  # scikit-learn loads only when training
+
+    view = workflow_service.get_workflow(ctx, workflow)
+    with ctx.sessions() as session:
+        rows = session.execute(
+            sa.select(t.labelled_examples.c.text, t.labelled_examples.c.label)
+            .where(t.labelled_examples.c.workflow_id == view.id)
+            .order_by(t.labelled_examples.c.id)
+        ).all()
+    if len(rows) < view.spec.training.min_labels:
+        raise errors.NotEnoughData(
+            f"{workflow} has {len(rows)} labels; training needs {view.spec.training.min_labels}"
+        )
+    model = learner.train([r.text for r in rows], [r.label for r in rows])
+    artifact = model.to_bytes()
+    metrics = dict(model.metrics)
+    now = ctx.clock.now()
+    with engine.transaction(ctx.sessions) as session:
+        latest = session.execute(
+            sa.select(sa.func.max(t.model_versions.c.version))
+            .where(t.model_versions.c.workflow_id == view.id)
+        ).scalar_one()
+        version = (latest or 0) + 1
+        session.execute(
+            sa.update(t.model_versions).where(t.model_versions.c.workflow_id == view.id)
+            .values(active=False)
+        )
+        session.execute(
+            sa.insert(t.model_versions).values(
+                workflow_id=view.id, version=version, created_at=now, n_labels=len(rows),
+                metrics=metrics, artifact=artifact, active=True,
+            )
+        )
+        audit.append_system_event(
+            session, "model_trained", actor,
+            {"workflow": workflow, "version": version, "n_labels": len(rows),
+             "accuracy": metrics.get("accuracy"), "ece": metrics.get("ece")},
+            now,
+        )
+    log.info("action=model_trained workflow=%s version=%s n_labels=%s", workflow, version, len(rows))
+    return {"workflow": workflow, "version": version, "n_labels": len(rows), "metrics": metrics}
+
+
+def note_new_label(ctx: Context, workflow_id: int, spec: WorkflowSpec) -> None:
+    """After a human decision: refresh calibration, and retrain when enough labels arrived."""
+    calibration.note_decision(ctx, workflow_id)
+    if spec.ai.provider not in LEARNING_PROVIDERS:
+        return
+    if not retrain_due(ctx, workflow_id, spec):
+        return
+    key = (id(ctx), workflow_id)
+    with _training_lock:
+        if key in _training_now:
+            return
+        _training_now.add(key)
+
+    def run() -> None:
+        try:
+            train_workflow(ctx, spec.name, actor="retrainer")
+        except errors.SignoffError as exc:
+            log.info("action=retrain_skipped workflow=%s reason=%s", spec.name, exc.detail)
+        except Exception:
+            log.exception("action=retrain_failed workflow=%s", spec.name)
+        finally:
+            with _training_lock:
+                _training_now.discard(key)
+
+    if getattr(ctx, "sync_training", False):
+        run()
+    else:
+        threading.Thread(target=run, name=f"retrain-{spec.name}", daemon=True).start()
+
+
+def retrain_due(ctx: Context, workflow_id: int, spec: WorkflowSpec) -> bool:
+    labels = count_labels(ctx, workflow_id)
+    active = active_model_info(ctx, workflow_id)
+    if active is None:
+        return labels >= spec.training.min_labels
+    return labels - int(active.n_labels) >= spec.training.retrain_every

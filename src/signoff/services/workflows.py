@@ -1,0 +1,113 @@
+"""Apply and read workflow definitions; every apply that changes something is a version."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from signoff.domain import errors
+from signoff.domain import workflow as wf
+from signoff.services.context import Context
+from signoff.storage import audit, engine, workflows
+
+
+@dataclass(frozen=True)
+class WorkflowView:
+    id: int
+    name: str
+    version: int
+    spec: wf.WorkflowSpec
+    source: str
+
+
+_spec_cache: dict[tuple[str, int, int], wf.WorkflowSpec] = {}
+_cache_lock = threading.Lock()
+
+
+def apply_workflow(
+    ctx: Context, source: str | dict[str, Any], actor: str
+) -> tuple[WorkflowView, bool]:
+    """Validate and store a definition; returns the view and whether a version was made."""
+    if isinstance(source, str):
+        spec = wf.load_workflow_text(source)
+        text = source
+    else:
+        spec = wf.parse_workflow(source)
+        text = wf.dump_workflow(spec)
+    now = ctx.clock.now()
+    with engine.transaction(ctx.sessions) as session:
+        row = workflows.read_workflow(session, spec.name)
+        if row is None:
+            workflow_id = workflows.create_workflow(session, spec.name, now)
+            version = 1
+        else:
+            workflow_id = row.id
+            current = workflows.read_version(session, row.id, row.current_version)
+            if current is not None and current.spec == spec.model_dump(mode="json"):
+                return WorkflowView(row.id, spec.name, row.current_version, spec, current.source), False
+            version = row.current_version + 1
+        workflows.create_version(
+            session, workflow_id, version, spec.model_dump(mode="json"), text, actor, now
+        )
+        audit.append_system_event(
+            session, "workflow_applied", actor, {"workflow": spec.name, "version": version}, now
+        )
+    return WorkflowView(workflow_id, spec.name, version, spec, text), True
+
+
+def get_workflow(ctx: Context, name: str) -> WorkflowView:
+    """The current version of a workflow, or WorkflowNotFound."""
+    with ctx.sessions() as session:
+        row = workflows.read_workflow(session, name)
+        if row is None:
+            raise errors.WorkflowNotFound(f"no workflow named {name!r}", workflow=name)
+        version = workflows.read_version(session, row.id, row.current_version)
+        assert version is not None
+        return WorkflowView(row.id, row.name, row.current_version, _spec(ctx, row.id, row.current_version, version.spec), version.source)
+
+
+def get_spec(ctx: Context, workflow_id: int, version: int) -> wf.WorkflowSpec:
+    """The spec an item ran under (cached: versions never change)."""
+    key = (str(ctx.settings.database_url), workflow_id, version)
+    with _cache_lock:
+        cached = _spec_cache.get(key)
+    if cached is not None:
+        return cached
+    with ctx.sessions() as session:
+        row = workflows.read_version(session, workflow_id, version)
+        if row is None:
+            raise errors.WorkflowNotFound(f"workflow {workflow_id} has no version {version}")
+        return _spec(ctx, workflow_id, version, row.spec)
+
+
+def _spec(ctx: Context, workflow_id: int, version: int, data: dict[str, Any]) -> wf.WorkflowSpec:
+    key = (str(ctx.settings.database_url), workflow_id, version)
+    with _cache_lock:
+        if key not in _spec_cache:
+            _spec_cache[key] = wf.parse_workflow(data)
+        return _spec_cache[key]
+
+
+def list_workflows(ctx: Context) -> list[WorkflowView]:
+    with ctx.sessions() as session:
+        names = [r.name for r in workflows.list_workflows(session)]
+    return [get_workflow(ctx, n) for n in names]
+
+
+def list_versions(ctx: Context, name: str) -> list[dict[str, Any]]:
+    view = get_workflow(ctx, name)
+    with ctx.sessions() as session:
+        return [
+            {"version": r.version, "created_at": r.created_at, "created_by": r.created_by,
+             "source": r.source}
+            for r in workflows.list_versions(session, view.id)
+        ]
+
+
+def workflow_name(ctx: Context, workflow_id: int) -> str:
+    with ctx.sessions() as session:
+        row = workflows.read_workflow_by_id(session, workflow_id)
+    if row is None:
+        raise errors.WorkflowNotFound()
+    return str(row.name)

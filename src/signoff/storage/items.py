@@ -1,0 +1,125 @@
+"""Queries on items, including the lease-based claim workers use."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from signoff.domain.states import ItemState
+from signoff.storage import tables as t
+
+
+def create_items(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert items in one statement; ids come back in the order given."""
+    result = session.execute(
+        sa.insert(t.items).returning(t.items.c.id, sort_by_parameter_order=True), rows
+    )
+    return [int(r.id) for r in result]
+
+
+def read_item(session: Session, item_id: int) -> Any | None:
+    return session.execute(sa.select(t.items).where(t.items.c.id == item_id)).first()
+
+
+def read_item_by_idempotency_key(session: Session, workflow_id: int, key: str) -> Any | None:
+    return session.execute(
+        sa.select(t.items).where(
+            t.items.c.workflow_id == workflow_id, t.items.c.idempotency_key == key
+        )
+    ).first()
+
+
+def list_items_by_idempotency_keys(
+    session: Session, workflow_id: int, keys: list[str]
+) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for start in range(0, len(keys), 500):
+        rows = session.execute(
+            sa.select(t.items).where(
+                t.items.c.workflow_id == workflow_id,
+                t.items.c.idempotency_key.in_(keys[start : start + 500]),
+            )
+        )
+        found.update({r.idempotency_key: r for r in rows})
+    return found
+
+
+def list_items(
+    session: Session,
+    *,
+    workflow_id: int | None = None,
+    state: str | None = None,
+    after_id: int | None = None,
+    limit: int = 50,
+    label: str | None = None,
+    decided_by: str | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+) -> list[Any]:
+    """Newest first; `after_id` is the cursor (items with a smaller id)."""
+    query = sa.select(t.items).order_by(t.items.c.id.desc()).limit(limit)
+    if workflow_id is not None:
+        query = query.where(t.items.c.workflow_id == workflow_id)
+    if state is not None:
+        query = query.where(t.items.c.state == state)
+    if after_id is not None:
+        query = query.where(t.items.c.id < after_id)
+    if label is not None:
+        query = query.where(
+            sa.or_(t.items.c.final_label == label,
+                   sa.and_(t.items.c.final_label.is_(None), t.items.c.ai_label == label))
+        )
+    if decided_by is not None:
+        query = query.where(t.items.c.decided_by == decided_by)
+    if created_from is not None:
+        query = query.where(t.items.c.created_at >= created_from)
+    if created_to is not None:
+        query = query.where(t.items.c.created_at < created_to)
+    return list(session.execute(query))
+
+
+def claim_items(
+    session: Session, owner: str, now: datetime, lease_until: datetime, limit: int
+) -> list[Any]:
+    """Items ready for the AI step: received, or processing with an expired lease.
+
+    PostgreSQL skips rows other workers have locked; SQLite serialises writers, so
+    the guarded update in set_item_states is enough there.
+    """
+    ready = sa.or_(
+        t.items.c.state == ItemState.RECEIVED.value,
+        sa.and_(
+            t.items.c.state == ItemState.PROCESSING.value,
+            t.items.c.lease_expires_at < now,
+        ),
+    )
+    query = (
+        sa.select(
+            t.items.c.id, t.items.c.state, t.items.c.audit_seq, t.items.c.audit_hash,
+            t.items.c.attempts, t.items.c.lease_owner,
+        )
+        .where(ready)
+        .order_by(t.items.c.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(session.execute(query))
+
+
+def read_items_for_processing(session: Session, ids: list[int]) -> list[Any]:
+    query = sa.select(
+        t.items.c.id, t.items.c.workflow_id, t.items.c.workflow_version, t.items.c.content,
+        t.items.c.metadata, t.items.c.audit_seq, t.items.c.audit_hash, t.items.c.external_id,
+    ).where(t.items.c.id.in_(ids))
+    return list(session.execute(query))
+
+
+def count_items_by_state(session: Session, workflow_id: int | None = None) -> dict[str, int]:
+    query = sa.select(t.items.c.state, sa.func.count()).group_by(t.items.c.state)
+    if workflow_id is not None:
+        query = query.where(t.items.c.workflow_id == workflow_id)
+    return {state: int(n) for state, n in session.execute(query)}

@@ -1,0 +1,71 @@
+"""Queries on workflows and their versions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from signoff.storage import tables as t
+
+
+def read_workflow(session: Session, name: str) -> Any | None:
+    return session.execute(sa.select(t.workflows).where(t.workflows.c.name == name)).first()
+
+
+def read_workflow_by_id(session: Session, workflow_id: int) -> Any | None:
+    return session.execute(sa.select(t.workflows).where(t.workflows.c.id == workflow_id)).first()
+
+
+def list_workflows(session: Session) -> list[Any]:
+    return list(session.execute(sa.select(t.workflows).order_by(t.workflows.c.name)))
+
+
+def read_version(session: Session, workflow_id: int, version: int) -> Any | None:
+    return session.execute(
+        sa.select(t.workflow_versions).where(
+            t.workflow_versions.c.workflow_id == workflow_id,
+            t.workflow_versions.c.version == version,
+        )
+    ).first()
+
+
+def list_versions(session: Session, workflow_id: int) -> list[Any]:
+    return list(
+        session.execute(
+            sa.select(t.workflow_versions)
+            .where(t.workflow_versions.c.workflow_id == workflow_id)
+            .order_by(t.workflow_versions.c.version.desc())
+        )
+    )
+
+
+def create_workflow(session: Session, name: str, now: datetime) -> int:
+    result = session.execute(
+        sa.insert(t.workflows).values(name=name, current_version=0, created_at=now, updated_at=now)
+    )
+    return int(result.inserted_primary_key[0])
+
+
+def create_version(
+    session: Session,
+    workflow_id: int,
+    version: int,
+    spec: dict[str, Any],
+    source: str,
+    created_by: str | None,
+    now: datetime,
+) -> None:
+    session.execute(
+        sa.insert(t.workflow_versions).values(
+            workflow_id=workflow_id, version=version, spec=spec, source=source,
+            created_by=created_by, created_at=now,
+        )
+    )
+    session.execute(
+        sa.update(t.workflows)
+        .where(t.workflows.c.id == workflow_id)
+        .values(current_version=version, updated_at=now)
+    )

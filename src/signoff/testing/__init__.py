@@ -1,0 +1,1 @@
+"""Test helpers shipped with signoff so users can test their workflows too."""

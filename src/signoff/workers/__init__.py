@@ -1,0 +1,1 @@
+"""Background loops: AI step workers, the outbox sender."""
