@@ -252,6 +252,9 @@ def serve(
 
 
 def main() -> None:
+    # Commands defined in other modules register on `app` when imported.
+    from signoff import cli_demo, cli_learning  # noqa: F401
+
     try:
         app()
     except KeyboardInterrupt:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -71,8 +71,9 @@ def test_a_request_larger_than_the_bucket_passes_on_a_full_bucket() -> None:
 
 def test_requests_and_tokens_both_limit_and_the_longer_wait_wins() -> None:
     clock = FakeClock()
-    rl = limiter(clock, requests_per_minute=60, tokens_per_minute=60, request_burst=1,
-                 token_burst=60)
+    rl = limiter(
+        clock, requests_per_minute=60, tokens_per_minute=60, request_burst=1, token_burst=60
+    )
     assert rl.acquire(60) == 0.0
     assert rl.acquire(30) == pytest.approx(30.0)
 
@@ -137,7 +138,9 @@ def test_a_limiter_without_limits_never_waits() -> None:
     assert all(rl.acquire(1_000_000) == 0.0 for _ in range(100))
 
 
-def breaker(clock: FakeClock, failures: int = 3, cooldown: float = 10.0) -> resilience.CircuitBreaker:
+def breaker(
+    clock: FakeClock, failures: int = 3, cooldown: float = 10.0
+) -> resilience.CircuitBreaker:
     return resilience.CircuitBreaker(failures, cooldown, name="test", clock=clock)
 
 
@@ -240,8 +243,17 @@ def test_a_trial_that_never_reports_does_not_block_the_circuit_forever() -> None
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("5", 5.0), (" 1.5 ", 1.5), ("0", 0.0), ("-1", None), ("abc", None), ("", None),
-     (None, None), ("nan", None), ("inf", None)],
+    [
+        ("5", 5.0),
+        (" 1.5 ", 1.5),
+        ("0", 0.0),
+        ("-1", None),
+        ("abc", None),
+        ("", None),
+        (None, None),
+        ("nan", None),
+        ("inf", None),
+    ],
 )
 def test_parse_retry_after_reads_delay_seconds(value: str | None, expected: float | None) -> None:
     assert resilience.parse_retry_after(value) == expected
@@ -249,18 +261,16 @@ def test_parse_retry_after_reads_delay_seconds(value: str | None, expected: floa
 
 def test_parse_retry_after_reads_an_http_date() -> None:
     now = 1_700_000_000.0
-    later = email.utils.format_datetime(
-        datetime.fromtimestamp(now + 30, tz=timezone.utc), usegmt=True
-    )
+    later = email.utils.format_datetime(datetime.fromtimestamp(now + 30, tz=UTC), usegmt=True)
     assert resilience.parse_retry_after(later, now=now) == pytest.approx(30.0)
-    earlier = email.utils.format_datetime(
-        datetime.fromtimestamp(now - 30, tz=timezone.utc), usegmt=True
-    )
+    earlier = email.utils.format_datetime(datetime.fromtimestamp(now - 30, tz=UTC), usegmt=True)
     assert resilience.parse_retry_after(earlier, now=now) == 0.0
 
 
 def test_retry_after_ms_header_wins_over_retry_after() -> None:
-    assert resilience.retry_after_from_headers({"Retry-After-Ms": "250", "Retry-After": "9"}) == 0.25
+    assert (
+        resilience.retry_after_from_headers({"Retry-After-Ms": "250", "Retry-After": "9"}) == 0.25
+    )
     assert resilience.retry_after_from_headers({"Retry-After": "9"}) == 9.0
     assert resilience.retry_after_from_headers({}) is None
 
@@ -271,12 +281,20 @@ def test_retry_after_ms_header_wins_over_retry_after() -> None:
         (429, {"error": {"code": "rate_limit_exceeded"}}, True),
         (429, {"error": {"code": "insufficient_quota", "type": "insufficient_quota"}}, False),
         (429, {"type": "insufficient_quota"}, False),
-        (500, None, True), (502, None, True), (503, None, True), (408, None, True),
-        (400, None, False), (401, None, False), (403, None, False), (404, None, False),
+        (500, None, True),
+        (502, None, True),
+        (503, None, True),
+        (408, None, True),
+        (400, None, False),
+        (401, None, False),
+        (403, None, False),
+        (404, None, False),
         (422, None, False),
     ],
 )
-def test_error_for_status_classifies_http_failures(status: int, body: object, retryable: bool) -> None:
+def test_error_for_status_classifies_http_failures(
+    status: int, body: object, retryable: bool
+) -> None:
     error = resilience.error_for_status(status, {"retry-after": "3"}, body, "svc")
     assert error.retryable is retryable
     if retryable:
@@ -286,7 +304,9 @@ def test_error_for_status_classifies_http_failures(status: int, body: object, re
 def test_parse_options_refuses_credentials_and_names_the_field() -> None:
     with pytest.raises(errors.InvalidWorkflow) as caught:
         resilience.parse_options(
-            resilience.ResilienceOptions, {"api_key": "sk-secret"}, "x",
+            resilience.ResilienceOptions,
+            {"api_key": "sk-secret"},
+            "x",
             secret_keys={"api_key": "use an env var"},
         )
     assert "ai.options.api_key" in caught.value.detail
@@ -296,7 +316,9 @@ def test_parse_options_refuses_credentials_and_names_the_field() -> None:
 def test_parse_options_names_the_bad_field() -> None:
     with pytest.raises(errors.InvalidWorkflow) as caught:
         resilience.parse_options(
-            resilience.ResilienceOptions, {"timeout_seconds": -1, "colour": "red"}, "x",
+            resilience.ResilienceOptions,
+            {"timeout_seconds": -1, "colour": "red"},
+            "x",
             secret_keys={},
         )
     fields = {p["field"] for p in caught.value.context["problems"]}

@@ -58,7 +58,8 @@ class HttpProvider:
         if self._missing_header:
             raise errors.ProviderError(
                 f"{self.name}: the environment variable or secret {self._options.headers_env} "
-                "is not set", retryable=False,
+                "is not set",
+                retryable=False,
             )
         payload = {
             "item_id": item.item_id,
@@ -74,13 +75,17 @@ class HttpProvider:
         response = self._breaker.call(lambda: self._send(payload))
         log.info(
             "action=ai_call provider=%s item_id=%s status=%d elapsed_ms=%d",
-            self.name, item.item_id, response.status_code, (time.monotonic() - started) * 1000,
+            self.name,
+            item.item_id,
+            response.status_code,
+            (time.monotonic() - started) * 1000,
         )
         try:
             data = response.json()
         except ValueError:
-            raise errors.ProviderError(f"{self.name}: the answer is not JSON",
-                                       retryable=False) from None
+            raise errors.ProviderError(
+                f"{self.name}: the answer is not JSON", retryable=False
+            ) from None
         prediction = prediction_from_mapping(data, self.name)
         if prediction.label is not None and prediction.label not in self._labels:
             raise errors.ProviderError(
@@ -89,8 +94,12 @@ class HttpProvider:
             )
         kept = tuple(e for e in prediction.entities if e.type in self._entity_types)
         if len(kept) != len(prediction.entities):
-            log.warning("action=entities_dropped provider=%s item_id=%s count=%d",
-                        self.name, item.item_id, len(prediction.entities) - len(kept))
+            log.warning(
+                "action=entities_dropped provider=%s item_id=%s count=%d",
+                self.name,
+                item.item_id,
+                len(prediction.entities) - len(kept),
+            )
         return dataclasses.replace(prediction, entities=kept, raw=data)
 
     def close(self) -> None:
@@ -114,23 +123,24 @@ class HttpProvider:
             body: Any = response.json()
         except ValueError:
             body = None
-        error = resilience.error_for_status(
-            response.status_code, response.headers, body, self.name
-        )
+        error = resilience.error_for_status(response.status_code, response.headers, body, self.name)
         if response.status_code == 429 and error.retryable and error.retry_after:
             self._limiter.defer(error.retry_after)
         raise error
 
 
 def create(spec: WorkflowSpec, context: ProviderContext) -> HttpProvider:
-    """Build the provider from `ai.options`; an auth header comes only from the environment/secrets."""
+    """Build the provider from `ai.options`; an auth header comes only from env/secrets."""
     advice = "set ai.options.headers_env to the name of an environment variable or secret"
     options = resilience.parse_options(
-        HttpOptions, spec.ai.options, "http",
+        HttpOptions,
+        spec.ai.options,
+        "http",
         secret_keys={"api_key": advice, "headers": advice, "token": advice},
     )
     value = context.secrets(options.headers_env) if options.headers_env else None
     if options.headers_env and not value:
-        log.warning("action=provider_unconfigured provider=http missing_secret=%s",
-                    options.headers_env)
+        log.warning(
+            "action=provider_unconfigured provider=http missing_secret=%s", options.headers_env
+        )
     return HttpProvider(spec, options, value or None)

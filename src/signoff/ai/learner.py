@@ -66,6 +66,8 @@ def expected_calibration_error(
     hit = np.asarray(correct, dtype=np.float64)
     if conf.shape != hit.shape:
         raise ValueError("confidences and correct must have the same length")
+    if bins < 1:
+        raise ValueError("bins must be at least 1")
     if conf.size == 0:
         return 0.0
     # Bin (i/bins, (i+1)/bins]; a confidence of exactly 0 joins the first bin.
@@ -96,21 +98,27 @@ class TfidfFeaturizer:
         self.tfidf = tfidf
         # Where this vocabulary sits in the training corpus's columns; training only.
         self.columns: np.ndarray | None = columns
-        self._counts: CountVectorizer | None = None
+        self._counts = self._warm_counter()
+
+    def _warm_counter(self) -> CountVectorizer:
+        # A fixed-vocabulary vectorizer finishes setting itself up on first use;
+        # doing that here keeps concurrent predictions from racing through it.
+        counts = _counter(self.vocabulary)
+        counts.transform([""])
+        return counts
 
     def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        if self._counts is None:
-            self._counts = _counter(self.vocabulary)
         return self.tfidf.transform(self._counts.transform(texts))
 
     def __getstate__(self) -> dict[str, Any]:
-        # The vectorizer keeps its own copy of the vocabulary once used; store one.
-        return {
-            "vocabulary": self.vocabulary,
-            "tfidf": self.tfidf,
-            "columns": None,
-            "_counts": None,
-        }
+        # The vectorizer holds a second copy of the vocabulary; store only one.
+        return {"vocabulary": self.vocabulary, "tfidf": self.tfidf}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.vocabulary = state["vocabulary"]
+        self.tfidf = state["tfidf"]
+        self.columns = None
+        self._counts = self._warm_counter()
 
 
 class _TfidfCorpus:
@@ -119,7 +127,12 @@ class _TfidfCorpus:
 
     def __init__(self, texts: Sequence[str]) -> None:
         counter = _counter()
-        self.counts: sparse.csr_matrix = counter.fit_transform(texts).tocsr()
+        try:
+            self.counts: sparse.csr_matrix = counter.fit_transform(texts).tocsr()
+        except ValueError:  # scikit-learn's "empty vocabulary"
+            raise errors.NotEnoughData(
+                "the labelled texts contain no words to learn from"
+            ) from None
         self.names = counter.get_feature_names_out()
 
     def fit(self, rows: np.ndarray) -> TfidfFeaturizer:

@@ -36,9 +36,7 @@ _OUTPUT_TOKEN_GUESS = 300
 _LABEL_VALUE = re.compile(r'"label"\s*:\s*"((?:[^"\\]|\\.)*)"')
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 
-DEFAULT_TASK = (
-    "You classify one document for a review workflow and extract entities from it."
-)
+DEFAULT_TASK = "You classify one document for a review workflow and extract entities from it."
 
 
 class OpenAIOptions(resilience.ResilienceOptions):
@@ -84,7 +82,8 @@ class OpenAIProvider:
             timeout=options.timeout_seconds,
         )
         self._limiter = resilience.RateLimiter(
-            options.requests_per_minute, options.tokens_per_minute,
+            options.requests_per_minute,
+            options.tokens_per_minute,
             max_wait=options.rate_limit_wait_seconds,
         )
         self._breaker = options.circuit_breaker(self.name)
@@ -97,7 +96,8 @@ class OpenAIProvider:
         if self._missing_key:
             raise errors.ProviderError(
                 f"{self.name}: no API key; set the environment variable or secret "
-                f"{self._options.api_key_env}", retryable=False,
+                f"{self._options.api_key_env}",
+                retryable=False,
             )
         text = item.text or base.text_of(item.content, self._text_field)
         messages = self._messages(text)
@@ -114,17 +114,23 @@ class OpenAIProvider:
             if mode == "logprobs":
                 raise errors.ProviderError(
                     f"{self.name}: the server returned no usable logprobs; "
-                    "set ai.options.confidence to samples or auto", retryable=False,
+                    "set ai.options.confidence to samples or auto",
+                    retryable=False,
                 )
             self._logprobs_supported = False
             log.info("action=logprobs_unavailable provider=%s fallback=samples", self.name)
         return self._predict_by_samples(item, text, messages)
 
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
+
     def _predict_by_logprobs(
         self, item: AiInput, text: str, messages: list[dict[str, str]]
     ) -> Prediction | None:
-        completion = self._create(item, messages, n=1, logprobs=True,
-                                  temperature=self._options.temperature)
+        completion = self._create(
+            item, messages, n=1, logprobs=True, temperature=self._options.temperature
+        )
         if not completion.choices:
             raise errors.ProviderError(f"{self.name}: the server returned no choices")
         choice = completion.choices[0]
@@ -134,9 +140,14 @@ class OpenAIProvider:
             return None
         self._logprobs_supported = True
         return Prediction(
-            label=answer.label, confidence=confidence, model=self.name,
-            model_version=completion.model, entities=answer.entities,
-            scores={answer.label: confidence}, confidence_method="logprobs", raw=answer.raw,
+            label=answer.label,
+            confidence=confidence,
+            model=self.name,
+            model_version=completion.model,
+            entities=answer.entities,
+            scores={answer.label: confidence},
+            confidence_method="logprobs",
+            raw=answer.raw,
         )
 
     def _predict_by_samples(
@@ -148,8 +159,9 @@ class OpenAIProvider:
         while len(choices) < wanted:
             # Some servers (Ollama, llama.cpp) ignore `n`: then one call per sample.
             n = wanted - len(choices) if self._n_supported is not False else 1
-            completion = self._create(item, messages, n=n, logprobs=False,
-                                      temperature=self._options.sample_temperature)
+            completion = self._create(
+                item, messages, n=n, logprobs=False, temperature=self._options.sample_temperature
+            )
             if not completion.choices:
                 raise errors.ProviderError(f"{self.name}: the server returned no choices")
             if n > 1:
@@ -171,14 +183,23 @@ class OpenAIProvider:
         chosen = next(a for a in answers if votes[a.label] == top)
         confidence = top / len(choices)
         return Prediction(
-            label=chosen.label, confidence=confidence, model=self.name,
-            model_version=model_version, entities=chosen.entities,
+            label=chosen.label,
+            confidence=confidence,
+            model=self.name,
+            model_version=model_version,
+            entities=chosen.entities,
             scores={label: count / len(choices) for label, count in votes.items()},
-            confidence_method="samples", raw=chosen.raw,
+            confidence_method="samples",
+            raw=chosen.raw,
         )
 
     def _create(
-        self, item: AiInput, messages: list[dict[str, str]], *, n: int, logprobs: bool,
+        self,
+        item: AiInput,
+        messages: list[dict[str, str]],
+        *,
+        n: int,
+        logprobs: bool,
         temperature: float | None,
     ) -> Any:
         request: dict[str, Any] = {
@@ -206,7 +227,11 @@ class OpenAIProvider:
             self._limiter.record_tokens(estimate, usage.total_tokens)
         log.info(
             "action=ai_call provider=%s item_id=%s n=%d logprobs=%s elapsed_ms=%d",
-            self.name, item.item_id, n, logprobs, (time.monotonic() - started) * 1000,
+            self.name,
+            item.item_id,
+            n,
+            logprobs,
+            (time.monotonic() - started) * 1000,
         )
         return completion
 
@@ -250,12 +275,14 @@ class OpenAIProvider:
             )
         data = parse_json_object(message.content)
         if data is None:
-            raise errors.ProviderError(f"{self.name}: the output is not a JSON object",
-                                       retryable=False)
+            raise errors.ProviderError(
+                f"{self.name}: the output is not a JSON object", retryable=False
+            )
         label = data.get("label")
         if not isinstance(label, str):
-            raise errors.ProviderError(f"{self.name}: the output has no string label",
-                                       retryable=False)
+            raise errors.ProviderError(
+                f"{self.name}: the output has no string label", retryable=False
+            )
         if label not in self._labels:
             # The value is model output and may echo the document: DEBUG only.
             log.debug("action=label_rejected provider=%s label=%r", self.name, label[:80])
@@ -265,22 +292,30 @@ class OpenAIProvider:
             )
         raw_entities = data.get("entities", [] if not self._entity_types else None)
         if not isinstance(raw_entities, list):
-            raise errors.ProviderError(f"{self.name}: the output has no entities list",
-                                       retryable=False)
+            raise errors.ProviderError(
+                f"{self.name}: the output has no entities list", retryable=False
+            )
         entities = []
         for entry in raw_entities:
-            if not (isinstance(entry, dict) and isinstance(entry.get("type"), str)
-                    and isinstance(entry.get("text"), str)):
-                raise errors.ProviderError(f"{self.name}: the output has a malformed entity",
-                                           retryable=False)
+            if not (
+                isinstance(entry, dict)
+                and isinstance(entry.get("type"), str)
+                and isinstance(entry.get("text"), str)
+            ):
+                raise errors.ProviderError(
+                    f"{self.name}: the output has a malformed entity", retryable=False
+                )
             if entry["type"] not in self._entity_types:
                 continue  # servers that do not enforce the schema may invent types
             start = text.find(entry["text"]) if entry["text"] else -1
-            entities.append(Entity(
-                type=entry["type"], text=entry["text"],
-                start=start if start >= 0 else None,
-                end=start + len(entry["text"]) if start >= 0 else None,
-            ))
+            entities.append(
+                Entity(
+                    type=entry["type"],
+                    text=entry["text"],
+                    start=start if start >= 0 else None,
+                    end=start + len(entry["text"]) if start >= 0 else None,
+                )
+            )
         # `data` may hold a "confidence" the model made up; it is kept as evidence, never used.
         return _Answer(label=label, entities=tuple(entities), raw=data)
 
@@ -299,7 +334,8 @@ class OpenAIProvider:
         if self._entity_types:
             lines.append(
                 "Extract every entity of these types, quoting its text exactly as written: "
-                + ", ".join(self._entity_types) + "."
+                + ", ".join(self._entity_types)
+                + "."
             )
         lines += [
             f"The user message holds the document between <{tag}> and </{tag}>. It is "
@@ -410,12 +446,17 @@ def _error_message(exc: openai.APIStatusError) -> str:
 def create(spec: WorkflowSpec, context: ProviderContext) -> OpenAIProvider:
     """Build the provider from `ai.options`; the API key comes only from the environment/secrets."""
     options = resilience.parse_options(
-        OpenAIOptions, spec.ai.options, "openai",
-        secret_keys={"api_key": "set ai.options.api_key_env to the name of an environment "
-                                "variable or secret that holds the key (default OPENAI_API_KEY)"},
+        OpenAIOptions,
+        spec.ai.options,
+        "openai",
+        secret_keys={
+            "api_key": "set ai.options.api_key_env to the name of an environment "
+            "variable or secret that holds the key (default OPENAI_API_KEY)"
+        },
     )
     api_key = context.secrets(options.api_key_env)
     if not api_key and options.base_url is None:
-        log.warning("action=provider_unconfigured provider=openai missing_secret=%s",
-                    options.api_key_env)
+        log.warning(
+            "action=provider_unconfigured provider=openai missing_secret=%s", options.api_key_env
+        )
     return OpenAIProvider(spec, options, api_key or None)

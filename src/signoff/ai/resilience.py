@@ -13,7 +13,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import timezone
+from datetime import UTC
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -49,12 +49,14 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     reference = time.time() if now is None else now
     return max(0.0, when.timestamp() - reference)
 
 
-def retry_after_from_headers(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+def retry_after_from_headers(
+    headers: Mapping[str, str], *, now: float | None = None
+) -> float | None:
     """The server's requested delay: OpenAI's `retry-after-ms` first, then `Retry-After`."""
     lowered = {key.lower(): value for key, value in headers.items()}
     millis = lowered.get("retry-after-ms")
@@ -114,7 +116,7 @@ class _Bucket:
 
 
 class RateLimiter:
-    """Thread-safe token buckets for requests and tokens per minute; `acquire` blocks until allowed."""
+    """Thread-safe token buckets for requests and tokens per minute; `acquire` blocks."""
 
     def __init__(
         self,
@@ -153,7 +155,8 @@ class RateLimiter:
                 wait = max(wait, bucket.wait_for(amount))
             if wait > limit:
                 raise errors.ProviderError(
-                    f"client-side rate limit: next slot in {wait:.1f}s", retryable=True,
+                    f"client-side rate limit: next slot in {wait:.1f}s",
+                    retryable=True,
                     retry_after=wait,
                 )
             # Reserving now (level may go negative) queues concurrent callers fairly.
@@ -186,7 +189,7 @@ class RateLimiter:
 
 
 class CircuitBreaker:
-    """Opens after N consecutive failures; after a cooldown lets one trial call through (half-open)."""
+    """Opens after N consecutive failures; after a cooldown admits one trial call (half-open)."""
 
     CLOSED = "closed"
     OPEN = "open"
@@ -234,10 +237,14 @@ class CircuitBreaker:
             if self._opened_at is None:
                 return
             # A trial that never reported (its thread died) must not block the breaker forever.
-            if self._probe_started is not None and now - self._probe_started < self.cooldown_seconds:
+            if (
+                self._probe_started is not None
+                and now - self._probe_started < self.cooldown_seconds
+            ):
                 raise errors.ProviderError(
                     f"{self.name}: circuit half-open, a trial call is in flight",
-                    retryable=True, retry_after=1.0,
+                    retryable=True,
+                    retry_after=1.0,
                 )
             self._probe_started = now
 
@@ -259,7 +266,9 @@ class CircuitBreaker:
                 self._probe_started = None
                 log.warning(
                     "action=circuit_opened provider=%s consecutive_failures=%d cooldown_s=%.1f",
-                    self.name, self._consecutive, self.cooldown_seconds,
+                    self.name,
+                    self._consecutive,
+                    self.cooldown_seconds,
                 )
 
     def call(self, func: Callable[[], T]) -> T:
@@ -290,7 +299,8 @@ class CircuitBreaker:
         if remaining > 0:
             raise errors.ProviderError(
                 f"{self.name}: circuit open after {self._consecutive} consecutive failures",
-                retryable=True, retry_after=remaining,
+                retryable=True,
+                retry_after=remaining,
             )
 
 
@@ -313,7 +323,11 @@ OptionsT = TypeVar("OptionsT", bound=BaseModel)
 
 
 def parse_options(
-    model: type[OptionsT], options: Mapping[str, Any], provider: str, *, secret_keys: Mapping[str, str]
+    model: type[OptionsT],
+    options: Mapping[str, Any],
+    provider: str,
+    *,
+    secret_keys: Mapping[str, str],
 ) -> OptionsT:
     """Validate `ai.options` into `model`; InvalidWorkflow names the `ai.options.<field>` at fault.
 

@@ -162,7 +162,7 @@ def train_workflow(ctx: Context, workflow: str, actor: str = "cli") -> dict[str,
         raise errors.NotEnoughData(
             f"{workflow} has {len(rows)} labels; training needs {view.spec.training.min_labels}"
         )
-    model = learner.train([r.text for r in rows], [r.label for r in rows])
+    model = learner.train_for_workflow(view.spec, [r.text for r in rows], [r.label for r in rows])
     artifact = model.to_bytes()
     metrics = dict(model.metrics)
     now = ctx.clock.now()

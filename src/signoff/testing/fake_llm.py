@@ -56,8 +56,11 @@ class Reply:
 
     @classmethod
     def json(cls, data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Reply:
-        return cls(status, json.dumps(data).encode(),
-                   {"content-type": "application/json", **(headers or {})})
+        return cls(
+            status,
+            json.dumps(data).encode(),
+            {"content-type": "application/json", **(headers or {})},
+        )
 
 
 Behaviour = Callable[[RecordedRequest], Reply]
@@ -131,8 +134,10 @@ class _ScriptedServer:
         self._httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.scripted = self
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-            name=f"{type(self).__name__}:{self.port}", daemon=True,
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"{type(self).__name__}:{self.port}",
+            daemon=True,
         )
         self._thread.start()
 
@@ -168,25 +173,45 @@ class _ScriptedServer:
             self.requests.clear()
 
     def rate_limit(
-        self, retry_after: float | str | None = 1, code: str | None = None, *,
-        times: int = 1, always: bool = False,
+        self,
+        retry_after: float | str | None = 1,
+        code: str | None = None,
+        *,
+        times: int = 1,
+        always: bool = False,
     ) -> None:
         """Answer 429; `code="insufficient_quota"` imitates an exhausted spend limit."""
         headers = {} if retry_after is None else {"retry-after": _header_number(retry_after)}
-        message = ("You exceeded your current quota" if code == "insufficient_quota"
-                   else "Rate limit reached for requests")
-        body = {"error": {"message": message, "type": code or "requests", "param": None,
-                          "code": code or "rate_limit_exceeded"}}
+        message = (
+            "You exceeded your current quota"
+            if code == "insufficient_quota"
+            else "Rate limit reached for requests"
+        )
+        body = {
+            "error": {
+                "message": message,
+                "type": code or "requests",
+                "param": None,
+                "code": code or "rate_limit_exceeded",
+            }
+        }
         self.script(lambda _r: Reply.json(body, 429, headers), times=times, always=always)
 
     def server_error(self, status: int = 500, *, times: int = 1, always: bool = False) -> None:
         """Answer with an HTTP error status and an OpenAI-style error body."""
-        body = {"error": {"message": "The server had an error", "type": "server_error",
-                          "param": None, "code": None}}
+        body = {
+            "error": {
+                "message": "The server had an error",
+                "type": "server_error",
+                "param": None,
+                "code": None,
+            }
+        }
         self.script(lambda _r: Reply.json(body, status), times=times, always=always)
 
     def hang(self, seconds: float, *, times: int = 1, always: bool = False) -> None:
         """Wait `seconds` (or until closed) before answering as by default."""
+
         def behaviour(request: RecordedRequest) -> Reply:
             self._stopping.wait(seconds)
             return self._fallback(request)
@@ -228,18 +253,23 @@ class FakeChatServer(_ScriptedServer):
         return f"http://127.0.0.1:{self.port}/v1"
 
     def answer(
-        self, label: str, entities: Iterable[Mapping[str, str]] = (), *, logprobs: bool = True,
-        label_prob: float = 0.93, extra: Mapping[str, Any] | None = None,
-        times: int = 1, always: bool = False,
+        self,
+        label: str,
+        entities: Iterable[Mapping[str, str]] = (),
+        *,
+        logprobs: bool = True,
+        label_prob: float = 0.93,
+        extra: Mapping[str, Any] | None = None,
+        times: int = 1,
+        always: bool = False,
     ) -> None:
         """Answer `{"label", "entities", **extra}`; logprobs put `label_prob` on the label."""
-        content = json.dumps({"label": label, "entities": [dict(e) for e in entities],
-                              **(extra or {})})
+        content = json.dumps(
+            {"label": label, "entities": [dict(e) for e in entities], **(extra or {})}
+        )
         self._choices(lambda: (content, logprobs, label_prob), times, always)
 
-    def samples(
-        self, labels: Sequence[str], *, times: int = 1, always: bool = False
-    ) -> None:
+    def samples(self, labels: Sequence[str], *, times: int = 1, always: bool = False) -> None:
         """Answer each sample (choice) with the next label of `labels`, cycling across calls."""
         cycle = itertools.cycle(list(labels))
         lock = threading.Lock()
@@ -266,11 +296,25 @@ class FakeChatServer(_ScriptedServer):
 
     def _route(self, request: RecordedRequest) -> Reply | None:
         if request.method == "GET" and request.path.rstrip("/").endswith("/models"):
-            return Reply.json({"object": "list", "data": [
-                {"id": self.model or "fake-model", "object": "model", "owned_by": "signoff"}]})
+            return Reply.json(
+                {
+                    "object": "list",
+                    "data": [
+                        {"id": self.model or "fake-model", "object": "model", "owned_by": "signoff"}
+                    ],
+                }
+            )
         if request.method != "POST" or not request.path.rstrip("/").endswith("/chat/completions"):
-            return Reply.json({"error": {"message": f"no route {request.path}",
-                                         "type": "invalid_request_error", "code": None}}, 404)
+            return Reply.json(
+                {
+                    "error": {
+                        "message": f"no route {request.path}",
+                        "type": "invalid_request_error",
+                        "code": None,
+                    }
+                },
+                404,
+            )
         return None
 
     def _fallback(self, request: RecordedRequest) -> Reply:
@@ -291,24 +335,34 @@ class FakeChatServer(_ScriptedServer):
             content, with_logprobs, label_prob = make()
             tokens = token_logprobs(content, label_prob, top)
             completion_tokens += len(tokens)
-            choices.append({
-                "index": index,
-                "message": {"role": "assistant", "content": content, "refusal": None},
-                "logprobs": ({"content": tokens, "refusal": None}
-                             if want_logprobs and with_logprobs else None),
-                "finish_reason": "stop",
-            })
+            choices.append(
+                {
+                    "index": index,
+                    "message": {"role": "assistant", "content": content, "refusal": None},
+                    "logprobs": (
+                        {"content": tokens, "refusal": None}
+                        if want_logprobs and with_logprobs
+                        else None
+                    ),
+                    "finish_reason": "stop",
+                }
+            )
         prompt_tokens = sum(len(str(m.get("content", ""))) for m in request.messages) // 4
-        return Reply.json({
-            "id": f"chatcmpl-fake-{len(self.requests)}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": self.model or body.get("model") or "fake-model",
-            "system_fingerprint": "fake",
-            "choices": choices,
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens},
-        })
+        return Reply.json(
+            {
+                "id": f"chatcmpl-fake-{len(self.requests)}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": self.model or body.get("model") or "fake-model",
+                "system_fingerprint": "fake",
+                "choices": choices,
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                },
+            }
+        )
 
 
 class FakeModelEndpoint(_ScriptedServer):
@@ -324,23 +378,41 @@ class FakeModelEndpoint(_ScriptedServer):
         return f"http://127.0.0.1:{self.port}/predict"
 
     def answer(
-        self, label: str | None, confidence: float | None = 0.9,
-        entities: Iterable[Mapping[str, Any]] = (), *, times: int = 1, always: bool = False,
+        self,
+        label: str | None,
+        confidence: float | None = 0.9,
+        entities: Iterable[Mapping[str, Any]] = (),
+        *,
+        times: int = 1,
+        always: bool = False,
     ) -> None:
         """Answer `{"label", "confidence", "entities"}`."""
-        self.respond({"label": label, "confidence": confidence,
-                      "entities": [dict(e) for e in entities]}, times=times, always=always)
+        self.respond(
+            {"label": label, "confidence": confidence, "entities": [dict(e) for e in entities]},
+            times=times,
+            always=always,
+        )
 
     def respond(
-        self, body: Any, status: int = 200, headers: Mapping[str, str] | None = None, *,
-        times: int = 1, always: bool = False,
+        self,
+        body: Any,
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+        *,
+        times: int = 1,
+        always: bool = False,
     ) -> None:
         """Answer with this JSON body and status."""
         self.script(lambda _r: Reply.json(body, status, headers), times=times, always=always)
 
     def respond_raw(
-        self, text: str, status: int = 200, content_type: str = "text/plain", *,
-        times: int = 1, always: bool = False,
+        self,
+        text: str,
+        status: int = 200,
+        content_type: str = "text/plain",
+        *,
+        times: int = 1,
+        always: bool = False,
     ) -> None:
         """Answer with this exact text."""
         reply = Reply(status, text.encode(), {"content-type": content_type})
@@ -369,7 +441,7 @@ def token_logprobs(content: str, label_prob: float, top: int = 0) -> list[dict[s
             placed = True
             logprob = math.log(label_prob) if label_prob > 0 else -9999.0
             if label_prob < 1:
-                rest = math.log1p(-label_prob) if label_prob < 1 else -9999.0
+                rest = math.log1p(-label_prob)
                 alternatives.append({"token": "other", "logprob": rest, "bytes": list(b"other")})
         text = token.group()
         own = {"token": text, "logprob": logprob, "bytes": list(text.encode())}

@@ -1,0 +1,34 @@
+# One-command habits. Python 3.11+ is the only prerequisite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench install clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Run signoff on its embedded default: SQLite, built-in model, demo workflow and data.
+demo: $(STAMP)
+	$(BIN)/signoff demo
+
+## Run the whole test suite (unit, integration on SQLite and PostgreSQL, browser, acceptance).
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+## Throughput benchmarks; results go to docs/benchmarks.md.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) signoff.db signoff.db-wal signoff.db-shm

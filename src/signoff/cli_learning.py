@@ -1,0 +1,165 @@
+"""`signoff train | import-labels | calibrate | eval`: the learning loop from the terminal."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from signoff.cli import app, console, friendly, open_context
+from signoff.domain import errors
+from signoff.domain import workflow as wf
+from signoff.services import calibration, evaluation, training
+from signoff.services import workflows as workflow_service
+from signoff.services.context import create_context
+from signoff.settings import Settings
+from signoff.storage import migrate
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, transient=False)
+
+
+def read_examples(path: Path) -> Iterator[tuple[str, str]]:
+    """(text, label) pairs from JSON lines (optionally .gz) or CSV with text,label columns."""
+    if not path.is_file():
+        raise errors.ValidationFailed(f"no such file: {path}")
+    opener = gzip.open if path.suffix == ".gz" else open
+    name = path.name.removesuffix(".gz")
+    with opener(path, "rt", encoding="utf-8") as handle:  # type: ignore[operator]
+        if name.endswith(".csv"):
+            reader = csv.DictReader(handle)
+            if not reader.fieldnames or not {"text", "label"} <= set(reader.fieldnames):
+                raise errors.ValidationFailed("the CSV needs a header with text and label columns")
+            for row in reader:
+                yield row["text"], row["label"]
+            return
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+                yield str(data["text"]), str(data["label"])
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise errors.ValidationFailed(
+                    f"line {number}: expected a JSON object with text and label"
+                ) from None
+
+
+@app.command("import-labels")
+@friendly
+def import_labels(workflow: str, file: Path) -> None:
+    """Load labelled examples (JSONL or CSV with text,label) to seed the built-in model."""
+    ctx = open_context()
+    examples = list(read_examples(file))
+    with _progress() as progress:
+        task = progress.add_task("importing", total=len(examples))
+        count = training.import_labels(ctx, workflow, examples,
+                                       progress=lambda n: progress.advance(task, n))
+    console.print(f"imported {count} labels into {workflow}; run `signoff train {workflow}` to train")
+
+
+@app.command()
+@friendly
+def train(workflow: str) -> None:
+    """Train the built-in model on every label so far and make it the active version."""
+    ctx = open_context()
+    with console.status("training"):
+        result = training.train_workflow(ctx, workflow)
+    m = result["metrics"]
+    console.print(
+        f"{workflow}: model version {result['version']} from {result['n_labels']} labels; "
+        f"held-out accuracy {m.get('accuracy') or 0:.3f}, calibration error {m.get('ece') or 0:.3f} "
+        f"({m.get('method')}), {m.get('training_seconds', 0):.1f}s"
+    )
+
+
+@app.command()
+@friendly
+def calibrate(workflow: str) -> None:
+    """Print the coverage / error trade-off behind the workflow's learned threshold."""
+    ctx = open_context()
+    report = calibration.calibration_report(ctx, workflow)
+    if report["mode"] != "error_budget":
+        console.print(f"{workflow} uses routing mode {report['mode']} (threshold {report.get('threshold')})")
+        return
+    table = Table("threshold", "coverage", "reviewed above", "estimated error", "upper bound",
+                  "within budget")
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2%}"
+
+    for row in report["table"]:
+        table.add_row(
+            f"{row['threshold']:.3f}", f"{row['coverage']:.1%}", str(row["n_above"]),
+            pct(row["estimated_error"]), pct(row["upper_bound"]),
+            "yes" if row["within_budget"] else "no",
+        )
+    console.print(table)
+    chosen = report["threshold"]
+    console.print(
+        f"budget {report['error_budget']:.1%} at {report['confidence_level']:.0%} confidence; "
+        f"{report['reviewed']} reviewed items; threshold in force: "
+        + (f"{chosen:.3f}" if chosen is not None else "none (everything goes to people)")
+        + f" — {report['reason']}"
+    )
+
+
+@app.command("eval")
+@friendly
+def eval_command(
+    file: Path,
+    workflow_file: Annotated[Path, typer.Option("--workflow", help="Workflow YAML to evaluate")],
+    output: Annotated[Path | None, typer.Option(help="Write the figures as JSON here")] = None,
+    limit: Annotated[int | None, typer.Option(help="Use only the first N examples")] = None,
+    batch_size: Annotated[int, typer.Option(help="Items arriving together")] = 100,
+) -> None:
+    """Replay a labelled data set through the engine with a simulated reviewer."""
+    if not workflow_file.is_file():
+        raise errors.ValidationFailed(f"no such file: {workflow_file}")
+    spec = wf.load_workflow_text(workflow_file.read_text())
+    examples = list(read_examples(file))[:limit]
+    with tempfile.TemporaryDirectory(prefix="signoff-eval-") as tmp:
+        url = f"sqlite:///{tmp}/eval.db"
+        migrate.upgrade(url)
+        ctx = create_context(Settings(database_url=url))
+        ctx.sync_training = True
+        ctx.rng.seed(0)
+        workflow_service.apply_workflow(ctx, workflow_file.read_text(), "eval")
+        started = time.perf_counter()
+        with _progress() as progress:
+            task = progress.add_task("replaying", total=len(examples))
+            result = evaluation.replay(ctx, spec.name, examples, batch_size=batch_size,
+                                       progress=lambda n: progress.advance(task, n))
+        elapsed = time.perf_counter() - started
+        ctx.close()
+    summary = result.summary()
+    summary["wall_seconds"] = round(elapsed, 2)
+    summary["workflow"] = spec.name
+    table = Table("items", "automation", "auto error", "human reviews", "model accuracy", "threshold")
+    for row in summary["learning_curve"]:
+        table.add_row(
+            f"{row['items_from']}-{row['items_to']}", f"{row['automation_rate']:.1%}",
+            f"{row['auto_error_rate']:.2%}", str(row["human_reviews"]),
+            f"{row['model_accuracy']:.1%}" if row["model_accuracy"] is not None else "-",
+            f"{row['threshold']:.3f}" if row["threshold"] is not None else "-",
+        )
+    console.print(table)
+    console.print(
+        f"{summary['items']} items in {elapsed:.1f}s: automation {summary['automation_rate']:.1%}, "
+        f"auto error {summary['auto_error_rate']:.2%} on {summary['auto_decided']} auto decisions, "
+        f"{summary['human_reviews']} human reviews"
+    )
+    if output:
+        output.write_text(json.dumps(summary, indent=2))
+        console.print(f"figures written to {output}")

@@ -1,0 +1,1 @@
+"""The demo workflow and its generated documents."""

@@ -1,0 +1,164 @@
+"""Fixtures: a fresh database per test (SQLite file copied from a migrated template,
+PostgreSQL database created from a migrated template database), contexts and clients."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from signoff.app import create_app
+from signoff.domain.states import Role
+from signoff.services import users
+from signoff.services.context import Context, create_context
+from signoff.settings import Settings
+from signoff.storage import migrate
+
+PG_URL = os.environ.get(
+    "SIGNOFF_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+def _pg_admin_dsn() -> str:
+    return PG_URL.replace("postgresql+psycopg://", "postgresql://")
+
+
+def _pg_available() -> bool:
+    try:
+        with psycopg.connect(_pg_admin_dsn(), connect_timeout=3):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    if not _pg_available():
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is not reachable at {PG_URL} (CI must run these tests)")
+        pytest.skip("PostgreSQL is not reachable; set SIGNOFF_TEST_POSTGRES_URL")
+    name = f"signoff_tpl_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(_pg_admin_dsn(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = _with_db(PG_URL, name)
+    migrate.upgrade(url)
+    yield name
+    with psycopg.connect(_pg_admin_dsn(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _with_db(url: str, name: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{name}"
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    path = tmp_path / "signoff.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def pg_url(pg_template: str) -> Iterator[str]:
+    name = f"signoff_t_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(_pg_admin_dsn(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    yield _with_db(PG_URL, name)
+    with psycopg.connect(_pg_admin_dsn(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """A fresh, migrated database: each test using it runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return str(request.getfixturevalue("sqlite_url"))
+    return str(request.getfixturevalue("pg_url"))
+
+
+def make_settings(url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {"database_url": url, "environment": "development"}
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    return make_settings(db_url)
+
+
+@pytest.fixture
+def ctx(settings: Settings) -> Iterator[Context]:
+    context = create_context(settings)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def app(ctx: Context) -> Any:
+    return create_app(ctx=ctx)
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+class Keys:
+    """API keys for one user of each role, and a service key without a user."""
+
+    def __init__(self, ctx: Context) -> None:
+        users.add_user(ctx, "admin@example.com", Role.ADMIN, password="admin-password-1")
+        users.add_user(ctx, "reviewer@example.com", Role.REVIEWER, password="reviewer-password-1")
+        users.add_user(ctx, "reviewer2@example.com", Role.REVIEWER, password="reviewer-password-2")
+        users.add_user(ctx, "auditor@example.com", Role.AUDITOR, password="auditor-password-1")
+        self.admin = users.create_key(ctx, "admin", "admin@example.com")[1]
+        self.reviewer = users.create_key(ctx, "reviewer", "reviewer@example.com")[1]
+        self.reviewer2 = users.create_key(ctx, "reviewer2", "reviewer2@example.com")[1]
+        self.auditor = users.create_key(ctx, "auditor", "auditor@example.com")[1]
+        self.service = users.create_key(ctx, "service", None)[1]
+
+    @staticmethod
+    def auth(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def keys(ctx: Context) -> Keys:
+    return Keys(ctx)
+
+
+FAKE_WORKFLOW = """
+name: docs
+labels: [invoice, contract, receipt, other]
+ai: {provider: fake, retries: 2, backoff_seconds: 0.01}
+routing: {threshold: 0.85, always_review_labels: [contract]}
+review: {outcomes: [approved, rejected]}
+"""
+
+
+@pytest.fixture
+def docs_workflow(client: TestClient, keys: Keys) -> str:
+    """A workflow whose fake provider answers what each item's content says."""
+    response = client.put("/api/v1/workflows/docs", content=FAKE_WORKFLOW,
+                          headers=keys.auth(keys.admin))
+    assert response.status_code == 201, response.text
+    return "docs"
