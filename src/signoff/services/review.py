@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,8 +41,10 @@ def _workflow_ids(ctx: Context, principal: Principal, workflow: str | None) -> l
     return [r.id for r in rows if r is not None]
 
 
-def claim_next_task(ctx: Context, principal: Principal, workflow: str | None = None) -> Any | None:
-    """The caller's assigned task, or the next open one now assigned to them; None if none."""
+def claim_next_task(
+    ctx: Context, principal: Principal, workflow: str | None = None, skip: Sequence[int] = ()
+) -> Any | None:
+    """The caller's assigned task, or the next open one (not in `skip`) now theirs; None if none."""
     if principal.user_id is None or principal.role not in (Role.REVIEWER, Role.ADMIN):
         raise errors.Forbidden("only reviewers can claim review tasks")
     workflow_ids = _workflow_ids(ctx, principal, workflow)
@@ -50,7 +53,7 @@ def claim_next_task(ctx: Context, principal: Principal, workflow: str | None = N
         mine = tasks.read_assigned_task(session, principal.user_id, workflow_ids)
         if mine is not None:
             return mine
-        for task_id in tasks.list_open_task_ids(session, workflow_ids):
+        for task_id in tasks.list_open_task_ids(session, workflow_ids, exclude=skip):
             if tasks.assign_task(session, task_id, principal.user_id, now):
                 task = tasks.read_task(session, task_id)
                 state.set_item_states(
@@ -64,6 +67,28 @@ def claim_next_task(ctx: Context, principal: Principal, workflow: str | None = N
                 ctx.bus.publish("task_assigned", {"task_id": task_id})
                 return task
     return None
+
+
+def release_task(ctx: Context, principal: Principal, task_id: int) -> None:
+    """Give a task the caller holds back to the queue (a reviewer skipping it)."""
+    if principal.user_id is None:
+        raise errors.Forbidden("only reviewers can release review tasks")
+    now = ctx.clock.now()
+    with engine.transaction(ctx.sessions) as session:
+        task = tasks.read_task(session, task_id)
+        if task is None:
+            raise errors.TaskNotFound(task_id=task_id)
+        if not tasks.release_task(session, task_id, principal.user_id):
+            raise errors.TaskNotAssigned(task_id=task_id)
+        state.set_item_states(
+            session,
+            [state.StateChange(
+                item_id=task.item_id, expected=None, target=None, event="released",
+                actor=principal.actor, data={"task_id": task_id},
+            )],
+            now,
+        )
+    ctx.bus.publish("tasks_created", {"count": 1, "released": task_id})
 
 
 def get_task(ctx: Context, task_id: int) -> Any:

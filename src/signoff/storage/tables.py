@@ -116,6 +116,10 @@ items = sa.Table(
     sa.Index("ix_items_workflow_decided", "workflow_id", "decided_at"),
     sa.Index("ix_items_created_at", "created_at"),
     sa.Index("ix_items_external_id", "external_id"),
+    # Metrics (0002): decisions and routing in a time window, overall and by route.
+    sa.Index("ix_items_decided_at", "decided_at"),
+    sa.Index("ix_items_route_decided", "route", "decided_at"),
+    sa.Index("ix_items_routed_at", "routed_at"),
 )
 
 review_tasks = sa.Table(
@@ -139,6 +143,9 @@ review_tasks = sa.Table(
     sa.Index("ix_review_tasks_status_workflow", "status", "workflow_id", "id"),
     sa.Index("ix_review_tasks_assignee_status", "assignee_id", "status"),
     sa.Index("ix_review_tasks_item", "item_id"),
+    # Metrics (0002): SLA breaches and reviewer throughput in a window.
+    sa.Index("ix_review_tasks_due_status", "due_at", "status"),
+    sa.Index("ix_review_tasks_status_decided", "status", "decided_at"),
 )
 
 audit_events = sa.Table(

@@ -1,0 +1,79 @@
+"""Metrics: the dashboard's figures as JSON, and Prometheus text at /metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from signoff.api.deps import CtxDep, require
+from signoff.domain.states import Role
+from signoff.services import metrics
+from signoff.services.context import Context
+from signoff.services.users import Principal
+
+router = APIRouter(tags=["metrics"])
+
+MetricsReaderDep = Annotated[Principal, Depends(require(Role.ADMIN, Role.AUDITOR))]
+
+_FAMILIES: dict[str, tuple[str, str, type[Metric], list[str]]] = {
+    "items": ("signoff_items", "Items by workflow and state", GaugeMetricFamily,
+              ["workflow", "state"]),
+    "decisions": ("signoff_decisions", "Decided items by workflow and route",
+                  CounterMetricFamily, ["workflow", "route"]),
+    "queue_depth": ("signoff_queue_depth", "Pending review tasks by workflow and status",
+                    GaugeMetricFamily, ["workflow", "status"]),
+    "queue_overdue": ("signoff_queue_overdue", "Pending review tasks past their due time",
+                      GaugeMetricFamily, ["workflow", "status"]),
+    "queue_oldest_age": ("signoff_queue_oldest_age_seconds",
+                         "Age of the oldest pending review task", GaugeMetricFamily,
+                         ["workflow"]),
+    "outbox_pending": ("signoff_outbox_pending", "Webhooks and notices waiting to be sent",
+                       GaugeMetricFamily, []),
+}
+
+
+class SignoffCollector(Collector):
+    """Reads a few aggregate queries at scrape time."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def collect(self) -> Iterator[Metric]:
+        values = metrics.gauges(self.ctx)
+        for key, (name, doc, family, labels) in _FAMILIES.items():
+            metric = family(name, doc, labels=labels)  # type: ignore[call-arg]
+            for row_labels, value in values.get(key, []):
+                metric.add_metric([row_labels[k] for k in labels], float(value))  # type: ignore[attr-defined]
+            yield metric
+
+
+def _registry(request: Request) -> CollectorRegistry:
+    registry = getattr(request.app.state, "metrics_registry", None)
+    if registry is None:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(SignoffCollector(request.app.state.ctx))
+        request.app.state.metrics_registry = registry
+    return registry  # type: ignore[no-any-return]
+
+
+@router.get("/metrics", include_in_schema=False)
+def prometheus(request: Request) -> Response:
+    """Prometheus exposition of item, queue, decision and outbox counts."""
+    body = generate_latest(_registry(request))
+    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+@router.get("/api/v1/metrics/summary")
+def metrics_summary(
+    ctx: CtxDep, principal: MetricsReaderDep, workflow: str | None = None,
+    since: str | None = None,
+) -> dict[str, Any]:
+    """Dashboard figures for one workflow or all; `since` is 24h, 7d, 30d, all or ISO 8601."""
+    label, start = metrics.parse_since(ctx, since)
+    scope = metrics.scope_for(ctx, principal, workflow)
+    return metrics.summary(ctx, scope, start, label)

@@ -1,0 +1,274 @@
+"""Review metrics for the dashboard, /api/v1/metrics/summary and /metrics.
+
+Counts come from GROUP BY queries over indexed columns. Medians and p90s are
+computed in Python with numpy from the one numeric column they need (SQLite has no
+percentile_cont); past SAMPLE_CAP rows in the window, rows are sampled by id stride.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from signoff.domain import errors
+from signoff.domain.error_budget import clopper_pearson_upper
+from signoff.domain.states import Role, RouteKind
+from signoff.services import calibration
+from signoff.services import workflows as workflow_service
+from signoff.services.context import Context
+from signoff.services.users import Principal
+from signoff.storage import metrics as queries
+
+RANGES: dict[str, timedelta | None] = {
+    "24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "all": None,
+}
+DEFAULT_RANGE = "7d"
+#: Rows fetched at most for one median/p90; more are sampled by id stride.
+SAMPLE_CAP = 100_000
+HISTOGRAM_BINS = 20
+#: One-sided confidence of the QA-sample bound on the auto error rate.
+BOUND_LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which workflows a summary covers (None: all) and what the reader called it."""
+
+    workflow_ids: list[int] | None
+    workflow: str | None
+    names: dict[int, str]
+
+
+def parse_since(ctx: Context, value: str | None) -> tuple[str, datetime | None]:
+    """A range key (24h, 7d, 30d, all) or an ISO timestamp, as (label, since)."""
+    value = (value or DEFAULT_RANGE).strip()
+    if value in RANGES:
+        span = RANGES[value]
+        return value, (ctx.clock.now() - span) if span is not None else None
+    try:
+        since = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise errors.ValidationFailed(
+            f"since: use one of {list(RANGES)} or an ISO 8601 timestamp", field="since"
+        ) from None
+    if since.tzinfo is None:
+        raise errors.ValidationFailed("since: give a time zone (e.g. 2026-01-01T00:00:00Z)",
+                                      field="since")
+    return since.isoformat(), since
+
+
+def scope_for(ctx: Context, principal: Principal, workflow: str | None) -> Scope:
+    """The workflows `principal` may see, narrowed to `workflow` when given."""
+    with ctx.sessions() as session:
+        names = queries.workflow_names(session)
+    visible = {i: n for i, n in names.items() if principal.may_access(n)}
+    if workflow:
+        ids = [i for i, n in visible.items() if n == workflow]
+        if not ids:
+            raise errors.WorkflowNotFound(f"no workflow named {workflow!r}", workflow=workflow)
+        return Scope(ids, workflow, visible)
+    return Scope(None if principal.workflows is None else list(visible), None, visible)
+
+
+def _percentiles(values: Sequence[float]) -> dict[str, float | None]:
+    if not values:
+        return {"median": None, "p90": None}
+    arr = np.asarray(values, dtype=float)
+    median, p90 = np.percentile(arr, [50, 90])
+    return {"median": round(float(median), 3), "p90": round(float(p90), 3)}
+
+
+def _rate(part: int | float, whole: int | float) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def qa_estimate(n: int, overridden: int) -> dict[str, Any]:
+    """Auto error estimated from QA-sampled items: override rate and its Clopper-Pearson bound."""
+    if n == 0:
+        return {"method": "qa_sample", "n": 0, "errors": 0, "estimate": None,
+                "upper_bound": None, "confidence_level": BOUND_LEVEL}
+    return {
+        "method": "qa_sample", "n": n, "errors": overridden,
+        "estimate": round(overridden / n, 4),
+        "upper_bound": round(clopper_pearson_upper(overridden, n, BOUND_LEVEL), 4),
+        "confidence_level": BOUND_LEVEL,
+    }
+
+
+def _budget_estimate(ctx: Context, name: str) -> dict[str, Any]:
+    report = calibration.calibration_report(ctx, name)
+    upper = report.get("auto_error_upper_bound")
+    return {
+        "method": "error_budget", "n": report.get("reviewed_above_threshold"),
+        "errors": report.get("errors_above_threshold"),
+        "estimate": report.get("estimated_auto_error"), "upper_bound": upper,
+        "confidence_level": report.get("confidence_level"),
+        "error_budget": report.get("error_budget"), "threshold": report.get("threshold"),
+        "within_budget": None if upper is None else upper <= report["error_budget"],
+        "reason": report.get("reason"),
+    }
+
+
+def summary(ctx: Context, scope: Scope, since: datetime | None, range_label: str) -> dict[str, Any]:
+    """Every dashboard figure for the scope and window, as JSON-ready data."""
+    now = ctx.clock.now()
+    ids = scope.workflow_ids
+    with ctx.sessions() as session:
+        by_workflow = queries.decisions_by_workflow(session, ids, since)
+        by_day = queries.decisions_by_day(session, ids, since)
+        histogram = queries.confidence_histogram(session, ids, since, HISTOGRAM_BINS)
+        auto_s, auto_n = queries.decision_seconds(session, ids, since, "auto", SAMPLE_CAP)
+        human_s, human_n = queries.decision_seconds(session, ids, since, "human", SAMPLE_CAP)
+        reviewers = queries.reviewer_throughput(session, ids, since)
+        tot = queries.time_on_task(session, ids, since, SAMPLE_CAP)
+        holding = queries.assigned_by_reviewer(session, ids)
+        queue = queries.queue_by_workflow(session, ids, now)
+        received = queries.items_received(session, ids, since)
+
+    per_wf: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for row in by_workflow:
+        wf = per_wf[row.workflow_id]
+        route = row.route or "none"
+        wf[route] += row.n
+        wf["decided"] += row.n
+        if route == RouteKind.HUMAN.value:
+            wf["overridden"] += int(row.overridden)
+            if row.qa_sample:
+                wf["qa"] += row.n
+                wf["qa_overridden"] += int(row.overridden)
+    total = {k: sum(w[k] for w in per_wf.values())
+             for k in ("decided", "auto", "human", "overridden", "qa", "qa_overridden")}
+
+    queue_rows: dict[int, dict[str, Any]] = {}
+    for row in queue:
+        q = queue_rows.setdefault(row.workflow_id, {"open": 0, "assigned": 0, "overdue": 0,
+                                                    "oldest": None})
+        q[row.status] = int(row.n)
+        q["overdue"] += int(row.overdue)
+        if row.oldest is not None and (q["oldest"] is None or row.oldest < q["oldest"]):
+            q["oldest"] = row.oldest
+    oldest = min((q["oldest"] for q in queue_rows.values() if q["oldest"]), default=None)
+
+    workflows = []
+    for wf_id in sorted(set(per_wf) | set(queue_rows) | set(ids or []),
+                        key=lambda i: scope.names.get(i, "")):
+        if wf_id not in scope.names:
+            continue
+        w, q = per_wf.get(wf_id, defaultdict(int)), queue_rows.get(wf_id, {})
+        workflows.append({
+            "workflow": scope.names[wf_id], "decided": w["decided"], "auto": w["auto"],
+            "human": w["human"], "automation_rate": _rate(w["auto"], w["decided"]),
+            "override_rate": _rate(w["overridden"], w["human"]),
+            "queue_depth": q.get("open", 0) + q.get("assigned", 0),
+            "overdue": q.get("overdue", 0),
+            "auto_error": auto_error_for(ctx, scope.names[wf_id], w["qa"], w["qa_overridden"]),
+        })
+
+    days: dict[str, dict[str, Any]] = {}
+    for row in by_day:
+        d = days.setdefault(row.day, {"day": row.day, "auto": 0, "human": 0, "overridden": 0})
+        d[row.route or "none"] = d.get(row.route or "none", 0) + int(row.n)
+        if row.route == RouteKind.HUMAN.value:
+            d["overridden"] += int(row.overridden)
+    for d in days.values():
+        d["override_rate"] = _rate(d["overridden"], d["human"])
+
+    bins: dict[str, list[int]] = {"auto": [0] * HISTOGRAM_BINS, "human": [0] * HISTOGRAM_BINS}
+    for row in histogram:
+        if row.route in bins and row.bucket is not None:
+            bins[row.route][min(max(int(row.bucket), 0), HISTOGRAM_BINS - 1)] += int(row.n)
+
+    times: dict[int | None, list[float]] = defaultdict(list)
+    for assignee, ms in tot:
+        times[assignee].append(float(ms))
+    reviewer_rows = sorted(
+        ({"reviewer": r.email or f"user {r.assignee_id}", "user_id": r.assignee_id,
+          "decided": int(r.n), "decided_late": int(r.late),
+          "median_time_on_task_ms": _percentiles(times.get(r.assignee_id, []))["median"],
+          "holding": holding.get(r.assignee_id or -1, 0)} for r in reviewers),
+        key=lambda r: (-r["decided"], r["reviewer"]),
+    )
+
+    open_n = sum(q.get("open", 0) for q in queue_rows.values())
+    assigned_n = sum(q.get("assigned", 0) for q in queue_rows.values())
+    overdue_n = sum(q.get("overdue", 0) for q in queue_rows.values())
+    late_n = sum(r["decided_late"] for r in reviewer_rows)
+    overall_error = (
+        workflows[0]["auto_error"] if scope.workflow and workflows
+        else qa_estimate(total["qa"], total["qa_overridden"])
+    )
+    return {
+        "workflow": scope.workflow, "range": range_label,
+        "since": since.isoformat() if since else None, "until": now.isoformat(),
+        "items_received": received,
+        "decisions": {"total": total["decided"], "auto": total["auto"], "human": total["human"]},
+        "automation_rate": _rate(total["auto"], total["decided"]),
+        "override_rate": _rate(total["overridden"], total["human"]),
+        "overridden": total["overridden"],
+        "time_to_decision_seconds": {
+            "auto": {"n": auto_n, "sampled": auto_n > len(auto_s), **_percentiles(auto_s)},
+            "human": {"n": human_n, "sampled": human_n > len(human_s), **_percentiles(human_s)},
+        },
+        "confidence_histogram": {
+            "bin_width": 1 / HISTOGRAM_BINS,
+            "edges": [round(b / HISTOGRAM_BINS, 4) for b in range(HISTOGRAM_BINS + 1)],
+            **bins,
+        },
+        "by_day": [days[k] for k in sorted(days)],
+        "reviewers": reviewer_rows,
+        "queue": {"open": open_n, "assigned": assigned_n, "depth": open_n + assigned_n,
+                  "oldest_age_seconds": (now - oldest).total_seconds() if oldest else None},
+        "sla": {"overdue_pending": overdue_n, "decided_late": late_n,
+                "breaches": overdue_n + late_n},
+        "auto_error": overall_error,
+        "workflows": workflows,
+    }
+
+
+def auto_error_for(ctx: Context, name: str, qa_n: int, qa_overridden: int) -> dict[str, Any]:
+    """Error-budget workflows report their calibration; others their QA-sample estimate."""
+    spec = workflow_service.get_workflow(ctx, name).spec
+    if spec.routing.mode == "error_budget":
+        return _budget_estimate(ctx, name)
+    return qa_estimate(qa_n, qa_overridden)
+
+
+def gauges(ctx: Context) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """The few cheap aggregates /metrics exposes, as {metric: [(labels, value)]}."""
+    now = ctx.clock.now()
+    with ctx.sessions() as session:
+        names = queries.workflow_names(session)
+        by_state = queries.items_by_workflow_state(session)
+        by_route = queries.decisions_by_route(session)
+        queue = queries.queue_by_workflow(session, None, now)
+        pending = queries.count_outbox_pending(session)
+
+    def wf(workflow_id: int) -> str:
+        return names.get(workflow_id, str(workflow_id))
+
+    oldest: dict[int, datetime] = {}
+    for row in queue:
+        if row.oldest is not None and (row.workflow_id not in oldest
+                                       or row.oldest < oldest[row.workflow_id]):
+            oldest[row.workflow_id] = row.oldest
+    return {
+        "items": [({"workflow": wf(r.workflow_id), "state": r.state}, r.n) for r in by_state],
+        "decisions": [({"workflow": wf(r.workflow_id), "route": r.route or "none"}, r.n)
+                      for r in by_route],
+        "queue_depth": [({"workflow": wf(r.workflow_id), "status": r.status}, r.n)
+                        for r in queue],
+        "queue_overdue": [({"workflow": wf(r.workflow_id), "status": r.status}, r.overdue)
+                          for r in queue],
+        "queue_oldest_age": [({"workflow": wf(w)}, (now - o).total_seconds())
+                             for w, o in oldest.items()],
+        "outbox_pending": [({}, pending)],
+    }
+
+
+def may_read_metrics(principal: Principal) -> bool:
+    return principal.role in (Role.ADMIN, Role.AUDITOR)

@@ -1,0 +1,118 @@
+"""What a reviewer's queue shows: counts per workflow, their tasks, unassigned and overdue work."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from signoff.services.context import Context
+from signoff.services.users import Principal
+from signoff.storage import metrics as queries
+
+
+@dataclass(frozen=True)
+class QueueTask:
+    """One pending task as the queue lists it."""
+
+    task_id: int
+    item_id: int
+    workflow: str
+    status: str
+    ai_label: str | None
+    confidence: float | None
+    reasons: list[str]
+    created_at: str
+    due_at: str | None
+    overdue: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class QueueSnapshot:
+    """Counts for the cards and the per-workflow table."""
+
+    mine: int = 0
+    open: int = 0
+    assigned: int = 0
+    overdue: int = 0
+    oldest_age_seconds: float | None = None
+    workflows: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _visible(ctx: Context, principal: Principal) -> tuple[dict[int, str], list[int] | None]:
+    with ctx.sessions() as session:
+        names = queries.workflow_names(session)
+    visible = {i: n for i, n in names.items() if principal.may_access(n)}
+    return visible, (None if principal.workflows is None else list(visible))
+
+
+def snapshot(ctx: Context, principal: Principal) -> QueueSnapshot:
+    """Queue counts across the workflows `principal` may review."""
+    now = ctx.clock.now()
+    names, ids = _visible(ctx, principal)
+    with ctx.sessions() as session:
+        rows = queries.queue_by_workflow(session, ids, now)
+        mine = queries.count_pending_for(session, ids, principal.user_id or -1)
+    per: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        if row.workflow_id not in names:
+            continue
+        w = per.setdefault(row.workflow_id, {"workflow": names[row.workflow_id], "open": 0,
+                                             "assigned": 0, "overdue": 0, "oldest": None})
+        w[row.status] = int(row.n)
+        w["overdue"] += int(row.overdue)
+        if row.oldest is not None and (w["oldest"] is None or row.oldest < w["oldest"]):
+            w["oldest"] = row.oldest
+    snap = QueueSnapshot(mine=mine)
+    for wf_id, name in sorted(names.items(), key=lambda kv: kv[1]):
+        w = per.get(wf_id, {"workflow": name, "open": 0, "assigned": 0, "overdue": 0,
+                            "oldest": None})
+        oldest = w.pop("oldest")
+        w["oldest_age_seconds"] = (now - oldest).total_seconds() if oldest else None
+        snap.workflows.append(w)
+        snap.open += w["open"]
+        snap.assigned += w["assigned"]
+        snap.overdue += w["overdue"]
+        age = w["oldest_age_seconds"]
+        if age is not None and (snap.oldest_age_seconds is None or age > snap.oldest_age_seconds):
+            snap.oldest_age_seconds = age
+    return snap
+
+
+def list_tasks(
+    ctx: Context,
+    principal: Principal,
+    *,
+    which: str,
+    after_task_id: int | None = None,
+    limit: int = 25,
+) -> list[QueueTask]:
+    """Pending tasks: `mine` (held by principal), `unassigned`, or `overdue`; newest first."""
+    now = ctx.clock.now()
+    names, ids = _visible(ctx, principal)
+    options: dict[str, Any] = {"after_task_id": after_task_id, "limit": limit}
+    if which == "mine":
+        options["assignee_id"] = principal.user_id or -1
+    elif which == "unassigned":
+        options["unassigned"] = True
+    elif which == "overdue":
+        options["overdue_at"] = now
+    else:
+        raise ValueError(f"unknown task list {which!r}")
+    with ctx.sessions() as session:
+        rows = queries.list_pending_tasks(session, ids, **options)
+    return [
+        QueueTask(
+            task_id=r.task_id, item_id=r.item_id, workflow=names.get(r.workflow_id, "?"),
+            status=r.status, ai_label=r.ai_label, confidence=r.confidence,
+            reasons=list(r.route_reasons or []), created_at=r.created_at.isoformat(),
+            due_at=r.due_at.isoformat() if r.due_at else None,
+            overdue=bool(r.due_at is not None and r.due_at < now),
+        )
+        for r in rows if r.workflow_id in names
+    ]

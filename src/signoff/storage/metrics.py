@@ -1,0 +1,266 @@
+"""Aggregate queries behind the dashboard, the metrics API, /metrics and the review queue.
+
+Every query aggregates in SQL over indexed columns (see migration 0002); the only
+rows fetched one by one are the numeric columns medians need, capped by sampling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from signoff.domain.states import OutboxStatus, TaskStatus
+from signoff.storage import tables as t
+
+#: Open review work: a task nobody has taken yet, or one a reviewer holds.
+PENDING = (TaskStatus.OPEN.value, TaskStatus.ASSIGNED.value)
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def _int_sum(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
+    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+
+def _in_workflows(column: sa.ColumnElement[Any], workflow_ids: Sequence[int] | None) -> Any:
+    return sa.true() if workflow_ids is None else column.in_(list(workflow_ids))
+
+
+def _since(column: sa.ColumnElement[Any], since: datetime | None) -> Any:
+    return sa.true() if since is None else column >= since
+
+
+def seconds_between(session: Session, start: Any, end: Any) -> sa.ColumnElement[float]:
+    """`end - start` in seconds, portable across SQLite and PostgreSQL."""
+    if _dialect(session) == "postgresql":
+        return sa.func.extract("epoch", end - start)
+    return (sa.func.julianday(end) - sa.func.julianday(start)) * 86400.0
+
+
+def day_of(session: Session, column: Any) -> sa.ColumnElement[str]:
+    """The UTC calendar day of a timestamp as `YYYY-MM-DD` (columns hold naive UTC)."""
+    if _dialect(session) == "postgresql":
+        return sa.func.to_char(column, "YYYY-MM-DD")
+    return sa.func.substr(column, 1, 10)
+
+
+def _bucket(session: Session, value: Any, bins: int) -> sa.ColumnElement[int]:
+    if _dialect(session) == "postgresql":
+        return sa.cast(sa.func.floor(value * bins), sa.Integer)
+    return sa.cast(value * bins, sa.Integer)  # SQLite truncates; confidences are >= 0
+
+
+def decisions_by_workflow(
+    session: Session, workflow_ids: Sequence[int] | None, since: datetime | None
+) -> list[Any]:
+    """Decided items in the window by (workflow, route, qa_sample): count and overrides."""
+    i = t.items.c
+    query = (
+        sa.select(i.workflow_id, i.route, i.qa_sample, sa.func.count().label("n"),
+                  _int_sum(i.override.is_(True)).label("overridden"))
+        .where(i.decided_at.is_not(None), _since(i.decided_at, since),
+               _in_workflows(i.workflow_id, workflow_ids))
+        .group_by(i.workflow_id, i.route, i.qa_sample)
+    )
+    return list(session.execute(query))
+
+
+def decisions_by_day(
+    session: Session, workflow_ids: Sequence[int] | None, since: datetime | None
+) -> list[Any]:
+    """Decided items per UTC day and route, with how many a person overrode."""
+    i = t.items.c
+    day = day_of(session, i.decided_at).label("day")
+    query = (
+        sa.select(day, i.route, sa.func.count().label("n"),
+                  _int_sum(i.override.is_(True)).label("overridden"))
+        .where(i.decided_at.is_not(None), _since(i.decided_at, since),
+               _in_workflows(i.workflow_id, workflow_ids))
+        .group_by(day, i.route)
+        .order_by(day)
+    )
+    return list(session.execute(query))
+
+
+def confidence_histogram(
+    session: Session, workflow_ids: Sequence[int] | None, since: datetime | None, bins: int
+) -> list[Any]:
+    """Items routed in the window by (route, confidence bucket of width 1/bins)."""
+    i = t.items.c
+    bucket = _bucket(session, i.confidence, bins).label("bucket")
+    query = (
+        sa.select(i.route, bucket, sa.func.count().label("n"))
+        .where(i.routed_at.is_not(None), _since(i.routed_at, since),
+               i.confidence.is_not(None), _in_workflows(i.workflow_id, workflow_ids))
+        .group_by(i.route, bucket)
+    )
+    return list(session.execute(query))
+
+
+def _stride_filter(column: Any, total: int, cap: int) -> Any:
+    """Keep about `cap` of `total` rows by id stride: cheap, deterministic, unbiased in time."""
+    if total <= cap:
+        return sa.true()
+    stride = -(-total // cap)
+    return column % stride == 0
+
+
+def decision_seconds(
+    session: Session, workflow_ids: Sequence[int] | None, since: datetime | None,
+    route: str, cap: int,
+) -> tuple[list[float], int]:
+    """Seconds from intake to decision for one route (sampled past `cap`), and the count."""
+    i = t.items.c
+    where = (i.decided_at.is_not(None), _since(i.decided_at, since), i.route == route,
+             _in_workflows(i.workflow_id, workflow_ids))
+    total = int(session.execute(sa.select(sa.func.count()).where(*where)).scalar_one())
+    if total == 0:
+        return [], 0
+    query = sa.select(seconds_between(session, i.created_at, i.decided_at)).where(
+        *where, _stride_filter(i.id, total, cap)
+    )
+    return [float(v) for v in session.execute(query).scalars() if v is not None], total
+
+
+def reviewer_throughput(
+    session: Session, workflow_ids: Sequence[int] | None, since: datetime | None
+) -> list[Any]:
+    """Tasks decided in the window per reviewer, with how many came after their due time."""
+    r = t.review_tasks.c
+    query = (
+        sa.select(r.assignee_id, t.users.c.email, sa.func.count().label("n"),
+                  _int_sum(sa.and_(r.due_at.is_not(None), r.decided_at > r.due_at)).label("late"))
+        .select_from(t.review_tasks.outerjoin(t.users, t.users.c.id == r.assignee_id))
+        .where(r.status == TaskStatus.DECIDED.value, _since(r.decided_at, since),
+               _in_workflows(r.workflow_id, workflow_ids))
+        .group_by(r.assignee_id, t.users.c.email)
+    )
+    return list(session.execute(query))
+
+
+def time_on_task(
+    session: Session, workflow_ids: Sequence[int] | None, since: datetime | None, cap: int
+) -> list[Any]:
+    """(assignee_id, time_on_task_ms) of tasks decided in the window (sampled past `cap`)."""
+    r = t.review_tasks.c
+    where = (r.status == TaskStatus.DECIDED.value, _since(r.decided_at, since),
+             r.time_on_task_ms.is_not(None), _in_workflows(r.workflow_id, workflow_ids))
+    total = int(session.execute(sa.select(sa.func.count()).where(*where)).scalar_one())
+    query = sa.select(r.assignee_id, r.time_on_task_ms).where(
+        *where, _stride_filter(r.id, total, cap)
+    )
+    return list(session.execute(query))
+
+
+def queue_by_workflow(
+    session: Session, workflow_ids: Sequence[int] | None, now: datetime
+) -> list[Any]:
+    """Pending tasks by (workflow, status): count, overdue count and oldest creation time."""
+    r = t.review_tasks.c
+    query = (
+        sa.select(r.workflow_id, r.status, sa.func.count().label("n"),
+                  _int_sum(sa.and_(r.due_at.is_not(None), r.due_at < now)).label("overdue"),
+                  sa.func.min(r.created_at).label("oldest"))
+        .where(r.status.in_(PENDING), _in_workflows(r.workflow_id, workflow_ids))
+        .group_by(r.workflow_id, r.status)
+    )
+    return list(session.execute(query))
+
+
+def assigned_by_reviewer(session: Session, workflow_ids: Sequence[int] | None) -> dict[int, int]:
+    """How many tasks each reviewer holds right now."""
+    r = t.review_tasks.c
+    query = (
+        sa.select(r.assignee_id, sa.func.count())
+        .where(r.status == TaskStatus.ASSIGNED.value, _in_workflows(r.workflow_id, workflow_ids))
+        .group_by(r.assignee_id)
+    )
+    return {int(a): int(n) for a, n in session.execute(query) if a is not None}
+
+
+def items_received(
+    session: Session, workflow_ids: Sequence[int] | None, since: datetime | None
+) -> int:
+    i = t.items.c
+    query = sa.select(sa.func.count()).where(
+        _since(i.created_at, since), _in_workflows(i.workflow_id, workflow_ids)
+    )
+    return int(session.execute(query).scalar_one())
+
+
+def items_by_workflow_state(session: Session) -> list[Any]:
+    """(workflow_id, state, count) over every item: an index-only scan."""
+    i = t.items.c
+    return list(session.execute(
+        sa.select(i.workflow_id, i.state, sa.func.count().label("n"))
+        .group_by(i.workflow_id, i.state)
+    ))
+
+
+def decisions_by_route(session: Session) -> list[Any]:
+    """(workflow_id, route, count) over every decided item."""
+    i = t.items.c
+    return list(session.execute(
+        sa.select(i.workflow_id, i.route, sa.func.count().label("n"))
+        .where(i.decided_at.is_not(None))
+        .group_by(i.workflow_id, i.route)
+    ))
+
+
+def count_outbox_pending(session: Session) -> int:
+    return int(session.execute(
+        sa.select(sa.func.count()).where(t.outbox.c.status == OutboxStatus.PENDING.value)
+    ).scalar_one())
+
+
+def workflow_names(session: Session) -> dict[int, str]:
+    return {int(i): str(n) for i, n in session.execute(sa.select(t.workflows.c.id, t.workflows.c.name))}
+
+
+def list_pending_tasks(
+    session: Session,
+    workflow_ids: Sequence[int] | None,
+    *,
+    assignee_id: int | None = None,
+    unassigned: bool = False,
+    overdue_at: datetime | None = None,
+    after_task_id: int | None = None,
+    limit: int = 25,
+) -> list[Any]:
+    """Pending tasks with their item's AI answer, newest first."""
+    r, i = t.review_tasks.c, t.items.c
+    query = (
+        sa.select(r.id.label("task_id"), r.item_id, r.workflow_id, r.status, r.assignee_id,
+                  r.created_at, r.due_at, i.ai_label, i.confidence, i.route_reasons,
+                  i.external_id)
+        .select_from(t.review_tasks.join(t.items, t.items.c.id == r.item_id))
+        .where(r.status.in_(PENDING), _in_workflows(r.workflow_id, workflow_ids))
+        .order_by(r.id.desc())
+        .limit(limit)
+    )
+    if assignee_id is not None:
+        query = query.where(r.assignee_id == assignee_id, r.status == TaskStatus.ASSIGNED.value)
+    if unassigned:
+        query = query.where(r.status == TaskStatus.OPEN.value)
+    if overdue_at is not None:
+        query = query.where(r.due_at.is_not(None), r.due_at < overdue_at)
+    if after_task_id is not None:
+        query = query.where(r.id > after_task_id)
+    return list(session.execute(query))
+
+
+def count_pending_for(session: Session, workflow_ids: Sequence[int] | None, user_id: int) -> int:
+    """Tasks the reviewer holds right now."""
+    r = t.review_tasks.c
+    return int(session.execute(
+        sa.select(sa.func.count()).where(
+            r.assignee_id == user_id, r.status == TaskStatus.ASSIGNED.value,
+            _in_workflows(r.workflow_id, workflow_ids),
+        )
+    ).scalar_one())
