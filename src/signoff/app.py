@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from signoff import __version__
+from signoff import __version__, ui
 from signoff.api import errors as api_errors
-from signoff.api import items, limits, reviews, workflows
+from signoff.api import items, limits, metrics, reviews, workflows
 from signoff.services.context import Context, create_context
 from signoff.settings import Settings
 
@@ -26,6 +26,8 @@ def create_app(settings: Settings | None = None, *, ctx: Context | None = None) 
     app.include_router(workflows.router)
     app.include_router(items.router)
     app.include_router(reviews.router)
+    app.include_router(metrics.router)
+    ui.install(app, ctx)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, Any]:

@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from signoff.domain.states import Role
+from signoff.services import audit as audit_service
 from signoff.services import intake, processing, review, users
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
@@ -102,6 +103,12 @@ def _sql(ctx: Context, *statements: sa.Executable) -> None:
             connection.execute(statement)
 
 
+def _assert_intact(ctx: Context) -> None:
+    """The trail verifies before the tampering (in-process: the CLI's exit 0 has its own test)."""
+    checked, problems = audit_service.verify_all(ctx)
+    assert checked > 0 and problems == [], [p.describe() for p in problems]
+
+
 def _assert_tampered(db_url: str, *expected: str) -> str:
     code, output = _verify(db_url)
     assert code != 0, output
@@ -124,7 +131,7 @@ def test_untouched_trail_verifies_with_exit_code_zero(ctx: Context, trail: Trail
 def test_modified_event_data_is_reported_with_its_item_and_event(
     ctx: Context, trail: Trail, db_url: str
 ) -> None:
-    assert _verify(db_url)[0] == 0
+    _assert_intact(ctx)
     decided = _event(ctx, f"item:{trail.human_item}", 5)
     assert decided.type == "decided"
     _sql(ctx, sa.update(ev).where(ev.c.id == decided.id)
@@ -136,7 +143,7 @@ def test_modified_event_data_is_reported_with_its_item_and_event(
 def test_modified_event_actor_is_reported_with_its_item_and_event(
     ctx: Context, trail: Trail, db_url: str
 ) -> None:
-    assert _verify(db_url)[0] == 0
+    _assert_intact(ctx)
     routed = _event(ctx, f"item:{trail.human_item}", 3)
     _sql(ctx, sa.update(ev).where(ev.c.id == routed.id).values(actor="user:someone@else.com"))
     _assert_tampered(db_url, f"item {trail.human_item} event {routed.id} (seq 3)",
@@ -146,7 +153,7 @@ def test_modified_event_actor_is_reported_with_its_item_and_event(
 def test_modified_auto_decision_is_reported_with_its_item_and_event(
     ctx: Context, trail: Trail, db_url: str
 ) -> None:
-    assert _verify(db_url)[0] == 0
+    _assert_intact(ctx)
     auto = _event(ctx, f"item:{trail.auto_item}", 3)
     assert auto.type == "auto_decided"
     _sql(ctx, sa.update(ev).where(ev.c.id == auto.id)
@@ -158,7 +165,7 @@ def test_modified_auto_decision_is_reported_with_its_item_and_event(
 def test_event_deleted_from_the_middle_of_a_chain_is_reported(
     ctx: Context, trail: Trail, db_url: str
 ) -> None:
-    assert _verify(db_url)[0] == 0
+    _assert_intact(ctx)
     chain = f"item:{trail.human_item}"
     middle = _event(ctx, chain, 3)
     following = _event(ctx, chain, 4)
@@ -170,7 +177,7 @@ def test_event_deleted_from_the_middle_of_a_chain_is_reported(
 def test_last_event_deleted_from_a_chain_is_reported(
     ctx: Context, trail: Trail, db_url: str
 ) -> None:
-    assert _verify(db_url)[0] == 0
+    _assert_intact(ctx)
     chain = f"item:{trail.human_item}"
     last = _event(ctx, chain, 5)
     _sql(ctx, sa.delete(ev).where(ev.c.id == last.id))
@@ -182,7 +189,7 @@ def test_last_event_deleted_from_a_chain_is_reported(
 def test_every_event_of_an_item_deleted_is_reported(
     ctx: Context, trail: Trail, db_url: str
 ) -> None:
-    assert _verify(db_url)[0] == 0
+    _assert_intact(ctx)
     _sql(ctx, sa.delete(ev).where(ev.c.chain == f"item:{trail.auto_item}"))
     _assert_tampered(db_url, f"item {trail.auto_item}", "all 3 events are missing")
 
@@ -190,7 +197,7 @@ def test_every_event_of_an_item_deleted_is_reported(
 def test_two_events_with_swapped_seq_values_are_reported(
     ctx: Context, trail: Trail, db_url: str
 ) -> None:
-    assert _verify(db_url)[0] == 0
+    _assert_intact(ctx)
     chain = f"item:{trail.human_item}"
     second, third = _event(ctx, chain, 2), _event(ctx, chain, 3)
     # Three steps, because (chain, seq) is unique.
@@ -206,7 +213,7 @@ def test_two_events_with_swapped_contents_are_reported(
     ctx: Context, trail: Trail, db_url: str
 ) -> None:
     """Reordering by id: each row keeps its seq, the payloads trade places."""
-    assert _verify(db_url)[0] == 0
+    _assert_intact(ctx)
     chain = f"item:{trail.human_item}"
     second, third = _event(ctx, chain, 2), _event(ctx, chain, 3)
     fields = ("type", "actor", "data", "created_at", "prev_hash", "hash")
@@ -222,7 +229,7 @@ def test_two_events_with_swapped_ids_are_reported(
     ctx: Context, trail: Trail, db_url: str
 ) -> None:
     """Reordering by id, the other way: whole rows trade ids."""
-    assert _verify(db_url)[0] == 0
+    _assert_intact(ctx)
     chain = f"item:{trail.human_item}"
     second, third = _event(ctx, chain, 2), _event(ctx, chain, 3)
     with ctx.sessions() as session:
@@ -239,7 +246,7 @@ def test_two_events_with_swapped_ids_are_reported(
 def test_deleted_workflow_applied_event_in_the_system_chain_is_reported(
     ctx: Context, trail: Trail, db_url: str
 ) -> None:
-    assert _verify(db_url)[0] == 0
+    _assert_intact(ctx)
     applied = _event(ctx, "system", 1)
     assert applied.type == "workflow_applied"
     following = _event(ctx, "system", 2)
@@ -248,7 +255,7 @@ def test_deleted_workflow_applied_event_in_the_system_chain_is_reported(
 
 
 def test_last_system_event_deleted_is_reported(ctx: Context, trail: Trail, db_url: str) -> None:
-    assert _verify(db_url)[0] == 0
+    _assert_intact(ctx)
     last_seq = len(_types(ctx, "system"))
     _sql(ctx, sa.delete(ev).where(ev.c.chain == "system", ev.c.seq == last_seq))
     _assert_tampered(db_url, "system", f"chain ends at seq {last_seq - 1}",

@@ -27,6 +27,9 @@ def route(
     human = RouteKind.HUMAN
     if prediction.error is not None:
         return Route(human, ("ai_error",), threshold)
+    if prediction.label is None and prediction.confidence is None:
+        # A learning model abstains until it has enough labels: not an error.
+        return Route(human, ("no confidence yet (model still learning)",), threshold)
     if prediction.label is None or prediction.label not in labels:
         return Route(human, ("ai_error: label outside the workflow's labels",), threshold)
     reasons: list[str] = []

@@ -34,7 +34,6 @@ def segments(
     text: str, entities: Sequence[dict[str, Any]], types: Sequence[str] = ()
 ) -> list[Segment]:
     """Non-overlapping segments covering `text`; entities without a findable span are skipped."""
-    order = {name: i for i, name in enumerate(types)}
     spans: list[tuple[int, int, str]] = []
     for entity in entities:
         if not isinstance(entity, dict):
@@ -50,8 +49,7 @@ def segments(
             continue  # overlaps an earlier, longer span
         if start > cursor:
             out.append(Segment(text[cursor:start]))
-        tone = order.get(kind, len(order) + sum(map(ord, kind))) % TONES
-        out.append(Segment(text[start:end], kind, tone))
+        out.append(Segment(text[start:end], kind, tone_of(kind, types)))
         cursor = end
     if cursor < len(text):
         out.append(Segment(text[cursor:]))

@@ -1,0 +1,69 @@
+"""The web UI: server-rendered pages, own static files, live queue updates; `install` wires it in."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from signoff.services import live
+from signoff.services.context import Context
+from signoff.ui import admin, auth, browse, dashboard, items, render, review, security, stream
+
+
+def install(app: FastAPI, ctx: Context) -> None:
+    """Mount the pages and static files, the session, the HTML error page and the live bridge."""
+    for module in (auth, review, items, browse, dashboard, admin, stream):
+        app.include_router(module.router, include_in_schema=False)
+    app.mount("/ui/static", StaticFiles(directory=str(render.STATIC)), name="ui-static")
+    app.state.error_page = render.error_page
+
+    @app.get("/", include_in_schema=False)
+    def root() -> Response:
+        return RedirectResponse("/ui/", 303)
+
+    @app.get("/ui/", include_in_schema=False)
+    def ui_home(principal: security.UserDep) -> Response:
+        return RedirectResponse(render.home_for(principal), 303)
+
+    async def login_required(request: Request, exc: Exception) -> Response:
+        if not request.url.path.startswith("/ui/") or request.url.path == "/ui/stream":
+            return Response("sign in first", status_code=401, media_type="text/plain")
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/ui/login?next={quote(target, safe='/')}", 303)
+
+    app.add_exception_handler(security.LoginRequired, login_required)
+    # Added last so it runs first: the session must exist before SessionUser reads it.
+    app.add_middleware(security.SessionUser)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=security.derived_secret(ctx.settings, "ui-session"),
+        session_cookie=security.SESSION_COOKIE,
+        max_age=security.SESSION_MAX_AGE,
+        same_site="lax",
+        https_only=(ctx.settings.base_url or "").lower().startswith("https://"),
+    )
+    _run_live_bridge(app, ctx)
+
+
+def _run_live_bridge(app: FastAPI, ctx: Context) -> None:
+    """On PostgreSQL, run the LISTEN/NOTIFY bridge for as long as the app runs."""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(application: Any) -> AsyncIterator[Any]:
+        bridge = live.start_bridge(ctx)
+        try:
+            async with inner(application) as state:
+                yield state
+        finally:
+            if bridge is not None:
+                bridge.stop()
+
+    app.router.lifespan_context = lifespan

@@ -1,0 +1,170 @@
+"""Admin pages: workflows (source, versions, threshold status), users and roles, API keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+
+from signoff.api.deps import CtxDep
+from signoff.domain import errors
+from signoff.domain import workflow as wf
+from signoff.domain.states import Role
+from signoff.services import calibration, users
+from signoff.services import workflows as workflow_service
+from signoff.services.context import Context
+from signoff.ui import render, security
+
+router = APIRouter(prefix="/ui/admin", dependencies=[Depends(security.verify_csrf)])
+
+
+def budget_status(report: dict[str, Any]) -> dict[str, str]:
+    """A one-word status and a sentence for a workflow's threshold."""
+    mode = report["mode"]
+    if mode == "fixed":
+        return {"tone": "neutral", "word": "fixed",
+                "text": f"fixed threshold {report['threshold']:.2f}"}
+    if mode == "always_human":
+        return {"tone": "neutral", "word": "manual", "text": "every item goes to a person"}
+    upper, budget = report.get("auto_error_upper_bound"), report["error_budget"]
+    if report.get("threshold") is None:
+        return {"tone": "warn", "word": "learning", "text": report.get("reason") or ""}
+    if upper is not None and upper <= budget:
+        return {"tone": "ok", "word": "within budget",
+                "text": f"upper bound {upper:.2%} ≤ budget {budget:.2%} "
+                        f"at threshold {report['threshold']:.3f}"}
+    return {"tone": "bad", "word": "over budget", "text": report.get("reason") or ""}
+
+
+def _reports(ctx: Context) -> list[dict[str, Any]]:
+    rows = []
+    for view in workflow_service.list_workflows(ctx):
+        report = calibration.calibration_report(ctx, view.name)
+        rows.append({"view": view, "report": report, "status": budget_status(report)})
+    return rows
+
+
+@router.get("")
+def admin_home(principal: security.AdminUI) -> Response:
+    return RedirectResponse("/ui/admin/workflows", 303)
+
+
+@router.get("/workflows")
+def workflows_page(request: Request, ctx: CtxDep, principal: security.AdminUI) -> Response:
+    return render.render(request, "admin_workflows.html",
+                         {"title": "Workflows", "rows": _reports(ctx)})
+
+
+@router.get("/workflows/{name}")
+def workflow_page(
+    name: str, request: Request, ctx: CtxDep, principal: security.AdminUI,
+    source: str | None = None, error: str | None = None, status: int = 200,
+) -> Response:
+    """Current YAML source, every version, and the threshold's evidence."""
+    view = workflow_service.get_workflow(ctx, name)
+    report = calibration.calibration_report(ctx, name)
+    return render.render(request, "admin_workflow.html", {
+        "title": f"Workflow {name}", "view": view, "report": report,
+        "status": budget_status(report), "versions": workflow_service.list_versions(ctx, name),
+        "draft": source if source is not None else view.source, "error": error,
+    }, status=status)
+
+
+@router.post("/workflows/{name}")
+def apply_workflow(
+    name: str, request: Request, ctx: CtxDep, principal: security.AdminUI,
+    form: security.FormDep,
+) -> Response:
+    """Apply edited YAML as a new version (unchanged text makes no version)."""
+    source = form.get("source", "")
+    try:
+        spec = wf.load_workflow_text(source)
+        if spec.name != name:
+            raise errors.InvalidWorkflow(f"name: the text names {spec.name!r}, not {name!r}")
+        view, created = workflow_service.apply_workflow(ctx, source, principal.actor)
+    except errors.InvalidWorkflow as exc:
+        return workflow_page(name, request, ctx, principal, source=source, error=exc.detail,
+                             status=422)
+    security.flash(request, f"Workflow {name} is now version {view.version}." if created
+                   else "Nothing changed.", "success" if created else "info")
+    return RedirectResponse(f"/ui/admin/workflows/{name}", 303)
+
+
+@router.get("/users")
+def users_page(request: Request, ctx: CtxDep, principal: security.AdminUI) -> Response:
+    return render.render(request, "admin_users.html", {
+        "title": "Users", "users": users.list_users(ctx), "roles": [r.value for r in Role],
+    })
+
+
+@router.post("/users")
+def add_user(
+    request: Request, ctx: CtxDep, principal: security.AdminUI, form: security.FormDep
+) -> Response:
+    workflows = [w.strip() for w in form.get("workflows", "").split(",") if w.strip()]
+    try:
+        role = Role(form.get("role", ""))
+        users.add_user(ctx, form.get("email", ""), role, password=form.get("password") or None,
+                       display_name=form.get("display_name") or None,
+                       workflows=workflows or None, actor=principal.actor)
+    except (ValueError, errors.ValidationFailed) as exc:
+        detail = exc.detail if isinstance(exc, errors.ValidationFailed) else "role: unknown role"
+        security.flash(request, detail, "error")
+    else:
+        security.flash(request, f"Added {form.get('email', '').strip().lower()}.", "success")
+    return RedirectResponse("/ui/admin/users", 303)
+
+
+@router.post("/users/{user_id}")
+def change_user(
+    user_id: int, request: Request, ctx: CtxDep, principal: security.AdminUI,
+    form: security.FormDep,
+) -> Response:
+    """Change a user's role or deactivate them (not yourself: someone must stay admin)."""
+    try:
+        role = Role(form.get("role", ""))
+    except ValueError:
+        raise errors.ValidationFailed("role: unknown role", field="role") from None
+    active = form.get("active") == "1"
+    if user_id == principal.user_id and (role is not Role.ADMIN or not active):
+        security.flash(request, "You cannot demote or deactivate yourself.", "error")
+        return RedirectResponse("/ui/admin/users", 303)
+    users.set_role(ctx, user_id, role, active, principal.actor)
+    security.flash(request, "Saved.", "success")
+    return RedirectResponse("/ui/admin/users", 303)
+
+
+def _keys_page(request: Request, ctx: Context, created: dict[str, Any] | None = None,
+               status: int = 200) -> Response:
+    return render.render(request, "admin_keys.html", {
+        "title": "API keys", "keys": users.list_keys(ctx), "users": users.list_users(ctx),
+        "created": created,
+    }, status=status)
+
+
+@router.get("/keys")
+def keys_page(request: Request, ctx: CtxDep, principal: security.AdminUI) -> Response:
+    return _keys_page(request, ctx)
+
+
+@router.post("/keys")
+def create_key(
+    request: Request, ctx: CtxDep, principal: security.AdminUI, form: security.FormDep
+) -> Response:
+    """Create a key and show its secret this once (the page is not cached)."""
+    name = form.get("name", "").strip()[:255]
+    if not name:
+        security.flash(request, "Give the key a name.", "error")
+        return RedirectResponse("/ui/admin/keys", 303)
+    key_id, token = users.create_key(ctx, name, form.get("email") or None, principal.actor)
+    return _keys_page(request, ctx, {"id": key_id, "name": name, "token": token})
+
+
+@router.post("/keys/{key_id}/revoke")
+def revoke_key(
+    key_id: int, request: Request, ctx: CtxDep, principal: security.AdminUI
+) -> Response:
+    users.revoke_key(ctx, key_id, principal.actor)
+    security.flash(request, f"Key {key_id} is revoked.", "success")
+    return RedirectResponse("/ui/admin/keys", 303)
