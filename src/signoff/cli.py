@@ -11,8 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import sqlalchemy as sa
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from signoff.domain import errors
@@ -50,10 +53,14 @@ def friendly(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except errors.SignoffError as exc:
-            err.print(f"[red]error:[/red] {exc.detail}")
+            # Details quote user input (YAML lines, names): never read them as rich markup.
+            err.print(f"[red]error:[/red] {escape(exc.detail)}")
+            raise typer.Exit(1) from None
+        except sa.exc.OperationalError as exc:  # unreachable server, missing database, locked file
+            err.print(f"[red]error:[/red] database error: {escape(str(exc.orig or exc).strip())}")
             raise typer.Exit(1) from None
         except ValueError as exc:  # pydantic settings validation
-            err.print(f"[red]error:[/red] {exc}")
+            err.print(f"[red]error:[/red] {escape(str(exc))}")
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -62,8 +69,17 @@ def friendly(func: F) -> F:
 def load_settings() -> Settings:
     try:
         return Settings()
+    except ValidationError as exc:
+        # Not str(exc): it echoes every input value, the secret key included.
+        problems = "; ".join(
+            (f"SIGNOFF_{'__'.join(str(part) for part in e['loc']).upper()}: " if e["loc"] else "")
+            + e["msg"]
+            for e in exc.errors(include_url=False, include_input=False)
+        )
+        err.print(f"[red]error:[/red] invalid settings: {escape(problems)}")
+        raise typer.Exit(2) from None
     except Exception as exc:
-        err.print(f"[red]error:[/red] invalid settings: {exc}")
+        err.print(f"[red]error:[/red] invalid settings: {escape(str(exc))}")
         raise typer.Exit(2) from None
 
 

@@ -78,7 +78,7 @@ def _free_port() -> int:
 def test_users_add_creates_the_user_with_its_role(db_url: str, ctx: Context) -> None:
     result = run(db_url, "users", "add", "Ann@Example.com", "--role", "auditor", "--name", "Ann")
     assert_ok(result)
-    assert "user ann@example.com added with role auditor" in output(result)
+    assert "user ann@example.com added with role auditor" in output(result).lower()
     with ctx.sessions() as session:
         user = session.execute(sa.select(t.users)).one()
     assert (user.email, user.role, user.display_name, user.active) == (
@@ -253,6 +253,12 @@ def test_worker_on_a_database_never_migrated_exits_naming_db_upgrade(empty_db_ur
     assert_refused(result, "signoff db upgrade")
 
 
+def test_serve_on_a_database_it_cannot_reach_exits_with_a_message(pg_template: str) -> None:
+    missing = conftest._with_db(conftest.PG_URL, f"signoff_missing_{uuid.uuid4().hex[:8]}")
+    result = run(missing, "serve", "--port", str(_free_port()), timeout=30)
+    assert_refused(result, "database error", "does not exist")
+
+
 def test_db_upgrade_then_serve_checks_pass(empty_db_url: str) -> None:
     upgraded = run(empty_db_url, "db", "upgrade")
     assert_ok(upgraded)
@@ -279,6 +285,12 @@ def test_weak_secret_in_production_is_refused_with_a_clear_message(
     # The refusal must not echo the secret into a terminal or a log.
     if secret is not None:
         assert secret not in text
+
+
+def test_invalid_setting_is_refused_naming_its_environment_variable(sqlite_url: str) -> None:
+    result = run(sqlite_url, "audit", "verify", SIGNOFF_WORKER__BATCH_SIZE="lots")
+    assert result.returncode == 2, output(result)
+    assert_refused(result, "invalid settings", "SIGNOFF_WORKER__BATCH_SIZE", "valid integer")
 
 
 def test_strong_secret_in_production_is_accepted(sqlite_url: str) -> None:

@@ -18,6 +18,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from signoff.clock import FrozenClock
 from signoff.domain.states import Role
+from signoff.notify import webhook
 from signoff.services import delivery, intake, processing, review, users
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context, create_context
@@ -239,7 +240,7 @@ def test_configured_whsec_secret_signs_the_webhook(
         _auto_decided_item(ctx)
         assert delivery.send_due(ctx) == 1
         assert [(r.verified, r.status) for r in receiver.requests] == [(True, 200)]
-        derived = delivery.webhook_secret(_context(db_url, clock), None)
+        derived = webhook.derive_secret(ctx.settings.secret_key)
         with pytest.raises(WebhookVerificationError):
             Webhook(derived).verify(receiver.requests[0].body, receiver.requests[0].headers)
     finally:
