@@ -188,7 +188,7 @@ def items_received(
     session: Session, workflow_ids: Sequence[int] | None, since: datetime | None
 ) -> int:
     i = t.items.c
-    query = sa.select(sa.func.count()).where(
+    query = sa.select(sa.func.count()).select_from(t.items).where(
         _since(i.created_at, since), _in_workflows(i.workflow_id, workflow_ids)
     )
     return int(session.execute(query).scalar_one())

@@ -41,6 +41,8 @@ def _details(data: dict[str, Any]) -> list[tuple[str, str]]:
             out.append((key, f"{value:.2f}"))
         elif key == "time_on_task_ms" and isinstance(value, int | float):
             out.append(("time on task", render.duration(value / 1000)))
+        elif isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+            out.append((key.replace("_", " "), short_json(", ".join(map(str, value)), 300)))
         else:
             out.append((key.replace("_", " "), short_json(value, 300)))
     return out

@@ -64,6 +64,10 @@
     if (form.dataset.sent) { event.preventDefault(); return; }
     form.dataset.sent = "1";
   });
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) return;
+    document.querySelectorAll("form[data-sent]").forEach(function (f) { delete f.dataset.sent; });
+  });
 
   // ---- Live queue ---------------------------------------------------------
   function duration(seconds) {
