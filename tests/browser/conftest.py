@@ -33,7 +33,7 @@ entities:
   - {type: amount}
   - {type: date}
 ai: {provider: fake, retries: 0}
-routing: {threshold: 0.85, always_review_labels: [contract]}
+routing: {threshold: 0.85, qa_sample_rate: 0.2, always_review_labels: [contract]}
 review: {outcomes: [approved, rejected], sla_hours: 24}
 """
 
@@ -84,14 +84,14 @@ def live_server(sqlite_url: str) -> Iterator[LiveServer]:
     pool = WorkerPool(ctx, concurrency=1, sender=False)
     pool.start()
     server, thread, url = _serve(create_app(ctx=ctx))
-    live = LiveServer(ctx, keys, url)
+    live = LiveServer(ctx, keys, url, pool)
     try:
         yield live
     finally:
         live.http.close()
         server.should_exit = True
         thread.join(10)
-        pool.stop()
+        live.pool.stop()
         ctx.close()
 
 

@@ -36,14 +36,14 @@ def _signoff() -> list[str]:
 
 
 def run(
-    db_url: str, *args: str, cwd: Path | None = None, timeout: float = 60, **env: str
+    db_url: str, *args: str, timeout: float = 60, **env: str
 ) -> subprocess.CompletedProcess[str]:
     """Run `signoff ARGS` with the database URL (and any SIGNOFF_* overrides) set."""
     environment = {**os.environ, "SIGNOFF_DATABASE_URL": db_url,
                    "SIGNOFF_ENVIRONMENT": "development", "COLUMNS": "200", **env}
     if "SIGNOFF_SECRET_KEY" not in env:
         environment.pop("SIGNOFF_SECRET_KEY", None)
-    return subprocess.run([*_signoff(), *args], env=environment, cwd=cwd, capture_output=True,
+    return subprocess.run([*_signoff(), *args], env=environment, capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -202,7 +202,8 @@ def test_malformed_workflow_is_refused_naming_the_field(
     message = assert_refused(result, "invalid workflow", expected)
     assert f"{expected}:" in message
     with ctx.sessions() as session:
-        assert session.execute(sa.select(sa.func.count()).select_from(t.workflows)).scalar_one() == 0
+        stored = session.execute(sa.select(sa.func.count()).select_from(t.workflows)).scalar_one()
+    assert stored == 0
 
 
 def test_workflow_file_that_is_not_yaml_is_refused_showing_where(

@@ -67,24 +67,31 @@ def note_decision(ctx: Context, workflow_id: int) -> None:
             entry.dirty += 1
 
 
-def observations(ctx: Context, workflow_id: int, spec: WorkflowSpec) -> list[error_budget.ReviewedObservation]:
-    """Every item a person decided after the AI answered with a confidence."""
-    query = sa.select(t.items.c.confidence, t.items.c.override, t.items.c.qa_sample).where(
+def observations(
+    ctx: Context, workflow_id: int, spec: WorkflowSpec
+) -> list[error_budget.ReviewedObservation]:
+    """Every item a person decided after the AI answered with a confidence.
+
+    Each counts once. Inverse-probability weights (a QA sample standing for
+    1 / qa_sample_rate auto items) would be unbiased but, mixed with the many
+    items reviewed below the threshold, they shrink Kish's effective sample size
+    so much that the bound collapses and the threshold swings on and off. Unweighted,
+    what people reviewed below the threshold in force is over-represented; those
+    items are less confident and err more, so for a model whose error falls with
+    confidence the estimate errs on the safe side — and above the threshold in
+    force the reviewed items are exactly the random QA sample, unbiased.
+    """
+    query = sa.select(t.items.c.confidence, t.items.c.override).where(
         t.items.c.workflow_id == workflow_id,
         t.items.c.route == RouteKind.HUMAN.value,
         t.items.c.confidence.is_not(None),
         t.items.c.override.is_not(None),
         t.items.c.state.in_([s.value for s in DECIDED_STATES] + ["archived"]),
     )
-    rate = spec.routing.qa_sample_rate
-    qa_weight = 1.0 / rate if rate > 0 else 1.0
     with ctx.sessions() as session:
         rows = session.execute(query).all()
     return [
-        error_budget.ReviewedObservation(
-            confidence=float(r.confidence), correct=not r.override,
-            weight=qa_weight if r.qa_sample else 1.0,
-        )
+        error_budget.ReviewedObservation(confidence=float(r.confidence), correct=not r.override)
         for r in rows
     ]
 

@@ -70,10 +70,22 @@ def nice_max(value: float) -> float:
 
 
 def _count(value: float) -> str:
-    return f"{value:,.0f}" if value == int(value) else f"{value:,.2f}"
+    return f"{value:,.0f}" if value == int(value) else f"{value:,.3g}"
 
 
-def _yticks(chart: Chart, top: float, fmt: Callable[[float], str], n: int = 4) -> None:
+def tick_count(top: float) -> int:
+    """How many intervals split `top` into round steps (1, 2, 2.5 or 5 × 10^k)."""
+    for n in (4, 5, 2):
+        step = top / n
+        exponent = math.floor(math.log10(step))
+        mantissa = round(step / 10**exponent, 6)
+        if mantissa in (1, 2, 2.5, 5):
+            return n
+    return 4
+
+
+def _yticks(chart: Chart, top: float, fmt: Callable[[float], str]) -> None:
+    n = tick_count(top)
     for i in range(n + 1):
         value = top * i / n
         chart.yticks.append(Tick(_y(chart, value, top), fmt(value)))
@@ -99,7 +111,7 @@ def stacked_bars(
     """One bar per category, stacking each series (name, css class, values) bottom-up."""
     chart = Chart()
     totals = [sum(s[2][i] for s in series) for i in range(len(categories))]
-    top = nice_max(max(totals, default=0))
+    top = max(4.0, nice_max(max(totals, default=0)))
     chart.empty = not any(totals)
     _yticks(chart, top, _count)
     slot = (chart.x1 - chart.x0) / max(1, len(categories))
@@ -153,8 +165,9 @@ def hbars(rows: Sequence[tuple[str, float, str, str]], fmt: Callable[[float], st
     chart.y1 = chart.height - BOTTOM
     top = nice_max(max((r[1] for r in rows), default=0))
     chart.empty = not any(r[1] for r in rows)
-    for i in range(5):
-        value = top * i / 4
+    n = tick_count(top)
+    for i in range(n + 1):
+        value = top * i / n
         x = chart.x0 + (chart.x1 - chart.x0) * value / top
         chart.xticks.append(Tick(round(x, 2), fmt(value)))
     for i, (label, value, cls, title) in enumerate(rows):

@@ -16,6 +16,8 @@ from signoff.ui import charts, render, security
 router = APIRouter(prefix="/ui", dependencies=[Depends(security.verify_csrf)])
 
 MAX_DAYS = 120
+#: Axis units for durations, largest first: (suffix, seconds).
+TIME_UNITS = [("d", 86400.0), ("h", 3600.0), ("min", 60.0), ("s", 1.0)]
 
 
 def _days(by_day: list[dict[str, Any]], since: str | None, until: str) -> list[dict[str, Any]]:
@@ -46,14 +48,12 @@ def build_charts(summary: dict[str, Any]) -> dict[str, charts.Chart]:
     rates = [d.get("override_rate") for d in days]
     rate_top = max(0.1, math.ceil(max((r for r in rates if r is not None), default=0) * 10) / 10)
     ttd = summary["time_to_decision_seconds"]
+    longest = max([ttd[r][k] or 0.0 for r in ("auto", "human") for k in ("median", "p90")])
+    unit, scale = next(((u, s) for u, s in TIME_UNITS if longest >= s * 2), TIME_UNITS[-1])
     ttd_rows = [
-        (f"AI {stat}", ttd["auto"][key] or 0.0, "s-auto",
-         f"AI {stat}: {render.duration(ttd['auto'][key])}")
-        for stat, key in (("median", "median"), ("p90", "p90"))
-    ] + [
-        (f"Human {stat}", ttd["human"][key] or 0.0, "s-human",
-         f"Human {stat}: {render.duration(ttd['human'][key])}")
-        for stat, key in (("median", "median"), ("p90", "p90"))
+        (f"{who} {stat}", (ttd[route][stat] or 0.0) / scale, f"s-{route}",
+         f"{who} {stat}: {render.duration(ttd[route][stat])}")
+        for who, route in (("AI", "auto"), ("Human", "human")) for stat in ("median", "p90")
     ]
     reviewers = summary["reviewers"][:12]
     return {
@@ -65,7 +65,7 @@ def build_charts(summary: dict[str, Any]) -> dict[str, charts.Chart]:
                         ("human", "s-human", [d.get("human", 0) for d in days])],
             [d["day"] for d in days]),
         "override": charts.line(day_names, rates, lambda v: render.pct(v, 0), top=rate_top),
-        "ttd": charts.hbars(ttd_rows, render.duration),
+        "ttd": charts.hbars(ttd_rows, lambda v: f"{v:g} {unit}"),
         "reviewers": charts.hbars(
             [(r["reviewer"], r["decided"], "s-human",
               f"{r['reviewer']}: {r['decided']} decided, median time on task "

@@ -28,6 +28,7 @@ EVENT_TITLES = {
     "delivered": "Delivered", "delivery_failed": "Delivery failed", "cancelled": "Cancelled",
     "archived": "Archived", "escalated": "Escalated",
 }
+VERBS = {"approved": "Approve", "rejected": "Reject", "escalated": "Escalate"}
 #: Event data shown elsewhere on the timeline row (or not worth showing).
 HIDDEN_KEYS = {"from", "to"}
 
@@ -41,6 +42,9 @@ def _details(data: dict[str, Any]) -> list[tuple[str, str]]:
             out.append((key, f"{value:.2f}"))
         elif key == "time_on_task_ms" and isinstance(value, int | float):
             out.append(("time on task", render.duration(value / 1000)))
+        elif key == "entities" and isinstance(value, list):
+            shown = [f"{e.get('type')}: {e.get('text')}" for e in value if isinstance(e, dict)]
+            out.append((key, short_json(" · ".join(shown), 300)))
         elif isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
             out.append((key.replace("_", " "), short_json(", ".join(map(str, value)), 300)))
         else:
@@ -76,7 +80,8 @@ def _outcome_buttons(spec: WorkflowSpec) -> list[dict[str, str | None]]:
     for outcome in spec.review.outcomes:
         key = "a" if outcome == approve_key else "r" if rejecting and outcome == rejecting[0] \
             else None
-        buttons.append({"outcome": outcome, "key": key,
+        verb = VERBS.get(outcome, outcome.replace("_", " ").capitalize())
+        buttons.append({"outcome": outcome, "key": key, "verb": verb,
                         "tone": "reject" if outcome in rejecting else "approve"})
     return buttons
 

@@ -55,7 +55,7 @@ def _next_task(request: Request, ctx: Context, principal: Principal) -> Response
     if task is None:
         security.flash(request, "Nothing is waiting for review. Well done.", "success")
         return RedirectResponse("/ui/queue", 303)
-    return RedirectResponse(f"/ui/items/{task.item_id}#review", 303)
+    return RedirectResponse(f"/ui/items/{task.item_id}", 303)
 
 
 @router.post("/review/next")
@@ -134,6 +134,8 @@ def decide_task(
     except errors.TaskAlreadyDecided:
         security.flash(request, f"Item {row.id} was already decided by someone else.", "warning")
         return _next_task(request, ctx, principal)
+    relabelled = decision.label is not None and decision.label != row.ai_label
     security.flash(request, f"Item {row.id}: {decision.outcome}"
-                   + (f" as {decision.label}" if decision.label else "") + ".", "success")
+                   + (f", relabelled {row.ai_label or '—'} → {decision.label}" if relabelled
+                      else "") + ".", "success")
     return _next_task(request, ctx, principal)
