@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from signoff.app import create_app
@@ -16,12 +15,6 @@ from tests.conftest import Keys, make_settings
 
 ITEMS = "/api/v1/workflows/docs/items"
 
-
-@pytest.fixture(autouse=True)
-def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The Keys fixture sets four passwords; nothing here signs in with them.
-    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
-                                                         parallelism=1))
 
 
 @pytest.fixture

@@ -6,23 +6,15 @@ import threading
 import time
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
-from signoff.services import processing, users
+from signoff.services import processing
 from signoff.services.context import Context
 from signoff.storage import tables as t
 from signoff.storage import tasks
 from tests.conftest import Keys
 
-
-@pytest.fixture(autouse=True)
-def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The Keys fixture sets four passwords; nothing here signs in with them.
-    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
-                                                         parallelism=1))
 
 
 CONFIDENT = {"label": "invoice", "confidence": 0.95}

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from signoff.domain.states import Role
@@ -18,12 +17,6 @@ from signoff.storage import items, tasks
 from signoff.storage import tables as t
 from tests.conftest import Keys
 
-
-@pytest.fixture(autouse=True)
-def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The Keys fixture sets four passwords; nothing here signs in with them.
-    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
-                                                         parallelism=1))
 
 
 UNSURE = {"label": "invoice", "confidence": 0.5}

@@ -21,9 +21,17 @@ def verify_all(
         for chain, events in audit.iter_chains(session):
             seen.add(chain)
             item_id = int(chain.split(":", 1)[1]) if chain.startswith("item:") else None
-            problems.extend(
-                audit_rules.verify_chain(chain, events, head=heads.get(chain), item_id=item_id)
-            )
+            head = heads.get(chain)
+            if head is None:
+                # Nothing deletes items or chain heads, so events without one were orphaned
+                # on purpose: without this, deleting the item row and then its last events
+                # would verify as intact.
+                where = "item row" if item_id is not None else "chain head"
+                problems.append(
+                    audit_rules.ChainProblem(chain, item_id, None, None,
+                                             f"the {where} is missing: it was deleted")
+                )
+            problems.extend(audit_rules.verify_chain(chain, events, head=head, item_id=item_id))
             checked += len(events)
             if progress:
                 progress(len(events))

@@ -155,10 +155,7 @@ def summary(ctx: Context, scope: Scope, since: datetime | None, range_label: str
     oldest = min((q["oldest"] for q in queue_rows.values() if q["oldest"]), default=None)
 
     workflows = []
-    for wf_id in sorted(set(per_wf) | set(queue_rows) | set(ids or []),
-                        key=lambda i: scope.names.get(i, "")):
-        if wf_id not in scope.names:
-            continue
+    for wf_id in sorted(scope.names if ids is None else ids, key=lambda i: scope.names[i]):
         w, q = per_wf.get(wf_id, defaultdict(int)), queue_rows.get(wf_id, {})
         workflows.append({
             "workflow": scope.names[wf_id], "decided": w["decided"], "auto": w["auto"],

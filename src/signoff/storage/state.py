@@ -140,7 +140,9 @@ def _guarded_update(
         if has_expected:
             where.append(items.c.state == sa.bindparam("_expected"))
         if leased:
+            # A lease that ran out is lost even before another worker reclaims it.
             where.append(items.c.lease_owner == sa.bindparam("_owner"))
+            where.append(items.c.lease_expires_at >= sa.bindparam("_now"))
         sets: dict[str, Any] = {
             "audit_seq": sa.bindparam("_new_seq"),
             "audit_hash": sa.bindparam("_new_hash"),
