@@ -36,7 +36,7 @@ def read_examples(path: Path) -> Iterator[tuple[str, str]]:
         raise errors.ValidationFailed(f"no such file: {path}")
     opener = gzip.open if path.suffix == ".gz" else open
     name = path.name.removesuffix(".gz")
-    with opener(path, "rt", encoding="utf-8") as handle:  # type: ignore[operator]
+    with opener(path, "rt", encoding="utf-8") as handle:
         if name.endswith(".csv"):
             reader = csv.DictReader(handle)
             if not reader.fieldnames or not {"text", "label"} <= set(reader.fieldnames):

@@ -35,7 +35,9 @@ class LiveServer:
         self.pool = WorkerPool(self.ctx, concurrency=1, sender=False)
         self.pool.start()
 
-    def api(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
+    def api(
+        self, method: str, path: str, token: str | None = None, **kwargs: Any
+    ) -> httpx.Response:
         headers = Keys.auth(token or self.keys.admin)
         return self.http.request(method, path, headers=headers, **kwargs)
 
@@ -100,13 +102,16 @@ review: {outcomes: [approved, rejected], sla_hours: 8}
 """
 
 DOCUMENTS = [
-    ("invoice", "Invoice INV-{n} from Northwind Traders Ltd.\nAmount due: EUR {amount} by 2026-02-14.\n"
-                "Please remit to IBAN DE44 5001 0517 5407 3249 31.",
+    ("invoice",
+     "Invoice INV-{n} from Northwind Traders Ltd.\nAmount due: EUR {amount} by 2026-02-14.\n"
+     "Please remit to IBAN DE44 5001 0517 5407 3249 31.",
      [("org", "Northwind Traders Ltd."), ("amount", "EUR {amount}"), ("date", "2026-02-14")]),
-    ("receipt", "Receipt #{n} - Blue Bottle Coffee\nTotal paid: USD {amount}\nThank you for your visit!",
+    ("receipt",
+     "Receipt #{n} - Blue Bottle Coffee\nTotal paid: USD {amount}\nThank you for your visit!",
      [("org", "Blue Bottle Coffee"), ("amount", "USD {amount}")]),
-    ("contract", "Service agreement between Globex Corporation and Initech LLC, effective 2026-03-01, "
-                 "for a fee of EUR {amount} per month.",
+    ("contract",
+     "Service agreement between Globex Corporation and Initech LLC, effective 2026-03-01, "
+     "for a fee of EUR {amount} per month.",
      [("org", "Globex Corporation"), ("org", "Initech LLC"), ("date", "2026-03-01")]),
     ("other", "Hi team, the office will be closed on 2026-04-03 for maintenance. Ticket {n}.",
      [("date", "2026-04-03")]),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 from signoff.domain.states import Role
 from signoff.services import audit as audit_service
 from signoff.services import intake, processing, review, users
+from signoff.services import items as item_service
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.storage import tables as t
@@ -194,6 +196,29 @@ def test_every_event_of_an_item_deleted_is_reported(
     _assert_tampered(db_url, f"item {trail.auto_item}", "all 3 events are missing")
 
 
+def test_item_row_deleted_with_its_last_event_is_reported(
+    ctx: Context, trail: Trail, db_url: str
+) -> None:
+    """Without the item row there is no stored head to compare the shortened chain with."""
+    _assert_intact(ctx)
+    _sql(ctx,
+         sa.delete(t.outbox).where(t.outbox.c.item_id == trail.auto_item),
+         sa.delete(t.items).where(t.items.c.id == trail.auto_item),
+         sa.delete(ev).where(ev.c.chain == f"item:{trail.auto_item}", ev.c.seq == 3))
+    _assert_tampered(db_url, f"item {trail.auto_item}", "item row is missing")
+
+
+def test_system_chain_head_deleted_with_the_last_system_event_is_reported(
+    ctx: Context, trail: Trail, db_url: str
+) -> None:
+    _assert_intact(ctx)
+    last_seq = len(_types(ctx, "system"))
+    _sql(ctx,
+         sa.delete(t.audit_chains).where(t.audit_chains.c.chain == "system"),
+         sa.delete(ev).where(ev.c.chain == "system", ev.c.seq == last_seq))
+    _assert_tampered(db_url, "system", "chain head is missing")
+
+
 def test_two_events_with_swapped_seq_values_are_reported(
     ctx: Context, trail: Trail, db_url: str
 ) -> None:
@@ -261,3 +286,30 @@ def test_last_system_event_deleted_is_reported(ctx: Context, trail: Trail, db_ur
     _assert_tampered(db_url, "system", f"chain ends at seq {last_seq - 1}",
                      f"head says seq {last_seq}")
 
+
+
+def test_verify_while_items_are_being_written_reports_no_problems(
+    ctx: Context, trail: Trail, db_url: str
+) -> None:
+    """`audit verify` on a live system: heads and events must come from one snapshot."""
+    principal = users.Principal(None, None, Role.ADMIN, None, 1)
+    stop = threading.Event()
+    written = 0
+
+    def write() -> None:
+        nonlocal written
+        while not stop.is_set():
+            item_service.record_view(ctx, principal, trail.human_item)
+            intake.submit_item(ctx, "docs", intake.NewItem({"text": "more"}), "key:1")
+            written += 1
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        runs = [audit_service.verify_all(ctx) for _ in range(15)]
+    finally:
+        stop.set()
+        writer.join(10)
+    assert written > 0
+    for _, problems in runs:
+        assert problems == [], [p.describe() for p in problems]

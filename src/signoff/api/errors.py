@@ -37,7 +37,7 @@ STATUS: dict[type[errors.SignoffError], int] = {
 def status_for(exc: errors.SignoffError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
+            return STATUS[cls]
     return 500
 
 

@@ -49,7 +49,8 @@ class BodyLimits:
             more = message.get("more_body", False)
         body = b"".join(chunks)
         content_type = headers.get(b"content-type", b"")
-        if body and (b"json" in content_type or not content_type):
+        textual = any(kind in content_type for kind in (b"json", b"yaml", b"text/"))
+        if body and (textual or not content_type):
             try:
                 body.decode("utf-8")
             except UnicodeDecodeError as exc:

@@ -53,12 +53,12 @@ class SignoffCollector(Collector):
 
 
 def _registry(request: Request) -> CollectorRegistry:
-    registry = getattr(request.app.state, "metrics_registry", None)
+    registry: CollectorRegistry | None = getattr(request.app.state, "metrics_registry", None)
     if registry is None:
         registry = CollectorRegistry(auto_describe=False)
         registry.register(SignoffCollector(request.app.state.ctx))
         request.app.state.metrics_registry = registry
-    return registry  # type: ignore[no-any-return]
+    return registry
 
 
 @router.get("/metrics", include_in_schema=False)

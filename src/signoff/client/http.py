@@ -21,7 +21,8 @@ class ApiError(Exception):
         self.body = body
 
 
-def _check(response: httpx.Response) -> Any:
+def _check(response: httpx.Response) -> dict[str, Any] | None:
+    """The JSON object the server answered, None for 204, or ApiError."""
     if response.status_code == 204:
         return None
     try:
@@ -31,6 +32,13 @@ def _check(response: httpx.Response) -> Any:
     if response.status_code >= 400:
         raise ApiError(response.status_code, body.get("error", "http_error"),
                        body.get("detail", ""), body)
+    return body  # type: ignore[no-any-return]
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    body = _check(response)
+    if body is None:
+        raise ApiError(response.status_code, "no_content", "the server answered 204", {})
     return body
 
 
@@ -64,54 +72,53 @@ class Client:
 
     def apply_workflow(self, name: str, definition: str | dict[str, Any]) -> dict[str, Any]:
         if isinstance(definition, str):
-            return _check(self._http.put(f"/api/v1/workflows/{name}", content=definition,
-                                         headers={"content-type": "application/yaml"}))  # type: ignore[no-any-return]
-        return _check(self._http.put(f"/api/v1/workflows/{name}", json=definition))  # type: ignore[no-any-return]
+            return _json(self._http.put(f"/api/v1/workflows/{name}", content=definition,
+                                         headers={"content-type": "application/yaml"}))
+        return _json(self._http.put(f"/api/v1/workflows/{name}", json=definition))
 
     def submit(self, workflow: str, content: dict[str, Any], *, external_id: str | None = None,
                metadata: dict[str, Any] | None = None,
                idempotency_key: str | None = None) -> dict[str, Any]:
         """Submit one item; pass an idempotency key to make retries safe."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        return _check(self._http.post(f"/api/v1/workflows/{workflow}/items",  # type: ignore[no-any-return]
+        return _json(self._http.post(f"/api/v1/workflows/{workflow}/items",
                                       json=_item_body(content, external_id, metadata),
                                       headers=headers))
 
     def submit_batch(self, workflow: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        body = _check(self._http.post(f"/api/v1/workflows/{workflow}/items/batch",
+        body = _json(self._http.post(f"/api/v1/workflows/{workflow}/items/batch",
                                       json={"items": items}))
-        return body["items"]  # type: ignore[no-any-return]
+        return list(body["items"])
 
     def get(self, item_id: int) -> dict[str, Any]:
-        return _check(self._http.get(f"/api/v1/items/{item_id}"))  # type: ignore[no-any-return]
+        return _json(self._http.get(f"/api/v1/items/{item_id}"))
 
     def wait(self, item_id: int, timeout: float = 300.0, poll: float = 30.0) -> dict[str, Any]:
         """Long-poll until the item is decided or cancelled (or `timeout` passes)."""
         deadline = time.monotonic() + timeout
         while True:
             remaining = max(0.0, deadline - time.monotonic())
-            item = _check(self._http.get(f"/api/v1/items/{item_id}/wait",
+            item = _json(self._http.get(f"/api/v1/items/{item_id}/wait",
                                          params={"timeout": min(poll, remaining)},
                                          timeout=min(poll, remaining) + 10))
             if not item.get("timed_out") or remaining <= 0:
-                return item  # type: ignore[no-any-return]
+                return item
 
     def cancel(self, item_id: int, reason: str | None = None) -> dict[str, Any]:
-        return _check(self._http.post(f"/api/v1/items/{item_id}/cancel",  # type: ignore[no-any-return]
+        return _json(self._http.post(f"/api/v1/items/{item_id}/cancel",
                                       json={"reason": reason}))
 
     def events(self, item_id: int) -> dict[str, Any]:
-        return _check(self._http.get(f"/api/v1/items/{item_id}/events"))  # type: ignore[no-any-return]
+        return _json(self._http.get(f"/api/v1/items/{item_id}/events"))
 
     def claim(self, workflow: str | None = None) -> dict[str, Any] | None:
         """Reviewer: the next task, or None when nothing is waiting."""
-        return _check(self._http.post("/api/v1/reviews/claim",  # type: ignore[no-any-return]
-                                      json={"workflow": workflow}))
+        return _check(self._http.post("/api/v1/reviews/claim", json={"workflow": workflow}))
 
     def decide(self, task_id: int, outcome: str, *, label: str | None = None,
                comment: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {"outcome": outcome, "label": label, "comment": comment}
-        return _check(self._http.post(f"/api/v1/tasks/{task_id}/decision", json=body))  # type: ignore[no-any-return]
+        return _json(self._http.post(f"/api/v1/tasks/{task_id}/decision", json=body))
 
 
 class AsyncClient:
@@ -136,19 +143,19 @@ class AsyncClient:
                      external_id: str | None = None, metadata: dict[str, Any] | None = None,
                      idempotency_key: str | None = None) -> dict[str, Any]:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        return _check(await self._http.post(f"/api/v1/workflows/{workflow}/items",  # type: ignore[no-any-return]
+        return _json(await self._http.post(f"/api/v1/workflows/{workflow}/items",
                                             json=_item_body(content, external_id, metadata),
                                             headers=headers))
 
     async def get(self, item_id: int) -> dict[str, Any]:
-        return _check(await self._http.get(f"/api/v1/items/{item_id}"))  # type: ignore[no-any-return]
+        return _json(await self._http.get(f"/api/v1/items/{item_id}"))
 
     async def wait(self, item_id: int, timeout: float = 300.0, poll: float = 30.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             remaining = max(0.0, deadline - time.monotonic())
-            item = _check(await self._http.get(f"/api/v1/items/{item_id}/wait",
+            item = _json(await self._http.get(f"/api/v1/items/{item_id}/wait",
                                                params={"timeout": min(poll, remaining)},
                                                timeout=min(poll, remaining) + 10))
             if not item.get("timed_out") or remaining <= 0:
-                return item  # type: ignore[no-any-return]
+                return item

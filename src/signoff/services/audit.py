@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from signoff.domain import audit as audit_rules
 from signoff.services.context import Context
-from signoff.storage import audit
+from signoff.storage import audit, engine
 
 
 def verify_all(
@@ -16,6 +16,10 @@ def verify_all(
     problems: list[audit_rules.ChainProblem] = []
     checked = 0
     with ctx.sessions() as session:
+        if engine.dialect_name(session) == "postgresql":
+            # Heads and events from one snapshot: on a live system, READ COMMITTED would see
+            # events appended after the heads were read and report them as tampering.
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         heads = audit.read_heads(session)
         seen: set[str] = set()
         for chain, events in audit.iter_chains(session):

@@ -9,6 +9,7 @@ token in every payload, and a thread-local flag while republishing, stop echoes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -73,10 +74,8 @@ class PgBridge:
             self._unsubscribe()
             self._unsubscribe = None
         self._stop.set()
-        try:
+        with contextlib.suppress(queue.Full):
             self._outgoing.put_nowait(None)
-        except queue.Full:
-            pass
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()

@@ -56,6 +56,7 @@ def claim_next_task(
         for task_id in tasks.list_open_task_ids(session, workflow_ids, exclude=skip):
             if tasks.assign_task(session, task_id, principal.user_id, now):
                 task = tasks.read_task(session, task_id)
+                assert task is not None
                 state.set_item_states(
                     session,
                     [state.StateChange(

@@ -42,7 +42,7 @@ class ModelStore:
         with self._lock:
             cached = self._cache.get(workflow)
         if cached is not None and now - cached[0] < self.CHECK_SECONDS:
-            return None if cached[1] is None else (cached[1], cached[2])  # type: ignore[return-value]
+            return None if cached[1] is None else (cached[1], cached[2])
         with self._ctx.sessions() as session:
             row = session.execute(_active_query(workflow, t.model_versions.c.version)).first()
             if row is None:

@@ -57,3 +57,8 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 def dialect_name(session: Session) -> str:
     return session.get_bind().dialect.name
+
+
+def rowcount(result: Any) -> int:
+    """Rows an UPDATE/DELETE touched (summed over executemany)."""
+    return int(result.rowcount)

@@ -39,7 +39,7 @@ def _since(column: sa.ColumnElement[Any], since: datetime | None) -> Any:
 def seconds_between(session: Session, start: Any, end: Any) -> sa.ColumnElement[float]:
     """`end - start` in seconds, portable across SQLite and PostgreSQL."""
     if _dialect(session) == "postgresql":
-        return sa.func.extract("epoch", end - start)
+        return sa.cast(sa.func.extract("epoch", end - start), sa.Float)
     return (sa.func.julianday(end) - sa.func.julianday(start)) * 86400.0
 
 
@@ -220,7 +220,8 @@ def count_outbox_pending(session: Session) -> int:
 
 
 def workflow_names(session: Session) -> dict[int, str]:
-    return {int(i): str(n) for i, n in session.execute(sa.select(t.workflows.c.id, t.workflows.c.name))}
+    rows = session.execute(sa.select(t.workflows.c.id, t.workflows.c.name))
+    return {int(i): str(n) for i, n in rows}
 
 
 def list_pending_tasks(

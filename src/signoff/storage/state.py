@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from signoff.domain import audit as audit_rules
 from signoff.domain import errors
 from signoff.domain.states import ItemState, OutboxStatus, check_transition
-from signoff.storage import audit
+from signoff.storage import audit, engine
 from signoff.storage import tables as t
 
 
@@ -130,9 +130,9 @@ def _guarded_update(
     # executemany needs one statement shape per batch, so group by what is set and guarded.
     groups: dict[tuple[Any, ...], list[StateChange]] = defaultdict(list)
     for c in changes:
-        key = (c.target is not None, c.expected is not None, c.lease_owner is not None,
-               tuple(sorted(c.values)))
-        groups[key].append(c)
+        shape = (c.target is not None, c.expected is not None, c.lease_owner is not None,
+                 tuple(sorted(c.values)))
+        groups[shape].append(c)
     applied: list[StateChange] = []
     items = t.items
     for (has_target, has_expected, leased, value_keys), group in groups.items():
@@ -171,13 +171,11 @@ def _guarded_update(
             for key, value in c.values.items():
                 p[f"v_{key}"] = value
             params.append(p)
-        result = session.execute(statement, params)
-        if len(params) == 1 or result.rowcount == len(params):
-            if len(params) == 1 and result.rowcount != 1:
-                continue
+        touched = engine.rowcount(session.execute(statement, params))
+        if touched == len(params):
             applied.extend(group)
-            continue
-        applied.extend(_which_applied(session, group, new_heads))
+        elif touched > 0:
+            applied.extend(_which_applied(session, group, new_heads))
     return applied
 
 

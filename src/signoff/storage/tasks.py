@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from signoff.domain.states import TaskStatus
+from signoff.storage import engine
 from signoff.storage import tables as t
 
 
@@ -82,7 +83,7 @@ def assign_task(session: Session, task_id: int, user_id: int, now: datetime) -> 
         .where(t.review_tasks.c.id == task_id, t.review_tasks.c.status == TaskStatus.OPEN.value)
         .values(status=TaskStatus.ASSIGNED.value, assignee_id=user_id, assigned_at=now)
     )
-    return result.rowcount == 1
+    return engine.rowcount(result) == 1
 
 
 def release_task(session: Session, task_id: int, user_id: int) -> bool:
@@ -94,7 +95,7 @@ def release_task(session: Session, task_id: int, user_id: int) -> bool:
                t.review_tasks.c.assignee_id == user_id)
         .values(status=TaskStatus.OPEN.value, assignee_id=None, assigned_at=None)
     )
-    return result.rowcount == 1
+    return engine.rowcount(result) == 1
 
 
 def decide_task(session: Session, task_id: int, values: dict[str, Any]) -> bool:
@@ -107,7 +108,7 @@ def decide_task(session: Session, task_id: int, values: dict[str, Any]) -> bool:
         )
         .values(status=TaskStatus.DECIDED.value, **values)
     )
-    return result.rowcount == 1
+    return engine.rowcount(result) == 1
 
 
 def cancel_tasks_for_item(session: Session, item_id: int) -> None:

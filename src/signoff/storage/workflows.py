@@ -43,10 +43,11 @@ def list_versions(session: Session, workflow_id: int) -> list[Any]:
 
 
 def create_workflow(session: Session, name: str, now: datetime) -> int:
-    result = session.execute(
-        sa.insert(t.workflows).values(name=name, current_version=0, created_at=now, updated_at=now)
-    )
-    return int(result.inserted_primary_key[0])
+    return int(session.execute(
+        sa.insert(t.workflows)
+        .values(name=name, current_version=0, created_at=now, updated_at=now)
+        .returning(t.workflows.c.id)
+    ).scalar_one())
 
 
 def create_version(

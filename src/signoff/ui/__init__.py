@@ -1,4 +1,4 @@
-"""The web UI: server-rendered pages, own static files, live queue updates; `install` wires it in."""
+"""The web UI: server-rendered pages, static files, live queue updates; `install` wires it in."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The item page: document with highlighted entities, the AI's answer, the review form, the timeline."""
+"""The item page: highlighted document, the AI's answer, the review form and the audit timeline."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The reviewer's flow: the queue, start reviewing, decide, skip, and straight on to the next task."""
+"""The reviewer's flow: the queue, start reviewing, decide or skip, then straight to the next."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -29,8 +30,7 @@ class WorkerPool:
 
     def start(self) -> None:
         for index in range(self.concurrency):
-            owner = f"{self.name}-{index}"
-            self._spawn(f"ai-{index}", lambda owner=owner: self._process(owner))
+            self._spawn(f"ai-{index}", functools.partial(self._process, f"{self.name}-{index}"))
         if self.sender:
             self._spawn("outbox", self._send)
         log.info("action=workers_started name=%s concurrency=%s", self.name, self.concurrency)
