@@ -260,7 +260,7 @@ def test_serve_on_a_database_it_cannot_reach_exits_with_a_message(pg_template: s
     assert_refused(result, "database error", "does not exist")
 
 
-def test_db_upgrade_then_serve_checks_pass(empty_db_url: str) -> None:
+def test_db_upgrade_makes_a_never_migrated_database_usable(empty_db_url: str) -> None:
     upgraded = run(empty_db_url, "db", "upgrade")
     assert_ok(upgraded)
     assert "database at revision" in output(upgraded)

@@ -44,11 +44,11 @@ class QueueSnapshot:
         return dict(self.__dict__)
 
 
-def _visible(ctx: Context, principal: Principal) -> tuple[dict[int, str], list[int] | None]:
+def _visible(ctx: Context, principal: Principal) -> tuple[dict[int, str], list[int]]:
     with ctx.sessions() as session:
         names = queries.workflow_names(session)
     visible = {i: n for i, n in names.items() if principal.may_access(n)}
-    return visible, (None if principal.workflows is None else list(visible))
+    return visible, sorted(visible)
 
 
 def snapshot(ctx: Context, principal: Principal) -> QueueSnapshot:

@@ -1,7 +1,9 @@
 """Aggregate queries behind the dashboard, the metrics API, /metrics and the review queue.
 
-Every query aggregates in SQL over indexed columns (see migration 0002); the only
-rows fetched one by one are the numeric columns medians need, capped by sampling.
+Every query aggregates in SQL and is an index-only range scan on a covering index
+of migration 0002, led by `workflow_id IN (...)` (callers pass the workflows
+explicitly) and the time column. The only rows fetched one by one are the numeric
+columns medians need, capped by id-stride sampling.
 """
 
 from __future__ import annotations
@@ -56,34 +58,18 @@ def _bucket(session: Session, value: Any, bins: int) -> sa.ColumnElement[int]:
     return sa.cast(value * bins, sa.Integer)  # SQLite truncates; confidences are >= 0
 
 
-def decisions_by_workflow(
+def decisions(
     session: Session, workflow_ids: Sequence[int] | None, since: datetime | None
 ) -> list[Any]:
-    """Decided items in the window by (workflow, route, qa_sample): count and overrides."""
-    i = t.items.c
-    query = (
-        sa.select(i.workflow_id, i.route, i.qa_sample, sa.func.count().label("n"),
-                  _int_sum(i.override.is_(True)).label("overridden"))
-        .where(i.decided_at.is_not(None), _since(i.decided_at, since),
-               _in_workflows(i.workflow_id, workflow_ids))
-        .group_by(i.workflow_id, i.route, i.qa_sample)
-    )
-    return list(session.execute(query))
-
-
-def decisions_by_day(
-    session: Session, workflow_ids: Sequence[int] | None, since: datetime | None
-) -> list[Any]:
-    """Decided items per UTC day and route, with how many a person overrode."""
+    """Decided items in the window by (workflow, UTC day, route, qa_sample): count, overrides."""
     i = t.items.c
     day = day_of(session, i.decided_at).label("day")
     query = (
-        sa.select(day, i.route, sa.func.count().label("n"),
+        sa.select(i.workflow_id, day, i.route, i.qa_sample, sa.func.count().label("n"),
                   _int_sum(i.override.is_(True)).label("overridden"))
         .where(i.decided_at.is_not(None), _since(i.decided_at, since),
                _in_workflows(i.workflow_id, workflow_ids))
-        .group_by(day, i.route)
-        .order_by(day)
+        .group_by(i.workflow_id, day, i.route, i.qa_sample)
     )
     return list(session.execute(query))
 
@@ -203,12 +189,12 @@ def items_by_workflow_state(session: Session) -> list[Any]:
     ))
 
 
-def decisions_by_route(session: Session) -> list[Any]:
+def decisions_by_route(session: Session, workflow_ids: Sequence[int]) -> list[Any]:
     """(workflow_id, route, count) over every decided item."""
     i = t.items.c
     return list(session.execute(
         sa.select(i.workflow_id, i.route, sa.func.count().label("n"))
-        .where(i.decided_at.is_not(None))
+        .where(i.decided_at.is_not(None), _in_workflows(i.workflow_id, workflow_ids))
         .group_by(i.workflow_id, i.route)
     ))
 

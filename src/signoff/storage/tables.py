@@ -113,13 +113,13 @@ items = sa.Table(
     sa.UniqueConstraint("workflow_id", "idempotency_key", name="uq_items_workflow_idempotency"),
     sa.Index("ix_items_state_lease", "state", "lease_expires_at"),
     sa.Index("ix_items_workflow_state", "workflow_id", "state"),
-    sa.Index("ix_items_workflow_decided", "workflow_id", "decided_at"),
+    # Metrics (0002, replacing 0001's (workflow_id, decided_at)): covering indexes, so
+    # windowed aggregates are index-only range scans per workflow.
+    sa.Index("ix_items_workflow_decided_cover", "workflow_id", "decided_at", "route",
+             "qa_sample", "override", "created_at"),
+    sa.Index("ix_items_workflow_routed_cover", "workflow_id", "routed_at", "route", "confidence"),
     sa.Index("ix_items_created_at", "created_at"),
     sa.Index("ix_items_external_id", "external_id"),
-    # Metrics (0002): decisions and routing in a time window, overall and by route.
-    sa.Index("ix_items_decided_at", "decided_at"),
-    sa.Index("ix_items_route_decided", "route", "decided_at"),
-    sa.Index("ix_items_routed_at", "routed_at"),
 )
 
 review_tasks = sa.Table(
@@ -143,9 +143,9 @@ review_tasks = sa.Table(
     sa.Index("ix_review_tasks_status_workflow", "status", "workflow_id", "id"),
     sa.Index("ix_review_tasks_assignee_status", "assignee_id", "status"),
     sa.Index("ix_review_tasks_item", "item_id"),
-    # Metrics (0002): SLA breaches and reviewer throughput in a window.
-    sa.Index("ix_review_tasks_due_status", "due_at", "status"),
-    sa.Index("ix_review_tasks_status_decided", "status", "decided_at"),
+    # Metrics (0002): reviewer throughput, time on task and late decisions, index-only.
+    sa.Index("ix_review_tasks_workflow_decided_cover", "workflow_id", "status", "decided_at",
+             "assignee_id", "due_at", "time_on_task_ms"),
 )
 
 audit_events = sa.Table(

@@ -99,9 +99,10 @@
     tr.appendChild(cell(task.workflow));
     tr.appendChild(cell(task.ai_label || "—"));
     tr.appendChild(cell(task.confidence === null ? "—" : Number(task.confidence).toFixed(2), "num"));
-    tr.appendChild(cell((task.reasons || []).join(", "), "reasons"));
-    tr.appendChild(cell("just now"));
-    tr.appendChild(cell(task.due_at ? task.due_at.replace("T", " ").slice(0, 19) + " UTC" : "—"));
+    tr.appendChild(cell((task.reasons || []).join(", "), "reasons opt"));
+    tr.appendChild(cell("just now", "nowrap"));
+    tr.appendChild(cell(task.due_at ? task.due_at.replace("T", " ").slice(0, 19) + " UTC" : "—",
+                        "nowrap opt"));
     return tr;
   }
 
