@@ -89,8 +89,35 @@ def claim_batch(ctx: Context, owner: str, limit: int) -> list[_Work]:
     ]
 
 
+class LeaseKeeper:
+    """Renews a worker's leases while a long batch is still at the AI step.
+
+    Without it, a batch that takes longer than the lease is reclaimed by another
+    worker and predicted twice (the late result is then discarded).
+    """
+
+    def __init__(self, ctx: Context, owner: str, item_ids: list[int]) -> None:
+        self._ctx = ctx
+        self._owner = owner
+        self._ids = item_ids
+        self._lease = timedelta(seconds=ctx.settings.worker.lease_seconds)
+        self._renew_at = ctx.clock.now() + self._lease / 2
+
+    def tick(self) -> None:
+        now = self._ctx.clock.now()
+        if now < self._renew_at:
+            return
+        with engine.transaction(self._ctx.sessions) as session:
+            items.extend_leases(session, self._ids, self._owner, now, now + self._lease)
+        self._renew_at = now + self._lease / 2
+
+
 def predict_with_retries(
-    provider: ai.Provider, inputs: list[ai.AiInput], spec: WorkflowSpec, ctx: Context
+    provider: ai.Provider,
+    inputs: list[ai.AiInput],
+    spec: WorkflowSpec,
+    ctx: Context,
+    keeper: LeaseKeeper | None = None,
 ) -> list[Prediction]:
     """Predictions for every input; failures after the retries become error predictions."""
     if len(inputs) > 1 and isinstance(provider, ai.BatchProvider):
@@ -98,14 +125,20 @@ def predict_with_retries(
             return provider.predict_batch(inputs)
         except errors.ProviderError as exc:
             log.warning("action=batch_predict_failed provider=%s error=%s", provider.name, exc)
-    return [_predict_one(provider, i, spec, ctx) for i in inputs]
+    return [_predict_one(provider, i, spec, ctx, keeper) for i in inputs]
 
 
 def _predict_one(
-    provider: ai.Provider, item: ai.AiInput, spec: WorkflowSpec, ctx: Context
+    provider: ai.Provider,
+    item: ai.AiInput,
+    spec: WorkflowSpec,
+    ctx: Context,
+    keeper: LeaseKeeper | None,
 ) -> Prediction:
     last = "unknown error"
     for attempt in range(spec.ai.retries + 1):
+        if keeper is not None:
+            keeper.tick()
         try:
             prediction = provider.predict(item)
         except errors.ProviderError as exc:
@@ -134,6 +167,7 @@ def process_batch(ctx: Context, owner: str, providers: ProviderCache, limit: int
     for w in work:
         groups[(w.workflow_id, w.version)].append(w)
     results: list[tuple[_Work, WorkflowSpec, Prediction]] = []
+    keeper = LeaseKeeper(ctx, owner, [w.item_id for w in work])
     for (workflow_id, version), group in groups.items():
         spec = workflow_service.get_spec(ctx, workflow_id, version)
         inputs = [
@@ -142,7 +176,7 @@ def process_batch(ctx: Context, owner: str, providers: ProviderCache, limit: int
         ]
         try:
             provider = providers.get(workflow_id, version, spec)
-            predictions = predict_with_retries(provider, inputs, spec, ctx)
+            predictions = predict_with_retries(provider, inputs, spec, ctx, keeper)
         except errors.SignoffError as exc:  # e.g. a provider that cannot be built
             predictions = [Prediction.failed(spec.ai.provider, exc.detail) for _ in group]
         results.extend(zip(group, [spec] * len(group), predictions, strict=True))

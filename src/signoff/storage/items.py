@@ -110,6 +110,23 @@ def claim_items(
     return list(session.execute(query))
 
 
+def extend_leases(
+    session: Session, ids: list[int], owner: str, now: datetime, until: datetime
+) -> int:
+    """Push back the expiry of leases `owner` still holds (not a state change)."""
+    result = session.execute(
+        sa.update(t.items)
+        .where(
+            t.items.c.id.in_(ids),
+            t.items.c.state == ItemState.PROCESSING.value,
+            t.items.c.lease_owner == owner,
+            t.items.c.lease_expires_at >= now,
+        )
+        .values(lease_expires_at=until)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 def read_items_for_processing(session: Session, ids: list[int]) -> list[Any]:
     query = sa.select(
         t.items.c.id, t.items.c.workflow_id, t.items.c.workflow_version, t.items.c.content,
