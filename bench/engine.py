@@ -36,8 +36,12 @@ def auto_path(ctx: Context, n: int, batch: int = 1000) -> dict[str, Any]:
     for start in range(0, n, batch):
         t0 = time.perf_counter()
         intake.submit_items(
-            ctx, "bench",
-            [intake.NewItem(content={"text": f"document {i}"}) for i in range(start, min(n, start + batch))],
+            ctx,
+            "bench",
+            [
+                intake.NewItem(content={"text": f"document {i}"})
+                for i in range(start, min(n, start + batch))
+            ],
             "bench",
         )
         t1 = time.perf_counter()
@@ -46,8 +50,13 @@ def auto_path(ctx: Context, n: int, batch: int = 1000) -> dict[str, Any]:
         timings["process"] += time.perf_counter() - t1
         timings["submit"] += t1 - t0
     elapsed = time.perf_counter() - started
-    return {"items": n, "seconds": elapsed, "items_per_second": n / elapsed,
-            "submit_seconds": timings["submit"], "process_seconds": timings["process"]}
+    return {
+        "items": n,
+        "seconds": elapsed,
+        "items_per_second": n / elapsed,
+        "submit_seconds": timings["submit"],
+        "process_seconds": timings["process"],
+    }
 
 
 def human_path(ctx: Context, n: int) -> dict[str, Any]:
@@ -56,8 +65,12 @@ def human_path(ctx: Context, n: int) -> dict[str, Any]:
     user_id = users.add_user(ctx, "bench-reviewer@example.com", Role.REVIEWER)
     principal = users.Principal(user_id, "bench-reviewer@example.com", Role.REVIEWER)
     providers = processing.ProviderCache(ctx)
-    intake.submit_items(ctx, "bench-human",
-                        [intake.NewItem(content={"text": f"doc {i}"}) for i in range(n)], "bench")
+    intake.submit_items(
+        ctx,
+        "bench-human",
+        [intake.NewItem(content={"text": f"doc {i}"}) for i in range(n)],
+        "bench",
+    )
     while processing.process_batch(ctx, "bench-worker", providers, 500):
         pass
     started = time.perf_counter()
@@ -66,7 +79,9 @@ def human_path(ctx: Context, n: int) -> dict[str, Any]:
         task = review.claim_next_task(ctx, principal, "bench-human")
         if task is None:
             break
-        review.decide(ctx, principal, task.id, review.DecisionInput(outcome="approved", label="other"))
+        review.decide(
+            ctx, principal, task.id, review.DecisionInput(outcome="approved", label="other")
+        )
         decided += 1
     elapsed = time.perf_counter() - started
     return {"decisions": decided, "seconds": elapsed, "decisions_per_second": decided / elapsed}

@@ -34,8 +34,13 @@ def training_time(rows: list[tuple[str, str]], n: int = 5000) -> dict[str, Any]:
     texts, labels = zip(*rows[:n], strict=True)
     started = time.perf_counter()
     model = learner.train(list(texts), list(labels))
-    return {"documents": n, "seconds": time.perf_counter() - started,
-            "accuracy": model.accuracy, "ece": model.ece, "method": model.method}
+    return {
+        "documents": n,
+        "seconds": time.perf_counter() - started,
+        "accuracy": model.accuracy,
+        "ece": model.ece,
+        "method": model.method,
+    }
 
 
 def prediction_throughput(ctx: Context, rows: list[tuple[str, str]]) -> dict[str, Any]:
@@ -55,11 +60,18 @@ def prediction_throughput(ctx: Context, rows: list[tuple[str, str]]) -> dict[str
     providers = processing.ProviderCache(ctx)
     started = time.perf_counter()
     for start in range(0, len(texts), 500):
-        intake.submit_items(ctx, "spam-bench",
-                            [intake.NewItem(content={"text": t}) for t in texts[start : start + 500]],
-                            "bench")
+        intake.submit_items(
+            ctx,
+            "spam-bench",
+            [intake.NewItem(content={"text": t}) for t in texts[start : start + 500]],
+            "bench",
+        )
         while processing.process_batch(ctx, "bench", providers, 500):
             pass
     engine = len(texts) / (time.perf_counter() - started)
-    return {"documents": len(texts), "model_docs_per_second": alone,
-            "engine_docs_per_second": engine, "engine_overhead": alone / engine - 1}
+    return {
+        "documents": len(texts),
+        "model_docs_per_second": alone,
+        "engine_docs_per_second": engine,
+        "engine_overhead": alone / engine - 1,
+    }

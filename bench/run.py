@@ -21,7 +21,9 @@ from signoff.settings import Settings
 from signoff.storage import migrate
 
 ROOT = Path(__file__).resolve().parents[1]
-PG_URL = os.environ.get("SIGNOFF_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_URL = os.environ.get(
+    "SIGNOFF_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 class Database:
@@ -61,10 +63,16 @@ def main() -> None:
     for kind in ("sqlite", "postgresql"):
         with Database(kind) as ctx:
             results[f"auto_{kind}"] = engine.auto_path(ctx, 20_000)
-            print(f"auto path {kind}: {results[f'auto_{kind}']['items_per_second']:.0f} items/s", flush=True)
+            print(
+                f"auto path {kind}: {results[f'auto_{kind}']['items_per_second']:.0f} items/s",
+                flush=True,
+            )
         with Database(kind) as ctx:
             results[f"human_{kind}"] = engine.human_path(ctx, 1000)
-            print(f"human path {kind}: {results[f'human_{kind}']['decisions_per_second']:.0f} decisions/s", flush=True)
+            print(
+                f"human path {kind}: {results[f'human_{kind}']['decisions_per_second']:.0f} decisions/s",
+                flush=True,
+            )
     if learning.DATASET.exists():
         rows = learning.load()
         results["training"] = learning.training_time(rows)
@@ -74,9 +82,19 @@ def main() -> None:
         print(f"prediction: {results['prediction']}", flush=True)
         started = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-c", "from signoff.cli import main; main()", "eval", str(learning.DATASET), "--workflow",
-             str(ROOT / "examples" / "spam-filter.yaml"), "--output", str(ROOT / "docs" / "eval-spamassassin.json")],
-            check=True, stdout=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-c",
+                "from signoff.cli import main; main()",
+                "eval",
+                str(learning.DATASET),
+                "--workflow",
+                str(ROOT / "examples" / "spam-filter.yaml"),
+                "--output",
+                str(ROOT / "docs" / "eval-spamassassin.json"),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
         results["eval_seconds"] = time.perf_counter() - started
         print(f"eval: {results['eval_seconds']:.1f}s", flush=True)
@@ -84,38 +102,58 @@ def main() -> None:
     print("written docs/benchmarks.md")
 
 
+def _row(*cells: str) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
 def render(r: dict[str, Any]) -> str:
     cpu = platform.processor() or platform.machine()
+    sq, pg = r["auto_sqlite"], r["auto_postgresql"]
+    hsq, hpg = r["human_sqlite"], r["human_postgresql"]
     lines = [
-        "# Benchmarks", "",
+        "# Benchmarks",
+        "",
         f"Written by `make bench` (`python -m bench.run`) on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC;",
         f"machine: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {platform.system()}.",
-        "Each figure runs in one process against a fresh, migrated database.", "",
-        "## Engine", "",
+        "Each figure runs in one process against a fresh, migrated database.",
+        "",
+        "## Engine",
+        "",
         "Auto path: submit in batches of 1,000 → claim (lease) → AI step with a trivial",
         "`python` provider → route → decision + audit events + webhook outbox row, committed.",
-        "Human path: one reviewer claims and decides tasks one at a time through the services.", "",
-        "| measure | SQLite | PostgreSQL | target |", "| --- | --- | --- | --- |",
-        f"| auto path, items/s | {r['auto_sqlite']['items_per_second']:,.0f} | {r['auto_postgresql']['items_per_second']:,.0f} | ≥ 2,000 / ≥ 1,000 |",
-        f"| of which submit, s per 20k | {r['auto_sqlite']['submit_seconds']:.1f} | {r['auto_postgresql']['submit_seconds']:.1f} | |",
-        f"| of which AI step + decision, s per 20k | {r['auto_sqlite']['process_seconds']:.1f} | {r['auto_postgresql']['process_seconds']:.1f} | |",
-        f"| human path, decisions/s | {r['human_sqlite']['decisions_per_second']:,.0f} | {r['human_postgresql']['decisions_per_second']:,.0f} | |",
+        "Human path: one reviewer claims and decides tasks one at a time through the services.",
+        "",
+        _row("measure", "SQLite", "PostgreSQL", "target"),
+        _row("---", "---", "---", "---"),
+        _row("auto path, items/s", f"{sq['items_per_second']:,.0f}", f"{pg['items_per_second']:,.0f}",
+             "≥ 2,000 / ≥ 1,000"),
+        _row("of which submit, s per 20k", f"{sq['submit_seconds']:.1f}", f"{pg['submit_seconds']:.1f}", ""),
+        _row("of which AI step + decision, s per 20k", f"{sq['process_seconds']:.1f}",
+             f"{pg['process_seconds']:.1f}", ""),
+        _row("human path, decisions/s", f"{hsq['decisions_per_second']:,.0f}",
+             f"{hpg['decisions_per_second']:,.0f}", ""),
         "",
     ]
     if "training" in r:
         t, p = r["training"], r["prediction"]
         lines += [
-            "## Built-in model (SpamAssassin, 5,919 emails)", "",
-            "| measure | value |", "| --- | --- |",
-            f"| training on 5,000 documents (incl. held-out evaluation) | {t['seconds']:.1f} s ({t['method']}, accuracy {t['accuracy']:.3f}, ECE {t['ece']:.3f}) |",
-            f"| prediction, model alone | {p['model_docs_per_second']:,.0f} docs/s |",
-            f"| prediction through the engine (submit → AI → route → decide) | {p['engine_docs_per_second']:,.0f} docs/s |",
-            f"| engine overhead on top of the model | {p['engine_overhead']:.0%} (target < 20 %) |",
-            f"| `signoff eval` of the whole set (`examples/spam-filter.yaml`) | {r['eval_seconds']:.1f} s (target < 120 s) |",
-            "", "The eval's figures are in `docs/eval-spamassassin.json`.", "",
+            "## Built-in model (SpamAssassin, 5,919 emails)",
+            "",
+            _row("measure", "value"),
+            _row("---", "---"),
+            _row("training on 5,000 documents (incl. held-out evaluation)",
+                 f"{t['seconds']:.1f} s ({t['method']}, accuracy {t['accuracy']:.3f}, ECE {t['ece']:.3f})"),
+            _row("prediction, model alone", f"{p['model_docs_per_second']:,.0f} docs/s"),
+            _row("prediction through the engine (submit → AI → route → decide)",
+                 f"{p['engine_docs_per_second']:,.0f} docs/s"),
+            _row("engine overhead on top of the model", f"{p['engine_overhead']:.0%} (target < 20 %)"),
+            _row("`signoff eval` of the whole set (`examples/spam-filter.yaml`)",
+                 f"{r['eval_seconds']:.1f} s (target < 120 s)"),
+            "",
+            "The eval's figures are in `docs/eval-spamassassin.json`.",
+            "",
         ]
     return "\n".join(lines)
-
 
 if __name__ == "__main__":
     main()

@@ -97,8 +97,9 @@ def db_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(autouse=True)
 def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Argon2 at test strength: the real cost is for production, not for every fixture user."""
-    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
-                                                         parallelism=1))
+    monkeypatch.setattr(
+        users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
 
 
 def make_settings(url: str, **overrides: Any) -> Settings:
@@ -166,7 +167,8 @@ review: {outcomes: [approved, rejected]}
 @pytest.fixture
 def docs_workflow(client: TestClient, keys: Keys) -> str:
     """A workflow whose fake provider answers what each item's content says."""
-    response = client.put("/api/v1/workflows/docs", content=FAKE_WORKFLOW,
-                          headers=keys.auth(keys.admin))
+    response = client.put(
+        "/api/v1/workflows/docs", content=FAKE_WORKFLOW, headers=keys.auth(keys.admin)
+    )
     assert response.status_code == 201, response.text
     return "docs"

@@ -18,7 +18,8 @@ def create_app(settings: Settings | None = None, *, ctx: Context | None = None) 
     settings = settings or (ctx.settings if ctx else Settings())
     ctx = ctx or create_context(settings)
     app = FastAPI(
-        title="signoff", version=__version__,
+        title="signoff",
+        version=__version__,
         description="People in the loop of AI decisions.",
     )
     app.state.ctx = ctx

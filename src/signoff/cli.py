@@ -27,8 +27,11 @@ from signoff.services.context import Context, create_context
 from signoff.settings import Settings
 from signoff.storage import migrate
 
-app = typer.Typer(help="signoff: people in the loop of AI decisions.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="signoff: people in the loop of AI decisions.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 workflows_app = typer.Typer(help="Workflow definitions.", no_args_is_help=True)
 users_app = typer.Typer(help="Users and roles.", no_args_is_help=True)
@@ -85,7 +88,9 @@ def load_settings() -> Settings:
 
 def open_context(check_schema: bool = True) -> Context:
     settings = load_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     logging.getLogger("alembic").setLevel(logging.WARNING)
     ctx = create_context(settings)
     if check_schema:
@@ -191,8 +196,13 @@ def keys_list() -> None:
     ctx = open_context()
     table = Table("id", "name", "user", "created", "revoked")
     for k in users.list_keys(ctx):
-        table.add_row(str(k.id), k.name, k.email or "(service)", str(k.created_at)[:19],
-                      str(k.revoked_at)[:19] if k.revoked_at else "")
+        table.add_row(
+            str(k.id),
+            k.name,
+            k.email or "(service)",
+            str(k.created_at)[:19],
+            str(k.revoked_at)[:19] if k.revoked_at else "",
+        )
     console.print(table)
 
 
@@ -260,8 +270,9 @@ def serve(
     url = f"http://{host or settings.host}:{port or settings.port}"
     console.print(f"signoff serving at {url}")
     try:
-        uvicorn.run(application, host=host or settings.host, port=port or settings.port,
-                    log_level="warning")
+        uvicorn.run(
+            application, host=host or settings.host, port=port or settings.port, log_level="warning"
+        )
     finally:
         if pool:
             pool.stop()

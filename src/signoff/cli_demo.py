@@ -26,7 +26,9 @@ FRESH = 40
 @app.command()
 @friendly
 def demo(
-    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve when ready")] = True,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve when ready")
+    ] = True,
 ) -> None:
     """Set up the demo workflow, users, model and documents on SQLite, then serve."""
     settings = load_settings()
@@ -41,8 +43,11 @@ def demo(
             users.add_user(ctx, email, role, password=password)
     if training.count_labels(ctx, view.id) == 0:
         corpus = list(documents.generate(SEED_LABELS + HISTORY + FRESH, seed=7))
-        seed, history, fresh = (corpus[:SEED_LABELS], corpus[SEED_LABELS:SEED_LABELS + HISTORY],
-                                corpus[SEED_LABELS + HISTORY:])
+        seed, history, fresh = (
+            corpus[:SEED_LABELS],
+            corpus[SEED_LABELS : SEED_LABELS + HISTORY],
+            corpus[SEED_LABELS + HISTORY :],
+        )
         with console.status("seeding labels and training the built-in model"):
             training.import_labels(ctx, view.name, seed)
             training.train_workflow(ctx, view.name, actor="demo")
@@ -54,14 +59,16 @@ def demo(
     _, token = users.create_key(ctx, "demo", ADMIN[0], actor="demo")
     ctx.close()
     url = f"http://{settings.host}:{settings.port}"
-    console.print(Panel.fit(
-        f"[bold]signoff demo[/bold] at {url}\n\n"
-        f"admin     {ADMIN[0]} / {ADMIN[1]}\n"
-        f"reviewer  {REVIEWER[0]} / {REVIEWER[1]}\n"
-        f"API key   {token}\n\n"
-        f"Try: curl -H 'Authorization: Bearer {token}' {url}/api/v1/items?limit=5",
-        title="ready",
-    ))
+    console.print(
+        Panel.fit(
+            f"[bold]signoff demo[/bold] at {url}\n\n"
+            f"admin     {ADMIN[0]} / {ADMIN[1]}\n"
+            f"reviewer  {REVIEWER[0]} / {REVIEWER[1]}\n"
+            f"API key   {token}\n\n"
+            f"Try: curl -H 'Authorization: Bearer {token}' {url}/api/v1/items?limit=5",
+            title="ready",
+        )
+    )
     if serve_after:
         from signoff.cli import serve
 

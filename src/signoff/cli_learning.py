@@ -26,8 +26,14 @@ from signoff.storage import migrate
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console, transient=False)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
 
 
 def read_examples(path: Path) -> Iterator[tuple[str, str]]:
@@ -64,9 +70,12 @@ def import_labels(workflow: str, file: Path) -> None:
     examples = list(read_examples(file))
     with _progress() as progress:
         task = progress.add_task("importing", total=len(examples))
-        count = training.import_labels(ctx, workflow, examples,
-                                       progress=lambda n: progress.advance(task, n))
-    console.print(f"imported {count} labels into {workflow}; run `signoff train {workflow}` to train")
+        count = training.import_labels(
+            ctx, workflow, examples, progress=lambda n: progress.advance(task, n)
+        )
+    console.print(
+        f"imported {count} labels into {workflow}; run `signoff train {workflow}` to train"
+    )
 
 
 @app.command()
@@ -91,18 +100,24 @@ def calibrate(workflow: str) -> None:
     ctx = open_context()
     report = calibration.calibration_report(ctx, workflow)
     if report["mode"] != "error_budget":
-        console.print(f"{workflow} uses routing mode {report['mode']} (threshold {report.get('threshold')})")
+        console.print(
+            f"{workflow} uses routing mode {report['mode']} (threshold {report.get('threshold')})"
+        )
         return
-    table = Table("threshold", "coverage", "reviewed above", "estimated error", "upper bound",
-                  "within budget")
+    table = Table(
+        "threshold", "coverage", "reviewed above", "estimated error", "upper bound", "within budget"
+    )
 
     def pct(value: float | None) -> str:
         return "-" if value is None else f"{value:.2%}"
 
     for row in report["table"]:
         table.add_row(
-            f"{row['threshold']:.3f}", f"{row['coverage']:.1%}", str(row["n_above"]),
-            pct(row["estimated_error"]), pct(row["upper_bound"]),
+            f"{row['threshold']:.3f}",
+            f"{row['coverage']:.1%}",
+            str(row["n_above"]),
+            pct(row["estimated_error"]),
+            pct(row["upper_bound"]),
             "yes" if row["within_budget"] else "no",
         )
     console.print(table)
@@ -139,18 +154,27 @@ def eval_command(
         started = time.perf_counter()
         with _progress() as progress:
             task = progress.add_task("replaying", total=len(examples))
-            result = evaluation.replay(ctx, spec.name, examples, batch_size=batch_size,
-                                       progress=lambda n: progress.advance(task, n))
+            result = evaluation.replay(
+                ctx,
+                spec.name,
+                examples,
+                batch_size=batch_size,
+                progress=lambda n: progress.advance(task, n),
+            )
         elapsed = time.perf_counter() - started
         ctx.close()
     summary = result.summary()
     summary["wall_seconds"] = round(elapsed, 2)
     summary["workflow"] = spec.name
-    table = Table("items", "automation", "auto error", "human reviews", "model accuracy", "threshold")
+    table = Table(
+        "items", "automation", "auto error", "human reviews", "model accuracy", "threshold"
+    )
     for row in summary["learning_curve"]:
         table.add_row(
-            f"{row['items_from']}-{row['items_to']}", f"{row['automation_rate']:.1%}",
-            f"{row['auto_error_rate']:.2%}", str(row["human_reviews"]),
+            f"{row['items_from']}-{row['items_to']}",
+            f"{row['automation_rate']:.1%}",
+            f"{row['auto_error_rate']:.2%}",
+            str(row["human_reviews"]),
             f"{row['model_accuracy']:.1%}" if row["model_accuracy"] is not None else "-",
             f"{row['threshold']:.3f}" if row["threshold"] is not None else "-",
         )

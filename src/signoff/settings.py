@@ -40,14 +40,13 @@ class Settings(BaseSettings):
     )
 
     database_url: str = Field(
-        default="sqlite:///./signoff.db", description="SQLAlchemy URL (sqlite or postgresql+psycopg)"
+        default="sqlite:///./signoff.db",
+        description="SQLAlchemy URL (sqlite or postgresql+psycopg)",
     )
     secret_key: str = Field(
         default=DEV_SECRET, description="Signs sessions and derives webhook secrets"
     )
-    environment: str = Field(
-        default="development", description="development or production"
-    )
+    environment: str = Field(default="development", description="development or production")
     host: str = Field(default="127.0.0.1", description="Address `signoff serve` binds")
     port: int = Field(default=8000, description="Port `signoff serve` binds")
     base_url: str | None = Field(default=None, description="Public URL used in links")

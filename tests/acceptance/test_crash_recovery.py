@@ -65,8 +65,12 @@ class Deployment:
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run a short `signoff` command to completion; fail the test if it fails."""
         result = subprocess.run(
-            [*self._signoff(), *args], env=self.env, cwd=self.workdir, capture_output=True,
-            text=True, timeout=60,
+            [*self._signoff(), *args],
+            env=self.env,
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert result.returncode == 0, (
             f"signoff {' '.join(args)} exited {result.returncode}\n"
@@ -79,7 +83,10 @@ class Deployment:
         self.logs[name] = log
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [*self._signoff(), *args], env=self.env, cwd=self.workdir, stdout=out,
+                [*self._signoff(), *args],
+                env=self.env,
+                cwd=self.workdir,
+                stdout=out,
                 stderr=subprocess.STDOUT,
             )
         self.processes[name] = process
@@ -167,8 +174,9 @@ def test_killed_worker_leases_are_recovered_and_every_item_is_decided_once(
     deploy.run("db", "upgrade")
     deploy.run("users", "add", "reviewer@example.com", "--role", "reviewer")
     service_key = deploy.run("keys", "create", "app").stdout.strip()
-    reviewer_key = deploy.run("keys", "create", "reviewer", "--user",
-                              "reviewer@example.com").stdout.strip()
+    reviewer_key = deploy.run(
+        "keys", "create", "reviewer", "--user", "reviewer@example.com"
+    ).stdout.strip()
     assert service_key.startswith("sk_") and reviewer_key.startswith("sk_")
     (deploy.workdir / "crash.yaml").write_text(WORKFLOW)
     assert "version 1" in deploy.run("workflows", "apply", "crash.yaml").stdout
@@ -179,11 +187,14 @@ def test_killed_worker_leases_are_recovered_and_every_item_is_decided_once(
     worker_b = deploy.start("worker-b", "worker")
 
     base = f"http://127.0.0.1:{port}"
-    app = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {service_key}"},
-                       timeout=10)
-    reviewer = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {reviewer_key}"},
-                            timeout=10)
+    app = httpx.Client(
+        base_url=base, headers={"Authorization": f"Bearer {service_key}"}, timeout=10
+    )
+    reviewer = httpx.Client(
+        base_url=base, headers={"Authorization": f"Bearer {reviewer_key}"}, timeout=10
+    )
     try:
+
         def server_up() -> bool:
             assert server.poll() is None, f"the server exited\n{deploy.log_tails()}"
             try:
@@ -197,11 +208,17 @@ def test_killed_worker_leases_are_recovered_and_every_item_is_decided_once(
         expected_route: dict[int, str] = {}
         for n in range(ITEMS):
             confident = n % 2 == 0
-            content = {"text": f"document {n}", "label": "invoice" if confident else "other",
-                       "confidence": 0.95 if confident else 0.5, "sleep": SLEEP}
-            response = app.post("/api/v1/workflows/crash/items",
-                                json={"content": content, "external_id": f"doc-{n}"},
-                                headers={"Idempotency-Key": f"doc-{n}"})
+            content = {
+                "text": f"document {n}",
+                "label": "invoice" if confident else "other",
+                "confidence": 0.95 if confident else 0.5,
+                "sleep": SLEEP,
+            }
+            response = app.post(
+                "/api/v1/workflows/crash/items",
+                json={"content": content, "external_id": f"doc-{n}"},
+                headers={"Idempotency-Key": f"doc-{n}"},
+            )
             assert response.status_code == 201, response.text
             expected_route[response.json()["id"]] = "auto" if confident else "human"
         assert len(expected_route) == ITEMS
@@ -218,8 +235,7 @@ def test_killed_worker_leases_are_recovered_and_every_item_is_decided_once(
         # Lease owners are named `<host>-<pid>-<random>-<thread>` (workers.runner.WorkerPool).
         host = socket.gethostname()
         victim = next(
-            (pids[pid] for pid in pids for owner in holders
-             if owner.startswith(f"{host}-{pid}-")),
+            (pids[pid] for pid in pids for owner in holders if owner.startswith(f"{host}-{pid}-")),
             None,
         )
         assert victim is not None, f"no worker process holds these leases: {holders}"
@@ -235,10 +251,15 @@ def test_killed_worker_leases_are_recovered_and_every_item_is_decided_once(
         deadline = started + DEADLINE
         while True:
             if time.monotonic() > deadline:
-                open_items = sorted((i["id"], i["state"]) for i in _all_items(app)
-                                    if i["state"] not in ("approved", "rejected"))
-                pytest.fail(f"not every item was decided in {DEADLINE:.0f}s: {open_items}\n"
-                            f"{deploy.log_tails()}")
+                open_items = sorted(
+                    (i["id"], i["state"])
+                    for i in _all_items(app)
+                    if i["state"] not in ("approved", "rejected")
+                )
+                pytest.fail(
+                    f"not every item was decided in {DEADLINE:.0f}s: {open_items}\n"
+                    f"{deploy.log_tails()}"
+                )
             assert survivor.poll() is None, f"a worker died\n{deploy.log_tails()}"
             claim = reviewer.post("/api/v1/reviews/claim")
             if claim.status_code == 200:
@@ -246,8 +267,10 @@ def test_killed_worker_leases_are_recovered_and_every_item_is_decided_once(
                 assert task["item_id"] not in decided_by_reviewer
                 assert expected_route[task["item_id"]] == "human", task
                 outcome = "approved" if task["item_id"] % 4 == 1 else "rejected"
-                decision = reviewer.post(f"/api/v1/tasks/{task['id']}/decision",
-                                         json={"outcome": outcome, "comment": "checked"})
+                decision = reviewer.post(
+                    f"/api/v1/tasks/{task['id']}/decision",
+                    json={"outcome": outcome, "comment": "checked"},
+                )
                 assert decision.status_code == 200, decision.text
                 assert decision.json()["status"] == "decided"
                 decided_by_reviewer.add(task["item_id"])

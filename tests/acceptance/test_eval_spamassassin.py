@@ -24,9 +24,20 @@ def test_eval_keeps_realised_auto_error_within_the_budget_on_spamassassin(tmp_pa
     budget = yaml.safe_load(workflow.read_text())["routing"]["error_budget"]
     output = tmp_path / "result.json"
     completed = subprocess.run(
-        [sys.executable, "-c", "from signoff.cli import main; main()", "eval", str(DATASET),
-         "--workflow", str(workflow), "--output", str(output)],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-c",
+            "from signoff.cli import main; main()",
+            "eval",
+            str(DATASET),
+            "--workflow",
+            str(workflow),
+            "--output",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert completed.returncode == 0, completed.stderr
     result = json.loads(output.read_text())
@@ -38,4 +49,7 @@ def test_eval_keeps_realised_auto_error_within_the_budget_on_spamassassin(tmp_pa
     assert result["automation_rate"] >= 0.5
     assert len(result["learning_curve"]) == 12
     # Cold start: the first items all go to people.
-    assert result["learning_curve"][0]["automation_rate"] < result["learning_curve"][-1]["automation_rate"]
+    assert (
+        result["learning_curve"][0]["automation_rate"]
+        < result["learning_curve"][-1]["automation_rate"]
+    )

@@ -46,10 +46,15 @@ def _signoff() -> list[str]:
 
 def _verify(db_url: str) -> tuple[int, str]:
     """Run `signoff audit verify`; the exit code and stdout+stderr with whitespace collapsed."""
-    env = {**os.environ, "SIGNOFF_DATABASE_URL": db_url, "SIGNOFF_ENVIRONMENT": "development",
-           "COLUMNS": "200"}
-    result = subprocess.run([*_signoff(), "audit", "verify"], env=env, capture_output=True,
-                            text=True, timeout=60)
+    env = {
+        **os.environ,
+        "SIGNOFF_DATABASE_URL": db_url,
+        "SIGNOFF_ENVIRONMENT": "development",
+        "COLUMNS": "200",
+    }
+    result = subprocess.run(
+        [*_signoff(), "audit", "verify"], env=env, capture_output=True, text=True, timeout=60
+    )
     output = " ".join((result.stdout + "\n" + result.stderr).split())
     assert "Traceback" not in output, output
     return result.returncode, output
@@ -62,9 +67,12 @@ def trail(ctx: Context) -> Trail:
     reviewer_id = users.add_user(ctx, "reviewer@example.com", Role.REVIEWER)
     users.create_key(ctx, "app", None)
     submitted = intake.submit_items(
-        ctx, "docs",
-        [intake.NewItem({"text": "Invoice 1", "label": "invoice", "confidence": 0.95}),
-         intake.NewItem({"text": "Invoice 2", "label": "invoice", "confidence": 0.5})],
+        ctx,
+        "docs",
+        [
+            intake.NewItem({"text": "Invoice 1", "label": "invoice", "confidence": 0.95}),
+            intake.NewItem({"text": "Invoice 2", "label": "invoice", "confidence": 0.5}),
+        ],
         "key:1",
     )
     assert processing.process_batch(ctx, "w1", processing.ProviderCache(ctx), 10) == 2
@@ -75,7 +83,11 @@ def trail(ctx: Context) -> Trail:
     review.decide(ctx, principal, task.id, review.DecisionInput(outcome="approved", comment="ok"))
     found = Trail(submitted[0].item_id, submitted[1].item_id)
     assert _types(ctx, f"item:{found.human_item}") == [
-        "received", "claimed", "routed_to_review", "assigned", "decided"
+        "received",
+        "claimed",
+        "routed_to_review",
+        "assigned",
+        "decided",
     ]
     assert _types(ctx, f"item:{found.auto_item}") == ["received", "claimed", "auto_decided"]
     assert _types(ctx, "system")[0] == "workflow_applied"
@@ -84,16 +96,16 @@ def trail(ctx: Context) -> Trail:
 
 def _types(ctx: Context, chain: str) -> list[str]:
     with ctx.sessions() as session:
-        return list(session.execute(
-            sa.select(ev.c.type).where(ev.c.chain == chain).order_by(ev.c.seq)
-        ).scalars())
+        return list(
+            session.execute(
+                sa.select(ev.c.type).where(ev.c.chain == chain).order_by(ev.c.seq)
+            ).scalars()
+        )
 
 
 def _event(ctx: Context, chain: str, seq: int) -> sa.Row:  # type: ignore[type-arg]
     with ctx.sessions() as session:
-        row = session.execute(
-            sa.select(ev).where(ev.c.chain == chain, ev.c.seq == seq)
-        ).first()
+        row = session.execute(sa.select(ev).where(ev.c.chain == chain, ev.c.seq == seq)).first()
     assert row is not None, (chain, seq)
     return row
 
@@ -121,8 +133,9 @@ def _assert_tampered(db_url: str, *expected: str) -> str:
     return output
 
 
-def test_untouched_trail_verifies_with_exit_code_zero(ctx: Context, trail: Trail,
-                                                      db_url: str) -> None:
+def test_untouched_trail_verifies_with_exit_code_zero(
+    ctx: Context, trail: Trail, db_url: str
+) -> None:
     with ctx.sessions() as session:
         total = session.execute(sa.select(sa.func.count()).select_from(ev)).scalar_one()
     code, output = _verify(db_url)
@@ -136,10 +149,15 @@ def test_modified_event_data_is_reported_with_its_item_and_event(
     _assert_intact(ctx)
     decided = _event(ctx, f"item:{trail.human_item}", 5)
     assert decided.type == "decided"
-    _sql(ctx, sa.update(ev).where(ev.c.id == decided.id)
-         .values(data={**decided.data, "outcome": "rejected"}))
-    _assert_tampered(db_url, f"item {trail.human_item} event {decided.id} (seq 5)",
-                     "event was modified")
+    _sql(
+        ctx,
+        sa.update(ev)
+        .where(ev.c.id == decided.id)
+        .values(data={**decided.data, "outcome": "rejected"}),
+    )
+    _assert_tampered(
+        db_url, f"item {trail.human_item} event {decided.id} (seq 5)", "event was modified"
+    )
 
 
 def test_modified_event_actor_is_reported_with_its_item_and_event(
@@ -148,8 +166,9 @@ def test_modified_event_actor_is_reported_with_its_item_and_event(
     _assert_intact(ctx)
     routed = _event(ctx, f"item:{trail.human_item}", 3)
     _sql(ctx, sa.update(ev).where(ev.c.id == routed.id).values(actor="user:someone@else.com"))
-    _assert_tampered(db_url, f"item {trail.human_item} event {routed.id} (seq 3)",
-                     "event was modified")
+    _assert_tampered(
+        db_url, f"item {trail.human_item} event {routed.id} (seq 3)", "event was modified"
+    )
 
 
 def test_modified_auto_decision_is_reported_with_its_item_and_event(
@@ -158,10 +177,12 @@ def test_modified_auto_decision_is_reported_with_its_item_and_event(
     _assert_intact(ctx)
     auto = _event(ctx, f"item:{trail.auto_item}", 3)
     assert auto.type == "auto_decided"
-    _sql(ctx, sa.update(ev).where(ev.c.id == auto.id)
-         .values(data={**auto.data, "confidence": 0.99}))
-    _assert_tampered(db_url, f"item {trail.auto_item} event {auto.id} (seq 3)",
-                     "event was modified")
+    _sql(
+        ctx, sa.update(ev).where(ev.c.id == auto.id).values(data={**auto.data, "confidence": 0.99})
+    )
+    _assert_tampered(
+        db_url, f"item {trail.auto_item} event {auto.id} (seq 3)", "event was modified"
+    )
 
 
 def test_event_deleted_from_the_middle_of_a_chain_is_reported(
@@ -172,8 +193,9 @@ def test_event_deleted_from_the_middle_of_a_chain_is_reported(
     middle = _event(ctx, chain, 3)
     following = _event(ctx, chain, 4)
     _sql(ctx, sa.delete(ev).where(ev.c.id == middle.id))
-    _assert_tampered(db_url, f"item {trail.human_item} event {following.id} (seq 4)",
-                     "expected seq 3")
+    _assert_tampered(
+        db_url, f"item {trail.human_item} event {following.id} (seq 4)", "expected seq 3"
+    )
 
 
 def test_last_event_deleted_from_a_chain_is_reported(
@@ -184,8 +206,7 @@ def test_last_event_deleted_from_a_chain_is_reported(
     last = _event(ctx, chain, 5)
     _sql(ctx, sa.delete(ev).where(ev.c.id == last.id))
     # The deleted event is gone; the stored head still names its seq.
-    _assert_tampered(db_url, f"item {trail.human_item}", "chain ends at seq 4",
-                     "head says seq 5")
+    _assert_tampered(db_url, f"item {trail.human_item}", "chain ends at seq 4", "head says seq 5")
 
 
 def test_every_event_of_an_item_deleted_is_reported(
@@ -201,10 +222,12 @@ def test_item_row_deleted_with_its_last_event_is_reported(
 ) -> None:
     """Without the item row there is no stored head to compare the shortened chain with."""
     _assert_intact(ctx)
-    _sql(ctx,
-         sa.delete(t.outbox).where(t.outbox.c.item_id == trail.auto_item),
-         sa.delete(t.items).where(t.items.c.id == trail.auto_item),
-         sa.delete(ev).where(ev.c.chain == f"item:{trail.auto_item}", ev.c.seq == 3))
+    _sql(
+        ctx,
+        sa.delete(t.outbox).where(t.outbox.c.item_id == trail.auto_item),
+        sa.delete(t.items).where(t.items.c.id == trail.auto_item),
+        sa.delete(ev).where(ev.c.chain == f"item:{trail.auto_item}", ev.c.seq == 3),
+    )
     _assert_tampered(db_url, f"item {trail.auto_item}", "item row is missing")
 
 
@@ -213,9 +236,11 @@ def test_system_chain_head_deleted_with_the_last_system_event_is_reported(
 ) -> None:
     _assert_intact(ctx)
     last_seq = len(_types(ctx, "system"))
-    _sql(ctx,
-         sa.delete(t.audit_chains).where(t.audit_chains.c.chain == "system"),
-         sa.delete(ev).where(ev.c.chain == "system", ev.c.seq == last_seq))
+    _sql(
+        ctx,
+        sa.delete(t.audit_chains).where(t.audit_chains.c.chain == "system"),
+        sa.delete(ev).where(ev.c.chain == "system", ev.c.seq == last_seq),
+    )
     _assert_tampered(db_url, "system", "chain head is missing")
 
 
@@ -226,12 +251,13 @@ def test_two_events_with_swapped_seq_values_are_reported(
     chain = f"item:{trail.human_item}"
     second, third = _event(ctx, chain, 2), _event(ctx, chain, 3)
     # Three steps, because (chain, seq) is unique.
-    _sql(ctx,
-         sa.update(ev).where(ev.c.id == second.id).values(seq=-1),
-         sa.update(ev).where(ev.c.id == third.id).values(seq=2),
-         sa.update(ev).where(ev.c.id == second.id).values(seq=3))
-    _assert_tampered(db_url, f"item {trail.human_item} event {second.id} (seq 3)",
-                     "expected seq 2")
+    _sql(
+        ctx,
+        sa.update(ev).where(ev.c.id == second.id).values(seq=-1),
+        sa.update(ev).where(ev.c.id == third.id).values(seq=2),
+        sa.update(ev).where(ev.c.id == second.id).values(seq=3),
+    )
+    _assert_tampered(db_url, f"item {trail.human_item} event {second.id} (seq 3)", "expected seq 2")
 
 
 def test_two_events_with_swapped_contents_are_reported(
@@ -242,30 +268,29 @@ def test_two_events_with_swapped_contents_are_reported(
     chain = f"item:{trail.human_item}"
     second, third = _event(ctx, chain, 2), _event(ctx, chain, 3)
     fields = ("type", "actor", "data", "created_at", "prev_hash", "hash")
-    _sql(ctx,
-         sa.update(ev).where(ev.c.id == second.id)
-         .values({f: getattr(third, f) for f in fields}),
-         sa.update(ev).where(ev.c.id == third.id)
-         .values({f: getattr(second, f) for f in fields}))
+    _sql(
+        ctx,
+        sa.update(ev).where(ev.c.id == second.id).values({f: getattr(third, f) for f in fields}),
+        sa.update(ev).where(ev.c.id == third.id).values({f: getattr(second, f) for f in fields}),
+    )
     _assert_tampered(db_url, f"item {trail.human_item} event {second.id} (seq 2)")
 
 
-def test_two_events_with_swapped_ids_are_reported(
-    ctx: Context, trail: Trail, db_url: str
-) -> None:
+def test_two_events_with_swapped_ids_are_reported(ctx: Context, trail: Trail, db_url: str) -> None:
     """Reordering by id, the other way: whole rows trade ids."""
     _assert_intact(ctx)
     chain = f"item:{trail.human_item}"
     second, third = _event(ctx, chain, 2), _event(ctx, chain, 3)
     with ctx.sessions() as session:
         spare = session.execute(sa.select(sa.func.max(ev.c.id))).scalar_one() + 1000
-    _sql(ctx,
-         sa.update(ev).where(ev.c.id == second.id).values(id=spare),
-         sa.update(ev).where(ev.c.id == third.id).values(id=second.id),
-         sa.update(ev).where(ev.c.id == spare).values(id=third.id))
+    _sql(
+        ctx,
+        sa.update(ev).where(ev.c.id == second.id).values(id=spare),
+        sa.update(ev).where(ev.c.id == third.id).values(id=second.id),
+        sa.update(ev).where(ev.c.id == spare).values(id=third.id),
+    )
     # The row now first in id order carries seq 3 where seq 2 belongs.
-    _assert_tampered(db_url, f"item {trail.human_item} event {second.id} (seq 3)",
-                     "expected seq 2")
+    _assert_tampered(db_url, f"item {trail.human_item} event {second.id} (seq 3)", "expected seq 2")
 
 
 def test_deleted_workflow_applied_event_in_the_system_chain_is_reported(
@@ -283,9 +308,9 @@ def test_last_system_event_deleted_is_reported(ctx: Context, trail: Trail, db_ur
     _assert_intact(ctx)
     last_seq = len(_types(ctx, "system"))
     _sql(ctx, sa.delete(ev).where(ev.c.chain == "system", ev.c.seq == last_seq))
-    _assert_tampered(db_url, "system", f"chain ends at seq {last_seq - 1}",
-                     f"head says seq {last_seq}")
-
+    _assert_tampered(
+        db_url, "system", f"chain ends at seq {last_seq - 1}", f"head says seq {last_seq}"
+    )
 
 
 def test_verify_while_items_are_being_written_reports_no_problems(

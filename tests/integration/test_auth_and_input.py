@@ -16,7 +16,6 @@ from tests.conftest import Keys, make_settings
 ITEMS = "/api/v1/workflows/docs/items"
 
 
-
 @pytest.fixture
 def accepted(client: TestClient, keys: Keys, docs_workflow: str) -> list[dict[str, Any]]:
     """Three items already accepted before any bad request arrives."""
@@ -93,15 +92,20 @@ def test_reviewer_cannot_submit_items_or_put_workflows(
     submit = client.post(ITEMS, json={"content": {"text": "x"}}, headers=keys.auth(keys.reviewer))
     assert submit.status_code == 403
     assert submit.json()["error"] == "forbidden"
-    batch = client.post(f"{ITEMS}/batch", json={"items": [{"content": {"text": "x"}}]},
-                        headers=keys.auth(keys.reviewer))
+    batch = client.post(
+        f"{ITEMS}/batch",
+        json={"items": [{"content": {"text": "x"}}]},
+        headers=keys.auth(keys.reviewer),
+    )
     assert batch.status_code == 403
-    put = client.put("/api/v1/workflows/other", content="labels: [a, b]",
-                     headers=keys.auth(keys.reviewer))
+    put = client.put(
+        "/api/v1/workflows/other", content="labels: [a, b]", headers=keys.auth(keys.reviewer)
+    )
     assert put.status_code == 403
     assert put.json()["error"] == "forbidden"
-    cancel = client.post(f"/api/v1/items/{accepted[0]['id']}/cancel",
-                         headers=keys.auth(keys.reviewer))
+    cancel = client.post(
+        f"/api/v1/items/{accepted[0]['id']}/cancel", headers=keys.auth(keys.reviewer)
+    )
     assert cancel.status_code == 403
     assert _all_items(client, keys) == _snapshot(accepted)
     assert client.get("/api/v1/workflows/other", headers=keys.auth(keys.admin)).status_code == 404
@@ -110,8 +114,11 @@ def test_reviewer_cannot_submit_items_or_put_workflows(
 def test_auditor_can_read_items_and_trails_but_not_claim_or_decide(
     client: TestClient, keys: Keys, docs_workflow: str, ctx: Context
 ) -> None:
-    created = client.post(ITEMS, json={"content": {"label": "invoice", "confidence": 0.5}},
-                          headers=keys.auth(keys.admin)).json()
+    created = client.post(
+        ITEMS,
+        json={"content": {"label": "invoice", "confidence": 0.5}},
+        headers=keys.auth(keys.admin),
+    ).json()
     processing.process_batch(ctx, "w1", processing.ProviderCache(ctx), 500)
     auditor = keys.auth(keys.auditor)
     assert client.get(f"/api/v1/items/{created['id']}", headers=auditor).status_code == 200
@@ -119,8 +126,9 @@ def test_auditor_can_read_items_and_trails_but_not_claim_or_decide(
     assert client.get(f"/api/v1/items/{created['id']}/events", headers=auditor).status_code == 200
     assert client.post("/api/v1/reviews/claim", headers=auditor).status_code == 403
     task = client.post("/api/v1/reviews/claim", headers=keys.auth(keys.reviewer)).json()
-    decided = client.post(f"/api/v1/tasks/{task['id']}/decision", json={"outcome": "approved"},
-                          headers=auditor)
+    decided = client.post(
+        f"/api/v1/tasks/{task['id']}/decision", json={"outcome": "approved"}, headers=auditor
+    )
     assert decided.status_code == 403
     assert decided.json()["error"] == "forbidden"
     assert client.get(f"/api/v1/items/{created['id']}", headers=auditor).json()["state"] == (
@@ -134,33 +142,80 @@ def test_auditor_can_read_items_and_trails_but_not_claim_or_decide(
 
 
 BAD_SUBMISSIONS: list[tuple[str, dict[str, Any], int, dict[str, Any]]] = [
-    ("malformed-json", {"content": b'{"content": {"text": "x"', "headers": {
-        "content-type": "application/json"}}, 422, {"error": "invalid_json"}),
-    ("empty-body", {"content": b"", "headers": {"content-type": "application/json"}}, 422,
-     {"error": "validation_error"}),
-    ("content-not-object", {"json": {"content": "just text"}}, 422,
-     {"error": "validation_error", "field": "content"}),
-    ("content-missing", {"json": {"external_id": "x"}}, 422,
-     {"error": "validation_error", "field": "content"}),
-    ("external-id-number", {"json": {"content": {}, "external_id": 5}}, 422,
-     {"error": "validation_error", "field": "external_id"}),
-    ("metadata-list", {"json": {"content": {}, "metadata": [1]}}, 422,
-     {"error": "validation_error", "field": "metadata"}),
-    ("unknown-field", {"json": {"content": {}, "priority": "high"}}, 422,
-     {"error": "validation_error", "field": "priority"}),
+    (
+        "malformed-json",
+        {"content": b'{"content": {"text": "x"', "headers": {"content-type": "application/json"}},
+        422,
+        {"error": "invalid_json"},
+    ),
+    (
+        "empty-body",
+        {"content": b"", "headers": {"content-type": "application/json"}},
+        422,
+        {"error": "validation_error"},
+    ),
+    (
+        "content-not-object",
+        {"json": {"content": "just text"}},
+        422,
+        {"error": "validation_error", "field": "content"},
+    ),
+    (
+        "content-missing",
+        {"json": {"external_id": "x"}},
+        422,
+        {"error": "validation_error", "field": "content"},
+    ),
+    (
+        "external-id-number",
+        {"json": {"content": {}, "external_id": 5}},
+        422,
+        {"error": "validation_error", "field": "external_id"},
+    ),
+    (
+        "metadata-list",
+        {"json": {"content": {}, "metadata": [1]}},
+        422,
+        {"error": "validation_error", "field": "metadata"},
+    ),
+    (
+        "unknown-field",
+        {"json": {"content": {}, "priority": "high"}},
+        422,
+        {"error": "validation_error", "field": "priority"},
+    ),
     ("body-is-list", {"json": [{"content": {}}]}, 422, {"error": "validation_error"}),
-    ("invalid-utf8", {"content": b'{"content": {"text": "caf\xe9"}}', "headers": {
-        "content-type": "application/json"}}, 400, {"error": "invalid_utf8"}),
-    ("invalid-utf8-no-type", {"content": b'{"content": {"text": "\xff\xfe"}}'}, 400,
-     {"error": "invalid_utf8"}),
+    (
+        "invalid-utf8",
+        {
+            "content": b'{"content": {"text": "caf\xe9"}}',
+            "headers": {"content-type": "application/json"},
+        },
+        400,
+        {"error": "invalid_utf8"},
+    ),
+    (
+        "invalid-utf8-no-type",
+        {"content": b'{"content": {"text": "\xff\xfe"}}'},
+        400,
+        {"error": "invalid_utf8"},
+    ),
 ]
 
 
-@pytest.mark.parametrize(("case", "request_kwargs", "status", "expected"), BAD_SUBMISSIONS,
-                         ids=[c[0] for c in BAD_SUBMISSIONS])
+@pytest.mark.parametrize(
+    ("case", "request_kwargs", "status", "expected"),
+    BAD_SUBMISSIONS,
+    ids=[c[0] for c in BAD_SUBMISSIONS],
+)
 def test_bad_submission_is_refused_with_a_json_error_and_loses_nothing(
-    client: TestClient, keys: Keys, accepted: list[dict[str, Any]], case: str,
-    request_kwargs: dict[str, Any], status: int, expected: dict[str, Any],
+    client: TestClient,
+    keys: Keys,
+    accepted: list[dict[str, Any]],
+    case: str,
+    request_kwargs: dict[str, Any],
+    status: int,
+    expected: dict[str, Any],
 ) -> None:
     kwargs = dict(request_kwargs)
     kwargs["headers"] = {**kwargs.get("headers", {}), **keys.auth(keys.admin)}
@@ -178,8 +233,7 @@ def test_bad_batch_is_refused_whole_naming_the_bad_entry(
     client: TestClient, keys: Keys, accepted: list[dict[str, Any]]
 ) -> None:
     batch = [{"content": {"text": "ok"}}, {"content": "not an object"}]
-    response = client.post(f"{ITEMS}/batch", json={"items": batch},
-                           headers=keys.auth(keys.admin))
+    response = client.post(f"{ITEMS}/batch", json={"items": batch}, headers=keys.auth(keys.admin))
     assert response.status_code == 422
     assert response.json()["field"] == "items.1.content"
     empty = client.post(f"{ITEMS}/batch", json={"items": []}, headers=keys.auth(keys.admin))
@@ -191,12 +245,14 @@ def test_bad_batch_is_refused_whole_naming_the_bad_entry(
 def test_batch_with_a_reused_idempotency_key_is_refused_whole(
     client: TestClient, keys: Keys, accepted: list[dict[str, Any]]
 ) -> None:
-    first = client.post(ITEMS, json={"content": {"text": "a"}, "idempotency_key": "k"},
-                        headers=keys.auth(keys.admin)).json()
+    first = client.post(
+        ITEMS,
+        json={"content": {"text": "a"}, "idempotency_key": "k"},
+        headers=keys.auth(keys.admin),
+    ).json()
     before = _all_items(client, keys)
     batch = [{"content": {"text": "new"}}, {"content": {"text": "b"}, "idempotency_key": "k"}]
-    response = client.post(f"{ITEMS}/batch", json={"items": batch},
-                           headers=keys.auth(keys.admin))
+    response = client.post(f"{ITEMS}/batch", json={"items": batch}, headers=keys.auth(keys.admin))
     assert response.status_code == 422
     assert response.json()["error"] == "idempotency_key_reused"
     assert response.json()["item_id"] == first["id"]
@@ -206,17 +262,24 @@ def test_batch_with_a_reused_idempotency_key_is_refused_whole(
 def test_submission_to_an_unknown_workflow_answers_404_naming_it(
     client: TestClient, keys: Keys, accepted: list[dict[str, Any]]
 ) -> None:
-    response = client.post("/api/v1/workflows/nope/items", json={"content": {"text": "x"}},
-                           headers=keys.auth(keys.admin))
+    response = client.post(
+        "/api/v1/workflows/nope/items",
+        json={"content": {"text": "x"}},
+        headers=keys.auth(keys.admin),
+    )
     assert response.status_code == 404
     assert response.json()["error"] == "workflow_not_found"
     assert "nope" in response.json()["detail"]
-    batch = client.post("/api/v1/workflows/nope/items/batch",
-                        json={"items": [{"content": {}}]}, headers=keys.auth(keys.admin))
+    batch = client.post(
+        "/api/v1/workflows/nope/items/batch",
+        json={"items": [{"content": {}}]},
+        headers=keys.auth(keys.admin),
+    )
     assert batch.status_code == 404
     assert "nope" in batch.json()["detail"]
-    listing = client.get("/api/v1/items", params={"workflow": "nope"},
-                         headers=keys.auth(keys.admin))
+    listing = client.get(
+        "/api/v1/items", params={"workflow": "nope"}, headers=keys.auth(keys.admin)
+    )
     assert listing.status_code == 404
     assert _all_items(client, keys) == _snapshot(accepted)
 
@@ -253,12 +316,14 @@ def small_client(db_url: str, client: TestClient) -> Iterator[TestClient]:
 def test_body_over_the_limit_answers_413_and_loses_nothing(
     small_client: TestClient, client: TestClient, keys: Keys, accepted: list[dict[str, Any]]
 ) -> None:
-    fits = small_client.post(ITEMS, json={"content": {"text": "x" * 1500}},
-                             headers=keys.auth(keys.admin))
+    fits = small_client.post(
+        ITEMS, json={"content": {"text": "x" * 1500}}, headers=keys.auth(keys.admin)
+    )
     assert fits.status_code == 201, fits.text
     before = _all_items(client, keys)
-    response = small_client.post(ITEMS, json={"content": {"text": "x" * 3000}},
-                                 headers=keys.auth(keys.admin))
+    response = small_client.post(
+        ITEMS, json={"content": {"text": "x" * 3000}}, headers=keys.auth(keys.admin)
+    )
     assert response.status_code == 413
     assert response.json()["error"] == "payload_too_large"
     assert "2048" in response.json()["detail"]
@@ -275,7 +340,8 @@ def test_streamed_body_over_the_limit_without_content_length_answers_413(
         yield b'"}}'
 
     response = small_client.post(
-        ITEMS, content=chunks(),
+        ITEMS,
+        content=chunks(),
         headers={**keys.auth(keys.admin), "content-type": "application/json"},
     )
     assert response.status_code == 413
@@ -283,15 +349,15 @@ def test_streamed_body_over_the_limit_without_content_length_answers_413(
     assert _all_items(client, keys) == _snapshot(accepted)
 
 
-def test_workflow_body_over_the_limit_answers_413(
-    small_client: TestClient, keys: Keys
-) -> None:
+def test_workflow_body_over_the_limit_answers_413(small_client: TestClient, keys: Keys) -> None:
     text = "name: big\nlabels: [a, b]\ndescription: " + "z" * 4000 + "\n"
-    response = small_client.put("/api/v1/workflows/big", content=text,
-                                headers=keys.auth(keys.admin))
+    response = small_client.put(
+        "/api/v1/workflows/big", content=text, headers=keys.auth(keys.admin)
+    )
     assert response.status_code == 413
-    assert small_client.get("/api/v1/workflows/big",
-                            headers=keys.auth(keys.admin)).status_code == 404
+    assert (
+        small_client.get("/api/v1/workflows/big", headers=keys.auth(keys.admin)).status_code == 404
+    )
 
 
 # --- workflow definitions -------------------------------------------------------------
@@ -324,12 +390,14 @@ def test_put_of_a_malformed_workflow_answers_422_naming_the_field(
 def test_put_of_text_that_is_not_yaml_answers_422(
     client: TestClient, keys: Keys, docs_workflow: str
 ) -> None:
-    response = client.put("/api/v1/workflows/docs", content="labels: [a, b\nname: {",
-                          headers=keys.auth(keys.admin))
+    response = client.put(
+        "/api/v1/workflows/docs", content="labels: [a, b\nname: {", headers=keys.auth(keys.admin)
+    )
     assert response.status_code == 422
     assert response.json()["error"] == "invalid_workflow"
-    not_mapping = client.put("/api/v1/workflows/docs", content="- a\n- b\n",
-                             headers=keys.auth(keys.admin))
+    not_mapping = client.put(
+        "/api/v1/workflows/docs", content="- a\n- b\n", headers=keys.auth(keys.admin)
+    )
     assert not_mapping.status_code == 422
     assert "mapping" in not_mapping.json()["detail"]
 

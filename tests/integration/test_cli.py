@@ -39,12 +39,18 @@ def run(
     db_url: str, *args: str, timeout: float = 60, **env: str
 ) -> subprocess.CompletedProcess[str]:
     """Run `signoff ARGS` with the database URL (and any SIGNOFF_* overrides) set."""
-    environment = {**os.environ, "SIGNOFF_DATABASE_URL": db_url,
-                   "SIGNOFF_ENVIRONMENT": "development", "COLUMNS": "200", **env}
+    environment = {
+        **os.environ,
+        "SIGNOFF_DATABASE_URL": db_url,
+        "SIGNOFF_ENVIRONMENT": "development",
+        "COLUMNS": "200",
+        **env,
+    }
     if "SIGNOFF_SECRET_KEY" not in env:
         environment.pop("SIGNOFF_SECRET_KEY", None)
-    return subprocess.run([*_signoff(), *args], env=environment, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [*_signoff(), *args], env=environment, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def output(result: subprocess.CompletedProcess[str]) -> str:
@@ -82,7 +88,10 @@ def test_users_add_creates_the_user_with_its_role(db_url: str, ctx: Context) -> 
     with ctx.sessions() as session:
         user = session.execute(sa.select(t.users)).one()
     assert (user.email, user.role, user.display_name, user.active) == (
-        "ann@example.com", "auditor", "Ann", True
+        "ann@example.com",
+        "auditor",
+        "Ann",
+        True,
     )
     listed = run(db_url, "users", "list")
     assert_ok(listed)
@@ -91,8 +100,9 @@ def test_users_add_creates_the_user_with_its_role(db_url: str, ctx: Context) -> 
 
 def test_users_add_refuses_a_second_user_with_the_same_email(db_url: str) -> None:
     assert_ok(run(db_url, "users", "add", "ann@example.com"))
-    assert_refused(run(db_url, "users", "add", "ann@example.com"),
-                   "a user ann@example.com already exists")
+    assert_refused(
+        run(db_url, "users", "add", "ann@example.com"), "a user ann@example.com already exists"
+    )
 
 
 def test_keys_create_prints_the_key_once_and_stores_only_its_hash(
@@ -130,8 +140,11 @@ def test_keys_create_prints_the_key_once_and_stores_only_its_hash(
 
 
 def test_keys_create_for_an_unknown_user_names_the_fix(db_url: str) -> None:
-    assert_refused(run(db_url, "keys", "create", "x", "--user", "nobody@example.com"),
-                   "no user nobody@example.com", "signoff users add")
+    assert_refused(
+        run(db_url, "keys", "create", "x", "--user", "nobody@example.com"),
+        "no user nobody@example.com",
+        "signoff users add",
+    )
 
 
 # -- workflows --------------------------------------------------------------------------------
@@ -151,7 +164,8 @@ def test_applying_the_same_workflow_twice_reports_it_unchanged(
     with ctx.sessions() as session:
         versions = session.execute(sa.select(t.workflow_versions.c.version)).scalars().all()
         applied = session.execute(
-            sa.select(sa.func.count()).select_from(t.audit_events)
+            sa.select(sa.func.count())
+            .select_from(t.audit_events)
             .where(t.audit_events.c.type == "workflow_applied")
         ).scalar_one()
     assert versions == [1]
@@ -170,9 +184,11 @@ def test_applying_a_changed_workflow_makes_version_2(
     assert "workflow invoices is now at version 2" in output(changed)
     with ctx.sessions() as session:
         current = session.execute(sa.select(t.workflows.c.current_version)).scalar_one()
-        specs = dict(session.execute(
-            sa.select(t.workflow_versions.c.version, t.workflow_versions.c.spec)
-        ).all())
+        specs = dict(
+            session.execute(
+                sa.select(t.workflow_versions.c.version, t.workflow_versions.c.spec)
+            ).all()
+        )
     assert current == 2
     assert specs[1]["routing"]["threshold"] == 0.85
     assert specs[2]["routing"]["threshold"] == 0.9
@@ -295,6 +311,11 @@ def test_invalid_setting_is_refused_naming_its_environment_variable(sqlite_url: 
 
 
 def test_strong_secret_in_production_is_accepted(sqlite_url: str) -> None:
-    result = run(sqlite_url, "audit", "verify", SIGNOFF_ENVIRONMENT="production",
-                 SIGNOFF_SECRET_KEY=STRONG_SECRET)
+    result = run(
+        sqlite_url,
+        "audit",
+        "verify",
+        SIGNOFF_ENVIRONMENT="production",
+        SIGNOFF_SECRET_KEY=STRONG_SECRET,
+    )
     assert_ok(result)

@@ -28,14 +28,22 @@ def server(app: Any, ctx: Context) -> Iterator[str]:
 def test_an_application_submits_and_waits_while_a_reviewer_decides(server: str, keys: Keys) -> None:
     with Client(server, keys.admin) as app_client, Client(server, keys.reviewer) as reviewer:
         app_client.apply_workflow("docs", FAKE_WORKFLOW)
-        auto = app_client.submit("docs", {"text": "invoice", "label": "invoice", "confidence": 0.99},
-                                 idempotency_key="a-1")
-        again = app_client.submit("docs", {"text": "invoice", "label": "invoice", "confidence": 0.99},
-                                  idempotency_key="a-1")
+        auto = app_client.submit(
+            "docs",
+            {"text": "invoice", "label": "invoice", "confidence": 0.99},
+            idempotency_key="a-1",
+        )
+        again = app_client.submit(
+            "docs",
+            {"text": "invoice", "label": "invoice", "confidence": 0.99},
+            idempotency_key="a-1",
+        )
         assert again["id"] == auto["id"]
         assert app_client.wait(auto["id"], timeout=20)["decision"]["decided_by"] == "ai"
 
-        human = app_client.submit("docs", {"text": "contract", "label": "contract", "confidence": 0.99})
+        human = app_client.submit(
+            "docs", {"text": "contract", "label": "contract", "confidence": 0.99}
+        )
 
         def review() -> None:
             for _ in range(100):
@@ -55,9 +63,8 @@ def test_an_application_submits_and_waits_while_a_reviewer_decides(server: str, 
 
 
 def test_errors_arrive_as_api_errors_with_the_servers_code(server: str, keys: Keys) -> None:
-    with Client(server, keys.reviewer) as reviewer:
-        with pytest.raises(ApiError) as raised:
-            reviewer.submit("docs", {"text": "x"})
+    with Client(server, keys.reviewer) as reviewer, pytest.raises(ApiError) as raised:
+        reviewer.submit("docs", {"text": "x"})
     assert raised.value.status == 403
     assert raised.value.code == "forbidden"
 

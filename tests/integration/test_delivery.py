@@ -109,7 +109,8 @@ delivery: {{webhook_url: "{url}"}}
 
 def _auto_decided_item(ctx: Context, name: str = "hooked") -> int:
     item_id = intake.submit_item(
-        ctx, name,
+        ctx,
+        name,
         intake.NewItem(content={"label": "invoice", "confidence": 0.95}, external_id="inv-7"),
         "test",
     ).item_id
@@ -175,7 +176,10 @@ def test_decision_is_posted_signed_and_retried_with_backoff_until_accepted(
     assert delivery.send_due(ctx) == 1
     sent = _message(ctx, item_id)
     assert (sent.status, sent.attempts, sent.sent_at, sent.last_error) == (
-        "sent", 3, third_at, None
+        "sent",
+        3,
+        third_at,
+        None,
     )
     assert delivery.send_due(ctx) == 0
 
@@ -224,8 +228,9 @@ def test_tampered_body_fails_verification_at_the_receiver(
     assert receiver.requests[-1].verified is False
     other_id = {**genuine.headers, "webhook-id": "msg_other"}
     assert httpx.post(receiver.url, content=genuine.body, headers=other_id).status_code == 401
-    assert httpx.post(receiver.url, content=genuine.body,
-                      headers=genuine.headers).status_code == 200
+    assert (
+        httpx.post(receiver.url, content=genuine.body, headers=genuine.headers).status_code == 200
+    )
 
 
 def test_configured_whsec_secret_signs_the_webhook(
@@ -261,14 +266,21 @@ def test_reviewer_decision_is_delivered_with_who_decided(
     principal = users.principal_for_user(ctx, user_id)
     assert principal is not None
     task = review.claim_next_task(ctx, principal)
-    review.decide(ctx, principal, task.id,
-                  review.DecisionInput(outcome="rejected", label="other", comment="spam"))
+    review.decide(
+        ctx,
+        principal,
+        task.id,
+        review.DecisionInput(outcome="rejected", label="other", comment="spam"),
+    )
     assert delivery.send_due(ctx) == 1
     [request] = receiver.requests
     assert request.verified
     data = request.payload["data"]
     assert (data["outcome"], data["label"], data["decided_by"], data["override"]) == (
-        "rejected", "other", "user:rev@example.com", True
+        "rejected",
+        "other",
+        "user:rev@example.com",
+        True,
     )
     assert (data["ai_label"], data["comment"], data["route"]) == ("invoice", "spam", "human")
     assert "delivered" in [e.type for e in _events(ctx, item_id)]

@@ -15,16 +15,15 @@ from signoff.storage import tables as t
 from signoff.storage import tasks
 from tests.conftest import Keys
 
-
-
 CONFIDENT = {"label": "invoice", "confidence": 0.95}
 UNSURE = {"label": "invoice", "confidence": 0.5}
 
 
 def _submit(client: TestClient, keys: Keys, content: dict[str, Any], **extra: Any) -> Any:
     headers = {**keys.auth(keys.admin), **extra.pop("headers", {})}
-    return client.post("/api/v1/workflows/docs/items", json={"content": content, **extra},
-                       headers=headers)
+    return client.post(
+        "/api/v1/workflows/docs/items", json={"content": content, **extra}, headers=headers
+    )
 
 
 def _process(ctx: Context) -> int:
@@ -39,8 +38,9 @@ def _count_items(ctx: Context) -> int:
 def test_submitting_an_item_answers_201_with_its_id_and_state_received(
     client: TestClient, keys: Keys, docs_workflow: str, ctx: Context
 ) -> None:
-    response = _submit(client, keys, {"text": "Invoice 42"}, external_id="ext-1",
-                       metadata={"source": "mail"})
+    response = _submit(
+        client, keys, {"text": "Invoice 42"}, external_id="ext-1", metadata={"source": "mail"}
+    )
     assert response.status_code == 201, response.text
     body = response.json()
     assert isinstance(body["id"], int)
@@ -92,8 +92,9 @@ def test_batch_of_1000_is_accepted_and_a_batch_of_1001_is_refused_naming_items(
     client: TestClient, keys: Keys, docs_workflow: str, ctx: Context
 ) -> None:
     batch = [{"content": {"text": f"doc {i}"}} for i in range(1000)]
-    accepted = client.post("/api/v1/workflows/docs/items/batch", json={"items": batch},
-                           headers=keys.auth(keys.admin))
+    accepted = client.post(
+        "/api/v1/workflows/docs/items/batch", json={"items": batch}, headers=keys.auth(keys.admin)
+    )
     assert accepted.status_code == 201, accepted.text
     results = accepted.json()["items"]
     assert len(results) == 1000
@@ -102,8 +103,11 @@ def test_batch_of_1000_is_accepted_and_a_batch_of_1001_is_refused_naming_items(
     assert [r["id"] for r in results] == sorted(r["id"] for r in results)
 
     too_many = [*batch, {"content": {"text": "one more"}}]
-    refused = client.post("/api/v1/workflows/docs/items/batch", json={"items": too_many},
-                          headers=keys.auth(keys.admin))
+    refused = client.post(
+        "/api/v1/workflows/docs/items/batch",
+        json={"items": too_many},
+        headers=keys.auth(keys.admin),
+    )
     assert refused.status_code == 422, refused.text
     assert refused.json()["field"] == "items"
     assert "1000" in refused.json()["detail"]
@@ -121,8 +125,11 @@ def test_processed_item_shows_prediction_route_and_ai_decision(
     assert body["prediction"]["confidence"] == 0.95
     assert body["prediction"]["model"] == "fake"
     assert body["prediction"]["error"] is None
-    assert body["route"] == {"route": "auto", "reasons": ["confidence 0.95 >= 0.85"],
-                             "threshold": 0.85}
+    assert body["route"] == {
+        "route": "auto",
+        "reasons": ["confidence 0.95 >= 0.85"],
+        "threshold": 0.85,
+    }
     decision = body["decision"]
     assert decision["decided_by"] == "ai"
     assert decision["outcome"] == "approved"
@@ -156,8 +163,9 @@ def test_cursor_pagination_returns_each_item_exactly_once(
     client: TestClient, keys: Keys, docs_workflow: str
 ) -> None:
     batch = [{"content": {"text": f"doc {i}"}} for i in range(23)]
-    created = client.post("/api/v1/workflows/docs/items/batch", json={"items": batch},
-                          headers=keys.auth(keys.admin)).json()["items"]
+    created = client.post(
+        "/api/v1/workflows/docs/items/batch", json={"items": batch}, headers=keys.auth(keys.admin)
+    ).json()["items"]
     seen: list[int] = []
     cursor = None
     pages = 0
@@ -185,10 +193,12 @@ def test_list_filters_by_state(
     auto_id = _submit(client, keys, CONFIDENT).json()["id"]
     review_id = _submit(client, keys, UNSURE).json()["id"]
     _process(ctx)
-    waiting = client.get("/api/v1/items", params={"state": "in_review"},
-                         headers=keys.auth(keys.admin)).json()["items"]
-    approved = client.get("/api/v1/items", params={"state": "approved"},
-                          headers=keys.auth(keys.admin)).json()["items"]
+    waiting = client.get(
+        "/api/v1/items", params={"state": "in_review"}, headers=keys.auth(keys.admin)
+    ).json()["items"]
+    approved = client.get(
+        "/api/v1/items", params={"state": "approved"}, headers=keys.auth(keys.admin)
+    ).json()["items"]
     assert [i["id"] for i in waiting] == [review_id]
     assert [i["id"] for i in approved] == [auto_id]
     bad = client.get("/api/v1/items", params={"state": "done"}, headers=keys.auth(keys.admin))
@@ -201,8 +211,11 @@ def test_cancelling_an_open_item_cancels_it_and_its_review_task(
 ) -> None:
     item_id = _submit(client, keys, UNSURE).json()["id"]
     _process(ctx)
-    response = client.post(f"/api/v1/items/{item_id}/cancel", json={"reason": "withdrawn"},
-                           headers=keys.auth(keys.admin))
+    response = client.post(
+        f"/api/v1/items/{item_id}/cancel",
+        json={"reason": "withdrawn"},
+        headers=keys.auth(keys.admin),
+    )
     assert response.status_code == 200, response.text
     assert response.json()["state"] == "cancelled"
     with ctx.sessions() as session:
@@ -256,8 +269,9 @@ def test_wait_returns_as_soon_as_another_thread_decides_the_item(
     worker = threading.Thread(target=decide_later)
     started = time.monotonic()
     worker.start()
-    response = client.get(f"/api/v1/items/{item_id}/wait", params={"timeout": 30},
-                          headers=keys.auth(keys.admin))
+    response = client.get(
+        f"/api/v1/items/{item_id}/wait", params={"timeout": 30}, headers=keys.auth(keys.admin)
+    )
     elapsed = time.monotonic() - started
     worker.join(10)
     assert errors == []
@@ -274,8 +288,9 @@ def test_wait_returns_timed_out_after_the_timeout_when_nothing_happens(
 ) -> None:
     item_id = _submit(client, keys, CONFIDENT).json()["id"]
     started = time.monotonic()
-    response = client.get(f"/api/v1/items/{item_id}/wait", params={"timeout": 0.5},
-                          headers=keys.auth(keys.admin))
+    response = client.get(
+        f"/api/v1/items/{item_id}/wait", params={"timeout": 0.5}, headers=keys.auth(keys.admin)
+    )
     elapsed = time.monotonic() - started
     assert response.status_code == 200, response.text
     assert response.json()["timed_out"] is True
@@ -289,8 +304,9 @@ def test_wait_on_an_already_decided_item_answers_at_once(
     item_id = _submit(client, keys, CONFIDENT).json()["id"]
     _process(ctx)
     started = time.monotonic()
-    response = client.get(f"/api/v1/items/{item_id}/wait", params={"timeout": 30},
-                          headers=keys.auth(keys.admin))
+    response = client.get(
+        f"/api/v1/items/{item_id}/wait", params={"timeout": 30}, headers=keys.auth(keys.admin)
+    )
     assert time.monotonic() - started < 2.0
     assert response.json()["timed_out"] is False
     assert response.json()["state"] == "approved"
@@ -307,7 +323,9 @@ def test_events_list_the_auto_path_in_order_with_a_verified_chain(
     assert [e["type"] for e in body["events"]] == ["received", "claimed", "auto_decided"]
     assert [e["seq"] for e in body["events"]] == [1, 2, 3]
     assert [e["actor"] for e in body["events"]] == [
-        "user:admin@example.com", "worker:w1", "ai",
+        "user:admin@example.com",
+        "worker:w1",
+        "ai",
     ]
     claimed, decided = body["events"][1], body["events"][2]
     assert claimed["data"]["from"] == "received" and claimed["data"]["to"] == "processing"
@@ -323,13 +341,20 @@ def test_events_list_the_review_path_through_to_the_reviewer_decision(
     item_id = _submit(client, keys, UNSURE).json()["id"]
     _process(ctx)
     task = client.post("/api/v1/reviews/claim", headers=keys.auth(keys.reviewer)).json()
-    decided = client.post(f"/api/v1/tasks/{task['id']}/decision", json={"outcome": "approved"},
-                          headers=keys.auth(keys.reviewer))
+    decided = client.post(
+        f"/api/v1/tasks/{task['id']}/decision",
+        json={"outcome": "approved"},
+        headers=keys.auth(keys.reviewer),
+    )
     assert decided.status_code == 200, decided.text
     body = client.get(f"/api/v1/items/{item_id}/events", headers=keys.auth(keys.auditor)).json()
     assert body["verified"] is True
     assert [e["type"] for e in body["events"]] == [
-        "received", "claimed", "routed_to_review", "assigned", "decided",
+        "received",
+        "claimed",
+        "routed_to_review",
+        "assigned",
+        "decided",
     ]
     assert body["events"][-1]["actor"] == "user:reviewer@example.com"
     assert [tk["status"] for tk in body["tasks"]] == ["decided"]

@@ -13,11 +13,11 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from signoff.demo import documents
+from signoff.domain.states import Role
 from signoff.services import intake, processing, review, training
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.services.users import Principal
-from signoff.domain.states import Role
 from signoff.storage import tables as t
 from tests.conftest import Keys
 
@@ -33,8 +33,13 @@ BUILTIN = {
 
 def _cli(args: list[str], url: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SIGNOFF_DATABASE_URL": url}
-    return subprocess.run([sys.executable, "-c", "from signoff.cli import main; main()", *args],
-                          capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", "from signoff.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 def test_imported_labels_train_a_model_whose_predictions_carry_its_version(
@@ -42,8 +47,12 @@ def test_imported_labels_train_a_model_whose_predictions_carry_its_version(
 ) -> None:
     workflow_service.apply_workflow(ctx, BUILTIN, "test")
     seed = tmp_path / "seed.jsonl"
-    seed.write_text("".join(json.dumps({"text": t, "label": label}) + "\n"
-                            for t, label in documents.generate(200, seed=1)))
+    seed.write_text(
+        "".join(
+            json.dumps({"text": t, "label": label}) + "\n"
+            for t, label in documents.generate(200, seed=1)
+        )
+    )
     url = ctx.settings.database_url
     imported = _cli(["import-labels", "docs-ml", str(seed)], url)
     assert imported.returncode == 0, imported.stderr
@@ -85,7 +94,9 @@ def test_model_retrains_in_the_background_after_enough_reviewer_labels(ctx: Cont
     reviewer = Principal(user_id, "r@example.com", Role.REVIEWER)
     corpus = list(documents.generate(40, seed=3))
     # Cold start: no model, every item goes to a person, nothing is an error.
-    intake.submit_items(ctx, "docs-ml", [intake.NewItem(content={"text": t}) for t, _ in corpus], "t")
+    intake.submit_items(
+        ctx, "docs-ml", [intake.NewItem(content={"text": t}) for t, _ in corpus], "t"
+    )
     processing.process_batch(ctx, "w", processing.ProviderCache(ctx), 100)
     truth = dict(enumerate((label for _, label in corpus), start=1))
     decided = 0
@@ -111,9 +122,13 @@ def test_calibration_endpoint_learns_a_threshold_as_decisions_arrive(
         "ai": {"provider": "fake"},
         "routing": {"error_budget": 0.1, "confidence_level": 0.9, "min_reviewed": 30},
     }
-    assert client.put("/api/v1/workflows/budget", json=spec,
-                      headers=keys.auth(keys.admin)).status_code == 201
-    before = client.get("/api/v1/workflows/budget/calibration", headers=keys.auth(keys.admin)).json()
+    assert (
+        client.put("/api/v1/workflows/budget", json=spec, headers=keys.auth(keys.admin)).status_code
+        == 201
+    )
+    before = client.get(
+        "/api/v1/workflows/budget/calibration", headers=keys.auth(keys.admin)
+    ).json()
     assert before["threshold"] is None and before["reviewed"] == 0
 
     # 80 items: confident ones are right, unsure ones are wrong half the time.
@@ -121,8 +136,11 @@ def test_calibration_endpoint_learns_a_threshold_as_decisions_arrive(
     for i in range(80):
         confidence = 0.95 if i % 2 == 0 else 0.55
         items.append({"content": {"text": f"doc {i}", "label": "ok", "confidence": confidence}})
-    client.post("/api/v1/workflows/budget/items/batch", json={"items": items},
-                headers=keys.auth(keys.service))
+    client.post(
+        "/api/v1/workflows/budget/items/batch",
+        json={"items": items},
+        headers=keys.auth(keys.service),
+    )
     processing.process_batch(ctx, "w", processing.ProviderCache(ctx), 100)
     reviewer = keys.auth(keys.reviewer)
     while (claimed := client.post("/api/v1/reviews/claim", headers=reviewer)).status_code == 200:
@@ -130,9 +148,15 @@ def test_calibration_endpoint_learns_a_threshold_as_decisions_arrive(
         confidence = task["item"]["prediction"]["confidence"]
         wrong = confidence < 0.9 and task["item_id"] % 4 == 0
         body = {"outcome": "approved", "labels": ["bad" if wrong else "ok"]}
-        assert client.post(f"/api/v1/tasks/{task['id']}/decision", json=body,
-                           headers=reviewer).status_code == 200
-    after = client.get("/api/v1/workflows/budget/calibration", headers=keys.auth(keys.auditor)).json()
+        assert (
+            client.post(
+                f"/api/v1/tasks/{task['id']}/decision", json=body, headers=reviewer
+            ).status_code
+            == 200
+        )
+    after = client.get(
+        "/api/v1/workflows/budget/calibration", headers=keys.auth(keys.auditor)
+    ).json()
     assert after["reviewed"] == 80
     assert after["threshold"] == 0.95
     assert after["auto_error_upper_bound"] <= 0.1
@@ -141,9 +165,14 @@ def test_calibration_endpoint_learns_a_threshold_as_decisions_arrive(
     assert any(row["n_above"] == 80 and not row["within_budget"] for row in after["table"])
 
     # New confident items now go straight through.
-    client.post("/api/v1/workflows/budget/items", json={"content": {"label": "ok", "confidence": 0.97}},
-                headers=keys.auth(keys.service))
+    client.post(
+        "/api/v1/workflows/budget/items",
+        json={"content": {"label": "ok", "confidence": 0.97}},
+        headers=keys.auth(keys.service),
+    )
     processing.process_batch(ctx, "w", processing.ProviderCache(ctx), 100)
-    newest = client.get("/api/v1/items?workflow=budget&limit=1", headers=keys.auth(keys.admin)).json()
+    newest = client.get(
+        "/api/v1/items?workflow=budget&limit=1", headers=keys.auth(keys.admin)
+    ).json()
     assert newest["items"][0]["state"] == "approved"
     assert newest["items"][0]["decision"]["decided_by"] == "ai"

@@ -18,8 +18,12 @@ from signoff.testing import fake_provider
 @pytest.fixture
 def slow_ctx(settings: Settings) -> Iterator[tuple[Context, FrozenClock]]:
     clock = FrozenClock()
-    context = create_context(settings.model_copy(update={"worker": settings.worker.model_copy(
-        update={"lease_seconds": 60.0})}), clock=clock)
+    context = create_context(
+        settings.model_copy(
+            update={"worker": settings.worker.model_copy(update={"lease_seconds": 60.0})}
+        ),
+        clock=clock,
+    )
     yield context, clock
     context.close()
     fake_provider.clear_scripts()
@@ -35,10 +39,16 @@ def test_a_batch_slower_than_the_lease_is_still_recorded_by_its_worker(
         return {"label": "ok", "confidence": 0.99}
 
     fake_provider.script("slow", slow)
-    workflow_service.apply_workflow(ctx, {
-        "name": "slow", "labels": ["ok"], "ai": {"provider": "fake", "options": {"script": "slow"}},
-        "routing": {"threshold": 0.5},
-    }, "test")
+    workflow_service.apply_workflow(
+        ctx,
+        {
+            "name": "slow",
+            "labels": ["ok"],
+            "ai": {"provider": "fake", "options": {"script": "slow"}},
+            "routing": {"threshold": 0.5},
+        },
+        "test",
+    )
     submitted = intake.submit_items(
         ctx, "slow", [intake.NewItem(content={"text": str(i)}) for i in range(4)], "test"
     )

@@ -65,8 +65,12 @@ def _decide(ctx: Context, email: str, workflow: str, label: str, ms: int) -> int
     assert principal is not None
     task = review.claim_next_task(ctx, principal, workflow)
     assert task is not None
-    review.decide(ctx, principal, task.id,
-                  review.DecisionInput(outcome="approved", label=label, time_on_task_ms=ms))
+    review.decide(
+        ctx,
+        principal,
+        task.id,
+        review.DecisionInput(outcome="approved", label=label, time_on_task_ms=ms),
+    )
     return int(task.item_id)
 
 
@@ -112,16 +116,21 @@ def test_summary_counts_decisions_routes_and_overrides(mclient: TestClient, know
     assert s["automation_rate"] == pytest.approx(2 / 7, abs=1e-4)
     assert s["overridden"] == 2
     assert s["override_rate"] == pytest.approx(0.4)
-    assert s["by_day"] == [{"day": "2026-03-02", "auto": 2, "human": 5, "overridden": 2,
-                            "override_rate": 0.4}]
+    assert s["by_day"] == [
+        {"day": "2026-03-02", "auto": 2, "human": 5, "overridden": 2, "override_rate": 0.4}
+    ]
 
 
 def test_summary_time_to_decision_has_median_and_p90_per_route(
     mclient: TestClient, known: Keys
 ) -> None:
     ttd = _summary(mclient, known)["time_to_decision_seconds"]
-    assert ttd["auto"] == {"n": 2, "sampled": False, "median": pytest.approx(10, abs=0.01),
-                           "p90": pytest.approx(10, abs=0.01)}
+    assert ttd["auto"] == {
+        "n": 2,
+        "sampled": False,
+        "median": pytest.approx(10, abs=0.01),
+        "p90": pytest.approx(10, abs=0.01),
+    }
     human = [110, 7210, 7270, 7330, 7390]
     assert ttd["human"]["n"] == 5
     assert ttd["human"]["median"] == pytest.approx(np.percentile(human, 50), abs=0.01)
@@ -193,7 +202,8 @@ def test_prometheus_endpoint_exposes_items_queue_decisions_and_outbox(
     assert response.headers["content-type"].startswith("text/plain")
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(response.text) for s in family.samples
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
     }
 
     def value(name: str, **labels: str) -> float:

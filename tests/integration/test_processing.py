@@ -72,8 +72,9 @@ def test_ai_failure_is_retried_then_routed_to_a_person_as_ai_error(fctx: Context
     assert (row.lease_owner, row.lease_expires_at) == (None, None)
     with fctx.sessions() as session:
         assert [tk.status for tk in tasks.list_tasks_for_item(session, item_id)] == ["open"]
-        routed = [e for e in audit.list_item_events(session, item_id)
-                  if e.type == "routed_to_review"]
+        routed = [
+            e for e in audit.list_item_events(session, item_id) if e.type == "routed_to_review"
+        ]
     assert len(routed) == 1
     assert routed[0].data["reasons"] == ["ai_error"]
     assert routed[0].data["error"] == "boom"
@@ -156,13 +157,18 @@ def test_worker_whose_lease_expired_cannot_write_its_late_result(
     assert after.decided_at == decided.decided_at
     assert (after.audit_seq, after.audit_hash) == (decided.audit_seq, decided.audit_hash)
     assert _event_types(fctx, item_id) == [
-        "received", "claimed", "lease_recovered", "auto_decided",
+        "received",
+        "claimed",
+        "lease_recovered",
+        "auto_decided",
     ]
     with fctx.sessions() as session:
         events = audit.list_item_events(session, item_id)
         review_tasks = tasks.list_tasks_for_item(session, item_id)
         decisions = session.execute(
-            sa.select(sa.func.count()).select_from(t.audit_events).where(
+            sa.select(sa.func.count())
+            .select_from(t.audit_events)
+            .where(
                 t.audit_events.c.item_id == item_id,
                 t.audit_events.c.type.in_(["auto_decided", "routed_to_review", "decided"]),
             )
@@ -210,5 +216,8 @@ def test_late_result_is_dropped_while_the_new_owner_still_holds_the_lease(
     row = _row(fctx, item_id)
     assert (row.state, row.confidence, row.lease_owner) == ("in_review", 0.5, None)
     assert _event_types(fctx, item_id) == [
-        "received", "claimed", "lease_recovered", "routed_to_review",
+        "received",
+        "claimed",
+        "lease_recovered",
+        "routed_to_review",
     ]

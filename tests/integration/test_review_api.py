@@ -17,8 +17,6 @@ from signoff.storage import items, tasks
 from signoff.storage import tables as t
 from tests.conftest import Keys
 
-
-
 UNSURE = {"label": "invoice", "confidence": 0.5}
 
 STRICT_WORKFLOW = """
@@ -31,11 +29,19 @@ review: {outcomes: [approved, rejected, escalated], reject_outcomes: [rejected],
 """
 
 
-def _submit_for_review(client: TestClient, keys: Keys, n: int = 1, workflow: str = "docs",
-                       content: dict[str, Any] | None = None) -> list[int]:
+def _submit_for_review(
+    client: TestClient,
+    keys: Keys,
+    n: int = 1,
+    workflow: str = "docs",
+    content: dict[str, Any] | None = None,
+) -> list[int]:
     batch = [{"content": content or UNSURE} for _ in range(n)]
-    response = client.post(f"/api/v1/workflows/{workflow}/items/batch", json={"items": batch},
-                           headers=keys.auth(keys.admin))
+    response = client.post(
+        f"/api/v1/workflows/{workflow}/items/batch",
+        json={"items": batch},
+        headers=keys.auth(keys.admin),
+    )
     assert response.status_code == 201, response.text
     ctx: Context = client.app.state.ctx  # type: ignore[attr-defined]
     processing.process_batch(ctx, "w1", processing.ProviderCache(ctx), 500)
@@ -174,8 +180,12 @@ def test_reviewers_claiming_at_the_same_instant_each_get_a_different_task(
     assert -1 not in got
     assert len(set(got)) == 4
     with ctx.sessions() as session:
-        assignees = [r.assignee_id for r in session.execute(
-            sa.select(t.review_tasks).where(t.review_tasks.c.status == "assigned"))]
+        assignees = [
+            r.assignee_id
+            for r in session.execute(
+                sa.select(t.review_tasks).where(t.review_tasks.c.status == "assigned")
+            )
+        ]
     assert len(assignees) == len(set(assignees)) == 4
 
 
@@ -184,8 +194,14 @@ def test_approving_with_the_ai_label_decides_the_item_without_override(
 ) -> None:
     [item_id] = _submit_for_review(client, keys)
     task = _claim(client, keys.reviewer).json()
-    response = _decide(client, keys.reviewer, task["id"], outcome="approved",
-                       comment="looks right", time_on_task_ms=1200)
+    response = _decide(
+        client,
+        keys.reviewer,
+        task["id"],
+        outcome="approved",
+        comment="looks right",
+        time_on_task_ms=1200,
+    )
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "decided"
     assert response.json()["outcome"] == "approved"
@@ -193,7 +209,10 @@ def test_approving_with_the_ai_label_decides_the_item_without_override(
     assert row.state == "approved"
     assert row.decided_by == "user:reviewer@example.com"
     assert (row.outcome, row.final_label, row.override, row.comment) == (
-        "approved", "invoice", False, "looks right"
+        "approved",
+        "invoice",
+        False,
+        "looks right",
     )
     body = client.get(f"/api/v1/items/{item_id}", headers=keys.auth(keys.auditor)).json()
     assert body["decision"]["decided_by"] == "user:reviewer@example.com"
@@ -201,7 +220,9 @@ def test_approving_with_the_ai_label_decides_the_item_without_override(
     with ctx.sessions() as session:
         [task_row] = tasks.list_tasks_for_item(session, item_id)
     assert (task_row.status, task_row.time_on_task_ms, task_row.labels) == (
-        "decided", 1200, ["invoice"]
+        "decided",
+        1200,
+        ["invoice"],
     )
 
 
@@ -214,7 +235,10 @@ def test_approving_with_a_different_label_records_an_override(
     assert response.status_code == 200, response.text
     row = _item(ctx, item_id)
     assert (row.state, row.final_label, row.ai_label, row.override) == (
-        "approved", "receipt", "invoice", True
+        "approved",
+        "receipt",
+        "invoice",
+        True,
     )
     events = client.get(f"/api/v1/items/{item_id}/events", headers=keys.auth(keys.admin)).json()
     decided = [e for e in events["events"] if e["type"] == "decided"]
@@ -297,8 +321,12 @@ def test_decision_on_a_missing_task_answers_404(
     ],
 )
 def test_invalid_decision_answers_422_naming_the_field_and_leaves_the_task_open(
-    client: TestClient, keys: Keys, docs_workflow: str, ctx: Context,
-    body: dict[str, Any], field: str,
+    client: TestClient,
+    keys: Keys,
+    docs_workflow: str,
+    ctx: Context,
+    body: dict[str, Any],
+    field: str,
 ) -> None:
     [item_id] = _submit_for_review(client, keys)
     task = _claim(client, keys.reviewer).json()
@@ -327,8 +355,9 @@ def test_invalid_label_given_as_label_answers_422(
 def test_rejection_without_a_comment_is_refused_where_the_workflow_requires_one(
     client: TestClient, keys: Keys, ctx: Context
 ) -> None:
-    applied = client.put("/api/v1/workflows/strict", content=STRICT_WORKFLOW,
-                         headers=keys.auth(keys.admin))
+    applied = client.put(
+        "/api/v1/workflows/strict", content=STRICT_WORKFLOW, headers=keys.auth(keys.admin)
+    )
     assert applied.status_code == 201, applied.text
     [item_id] = _submit_for_review(client, keys, workflow="strict")
     task = _claim(client, keys.reviewer).json()
@@ -341,8 +370,7 @@ def test_rejection_without_a_comment_is_refused_where_the_workflow_requires_one(
         assert refused.json()["field"] == "comment"
         assert "comment" in refused.json()["detail"]
         assert _item(ctx, item_id).state == "in_review"
-    accepted = _decide(client, keys.reviewer, task["id"], outcome="rejected",
-                       comment="not ours")
+    accepted = _decide(client, keys.reviewer, task["id"], outcome="rejected", comment="not ours")
     assert accepted.status_code == 200, accepted.text
     row = _item(ctx, item_id)
     assert (row.state, row.comment) == ("rejected", "not ours")

@@ -17,8 +17,12 @@ from tests.conftest import Keys, make_settings
 HTML = {"accept": "text/html"}
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(1)>"
-ADMIN_PAGES = ["/ui/admin/workflows", "/ui/admin/workflows/docs", "/ui/admin/users",
-               "/ui/admin/keys"]
+ADMIN_PAGES = [
+    "/ui/admin/workflows",
+    "/ui/admin/workflows/docs",
+    "/ui/admin/users",
+    "/ui/admin/keys",
+]
 
 
 def csrf_of(html: str) -> str:
@@ -30,8 +34,9 @@ def csrf_of(html: str) -> str:
 def sign_in(client: TestClient, email: str, password: str) -> str:
     """Sign in through the form; returns the session's CSRF token."""
     token = csrf_of(client.get("/ui/login").text)
-    response = client.post("/ui/login", data={"email": email, "password": password,
-                                              "csrf_token": token})
+    response = client.post(
+        "/ui/login", data={"email": email, "password": password, "csrf_token": token}
+    )
     assert response.status_code == 200 and "/ui/login" not in str(response.url), response.text
     return csrf_of(client.get("/ui/").text)
 
@@ -64,13 +69,25 @@ def test_reviewer_gets_403_on_admin_pages_even_by_direct_url(
 def test_reviewer_cannot_use_admin_forms_even_with_a_valid_token(
     client: TestClient, reviewer: str, keys: Keys
 ) -> None:
-    add = client.post("/ui/admin/users", data={"csrf_token": reviewer, "role": "admin",
-                                               "email": "eve@example.com", "password": "x" * 12})
+    add = client.post(
+        "/ui/admin/users",
+        data={
+            "csrf_token": reviewer,
+            "role": "admin",
+            "email": "eve@example.com",
+            "password": "x" * 12,
+        },
+    )
     assert add.status_code == 403
-    assert client.post("/ui/admin/keys", data={"csrf_token": reviewer, "name": "k"}
-                       ).status_code == 403
-    assert client.post("/ui/admin/users/2", data={"csrf_token": reviewer, "role": "admin",
-                                                  "active": "1"}).status_code == 403
+    assert (
+        client.post("/ui/admin/keys", data={"csrf_token": reviewer, "name": "k"}).status_code == 403
+    )
+    assert (
+        client.post(
+            "/ui/admin/users/2", data={"csrf_token": reviewer, "role": "admin", "active": "1"}
+        ).status_code
+        == 403
+    )
     assert all(u.email != "eve@example.com" for u in users.list_users(client.app.state.ctx))
 
 
@@ -94,8 +111,16 @@ def test_auditor_reads_but_cannot_review_or_administer(
     assert client.get("/ui/admin/users").status_code == 403
 
 
-@pytest.mark.parametrize("path", ["/ui/logout", "/ui/review/next", "/ui/admin/users",
-                                  "/ui/admin/keys", "/ui/admin/keys/1/revoke"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/ui/logout",
+        "/ui/review/next",
+        "/ui/admin/users",
+        "/ui/admin/keys",
+        "/ui/admin/keys/1/revoke",
+    ],
+)
 def test_form_posts_without_the_csrf_token_are_refused(
     client: TestClient, keys: Keys, docs_workflow: str, path: str
 ) -> None:
@@ -108,15 +133,14 @@ def test_form_posts_without_the_csrf_token_are_refused(
 
 
 def test_sign_in_itself_needs_the_csrf_token(client: TestClient, keys: Keys) -> None:
-    response = client.post("/ui/login", data={"email": "admin@example.com",
-                                               "password": "admin-password-1"})
+    response = client.post(
+        "/ui/login", data={"email": "admin@example.com", "password": "admin-password-1"}
+    )
     assert response.status_code == 403
     assert client.get("/ui/admin/users", follow_redirects=False).status_code == 303
 
 
-def test_a_token_from_another_session_is_refused(
-    app: Any, keys: Keys, docs_workflow: str
-) -> None:
+def test_a_token_from_another_session_is_refused(app: Any, keys: Keys, docs_workflow: str) -> None:
     with TestClient(app) as alice, TestClient(app) as mallory:
         sign_in(alice, "admin@example.com", "admin-password-1")
         stolen = sign_in(mallory, "reviewer@example.com", "reviewer-password-1")
@@ -127,11 +151,17 @@ def test_a_token_from_another_session_is_refused(
 def test_html_in_documents_labels_comments_and_metadata_is_escaped(
     client: TestClient, keys: Keys, docs_workflow: str, ctx: Context
 ) -> None:
-    content = {"text": f"Hello {SCRIPT} and {IMG}", "label": IMG, "confidence": 0.2,
-               "entities": [{"type": "org", "text": IMG}]}
-    item = client.post("/api/v1/workflows/docs/items", headers=keys.auth(keys.admin),
-                       json={"content": content, "metadata": {"note": SCRIPT},
-                             "external_id": IMG}).json()
+    content = {
+        "text": f"Hello {SCRIPT} and {IMG}",
+        "label": IMG,
+        "confidence": 0.2,
+        "entities": [{"type": "org", "text": IMG}],
+    }
+    item = client.post(
+        "/api/v1/workflows/docs/items",
+        headers=keys.auth(keys.admin),
+        json={"content": content, "metadata": {"note": SCRIPT}, "external_id": IMG},
+    ).json()
     process(ctx)
     token = sign_in(client, "reviewer@example.com", "reviewer-password-1")
     queue = client.get("/ui/queue").text
@@ -139,8 +169,13 @@ def test_html_in_documents_labels_comments_and_metadata_is_escaped(
     assert "/ui/tasks/" in page
     decided = client.post(
         re.search(r'action="(/ui/tasks/\d+/decide)"', page).group(1),  # type: ignore[union-attr]
-        data={"csrf_token": token, "outcome": "rejected", "label": "invoice",
-              "comment": f"see {SCRIPT}"})
+        data={
+            "csrf_token": token,
+            "outcome": "rejected",
+            "label": "invoice",
+            "comment": f"see {SCRIPT}",
+        },
+    )
     assert decided.status_code == 200
     item_page = client.get(f"/ui/items/{item['id']}").text
     admin = TestClient(client.app)
@@ -154,9 +189,7 @@ def test_html_in_documents_labels_comments_and_metadata_is_escaped(
     assert "&lt;img src=x onerror=alert(1)&gt;" in queue and "&lt;img" in browse
 
 
-def test_ui_pages_carry_a_strict_content_security_policy(
-    client: TestClient, reviewer: str
-) -> None:
+def test_ui_pages_carry_a_strict_content_security_policy(client: TestClient, reviewer: str) -> None:
     response = client.get("/ui/queue")
     csp = response.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "default-src 'self'" in csp
@@ -169,8 +202,15 @@ def test_ui_pages_carry_a_strict_content_security_policy(
 
 def test_session_cookie_is_signed_httponly_and_lax(client: TestClient, keys: Keys) -> None:
     token = csrf_of(client.get("/ui/login").text)
-    response = client.post("/ui/login", follow_redirects=False, data={
-        "email": "reviewer@example.com", "password": "reviewer-password-1", "csrf_token": token})
+    response = client.post(
+        "/ui/login",
+        follow_redirects=False,
+        data={
+            "email": "reviewer@example.com",
+            "password": "reviewer-password-1",
+            "csrf_token": token,
+        },
+    )
     cookie = response.headers["set-cookie"]
     assert cookie.startswith("signoff_session=")
     assert "httponly" in cookie.lower() and "samesite=lax" in cookie.lower()
@@ -189,8 +229,11 @@ def test_session_cookie_is_secure_behind_https(sqlite_url: str) -> None:
         users.add_user(ctx, "a@example.com", Role.ADMIN, password="a-password-123")
         with TestClient(create_app(ctx=ctx), base_url="https://testserver") as https:
             token = csrf_of(https.get("/ui/login").text)
-            response = https.post("/ui/login", follow_redirects=False, data={
-                "email": "a@example.com", "password": "a-password-123", "csrf_token": token})
+            response = https.post(
+                "/ui/login",
+                follow_redirects=False,
+                data={"email": "a@example.com", "password": "a-password-123", "csrf_token": token},
+            )
             assert "secure" in response.headers["set-cookie"].lower()
     finally:
         ctx.close()
@@ -199,11 +242,14 @@ def test_session_cookie_is_secure_behind_https(sqlite_url: str) -> None:
 def test_throttled_sign_in_shows_the_message(client: TestClient, keys: Keys) -> None:
     token = csrf_of(client.get("/ui/login").text)
     for _ in range(5):
-        client.post("/ui/login", data={"email": "admin@example.com", "password": "nope",
-                                       "csrf_token": token})
-    response = client.post("/ui/login", data={"email": "admin@example.com",
-                                               "password": "admin-password-1",
-                                               "csrf_token": token})
+        client.post(
+            "/ui/login",
+            data={"email": "admin@example.com", "password": "nope", "csrf_token": token},
+        )
+    response = client.post(
+        "/ui/login",
+        data={"email": "admin@example.com", "password": "admin-password-1", "csrf_token": token},
+    )
     assert response.status_code == 429
     assert "too many failed sign-in attempts" in response.text
 
@@ -217,9 +263,16 @@ def test_deactivated_user_loses_the_session(client: TestClient, reviewer: str) -
 
 def test_sign_in_redirects_only_within_the_ui(client: TestClient, keys: Keys) -> None:
     token = csrf_of(client.get("/ui/login").text)
-    response = client.post("/ui/login", follow_redirects=False, data={
-        "email": "admin@example.com", "password": "admin-password-1", "csrf_token": token,
-        "next": "//evil.example.com/"})
+    response = client.post(
+        "/ui/login",
+        follow_redirects=False,
+        data={
+            "email": "admin@example.com",
+            "password": "admin-password-1",
+            "csrf_token": token,
+            "next": "//evil.example.com/",
+        },
+    )
     assert response.headers["location"] == "/ui/queue"
 
 

@@ -55,8 +55,12 @@ def _unquoted(default: str | None) -> str | None:
 
 
 def _compare_server_default(
-    _context: Any, _inspected: Any, _metadata_column: Any, inspected_default: str | None,
-    _metadata_default: Any, rendered_metadata_default: str | None,
+    _context: Any,
+    _inspected: Any,
+    _metadata_column: Any,
+    inspected_default: str | None,
+    _metadata_default: Any,
+    rendered_metadata_default: str | None,
 ) -> bool | None:
     # Alembic's SQLite comparer strips quotes only from non-empty literals, so it
     # reports `''` (reflected) against `''` (rendered) as a change. Settle only the
@@ -128,10 +132,12 @@ def test_upgrading_twice_changes_nothing(empty_url: str) -> None:
 def test_comparison_notices_a_column_whose_type_drifted(empty_url: str) -> None:
     # Guards the test above against a comparison that could never fail.
     migrate.upgrade(empty_url)
-    assert _changed_columns(_differences(empty_url, _drifted("items", "state", sa.String(17)))) \
-        == {("modify_type", "items", "state")}
-    assert _changed_columns(_differences(empty_url, _drifted("items", "content", sa.Text()))) \
-        == {("modify_type", "items", "content")}
+    assert _changed_columns(_differences(empty_url, _drifted("items", "state", sa.String(17)))) == {
+        ("modify_type", "items", "state")
+    }
+    assert _changed_columns(_differences(empty_url, _drifted("items", "content", sa.Text()))) == {
+        ("modify_type", "items", "content")
+    }
     assert ("modify_type", "items", "created_at") in _changed_columns(
         _differences(empty_url, _drifted("items", "created_at", sa.String(32)))
     )
@@ -142,8 +148,11 @@ def test_comparison_notices_a_missing_index_nullability_and_server_default(
 ) -> None:
     migrate.upgrade(empty_url)
     extra = _models_copy()
-    sa.Index("ix_items_not_in_any_migration", extra.tables["items"].c.external_id,
-             extra.tables["items"].c.state)
+    sa.Index(
+        "ix_items_not_in_any_migration",
+        extra.tables["items"].c.external_id,
+        extra.tables["items"].c.state,
+    )
     extra.tables["items"].c.comment.nullable = False
     extra.tables["items"].c.audit_hash.server_default = sa.DefaultClause("x")
     extra.tables["items"].c.audit_seq.server_default = sa.DefaultClause("1")
@@ -152,8 +161,11 @@ def test_comparison_notices_a_missing_index_nullability_and_server_default(
     assert ("add_index", "ix_items_not_in_any_migration") in [
         (op[0], op[1].name) for op in flat if op[0] == "add_index"
     ]
-    assert {("modify_nullable", "items", "comment"), ("modify_default", "items", "audit_hash"),
-            ("modify_default", "items", "audit_seq")} <= _changed_columns(diffs)
+    assert {
+        ("modify_nullable", "items", "comment"),
+        ("modify_default", "items", "audit_hash"),
+        ("modify_default", "items", "audit_seq"),
+    } <= _changed_columns(diffs)
 
 
 @pytest.mark.postgres

@@ -20,8 +20,9 @@ def _prediction(
     entities: tuple[Entity, ...] = (),
     error: str | None = None,
 ) -> Prediction:
-    return Prediction(label=label, confidence=confidence, model="test", entities=entities,
-                      error=error)
+    return Prediction(
+        label=label, confidence=confidence, model="test", entities=entities, error=error
+    )
 
 
 def _route(
@@ -32,13 +33,23 @@ def _route(
     qa_draw: float = 0.99,
     threshold: float | None = 0.85,
 ) -> Any:
-    return route(prediction, policy, metadata=metadata or {}, qa_draw=qa_draw,
-                 threshold=threshold, labels=LABELS)
+    return route(
+        prediction,
+        policy,
+        metadata=metadata or {},
+        qa_draw=qa_draw,
+        threshold=threshold,
+        labels=LABELS,
+    )
 
 
 def test_ai_error_goes_to_a_person_before_any_other_rule() -> None:
-    policy = RoutingSpec(threshold=0.85, always_review_labels=["contract"], qa_sample_rate=1.0,
-                         metadata_rules=[MetadataRule(field="vip", equals=True)])
+    policy = RoutingSpec(
+        threshold=0.85,
+        always_review_labels=["contract"],
+        qa_sample_rate=1.0,
+        metadata_rules=[MetadataRule(field="vip", equals=True)],
+    )
     failed = _prediction(label="contract", confidence=0.99, error="boom")
     verdict = _route(failed, policy, metadata={"vip": True}, qa_draw=0.0)
     assert verdict.kind is RouteKind.HUMAN
@@ -80,8 +91,10 @@ def test_present_entity_type_listed_in_review_if_entities_goes_to_a_person() -> 
 def test_metadata_rules_match_by_equals_and_one_of_and_ignore_missing_fields() -> None:
     policy = RoutingSpec(
         threshold=0.5,
-        metadata_rules=[MetadataRule(field="country", one_of=["IR", "KP"]),
-                        MetadataRule(field="vip", equals=True)],
+        metadata_rules=[
+            MetadataRule(field="country", one_of=["IR", "KP"]),
+            MetadataRule(field="vip", equals=True),
+        ],
     )
     assert _route(_prediction(), policy, metadata={"country": "KP"}).reasons == (
         "metadata country matches",
@@ -95,12 +108,17 @@ def test_metadata_rules_match_by_equals_and_one_of_and_ignore_missing_fields() -
 
 def test_every_matching_rule_is_recorded_as_a_reason() -> None:
     policy = RoutingSpec(
-        threshold=0.5, always_review_labels=["contract"], review_if_entities=["iban", "ssn"],
-        metadata_rules=[MetadataRule(field="vip", equals=True),
-                        MetadataRule(field="tier", one_of=["gold"])],
+        threshold=0.5,
+        always_review_labels=["contract"],
+        review_if_entities=["iban", "ssn"],
+        metadata_rules=[
+            MetadataRule(field="vip", equals=True),
+            MetadataRule(field="tier", one_of=["gold"]),
+        ],
     )
     prediction = _prediction(
-        label="contract", confidence=0.99,
+        label="contract",
+        confidence=0.99,
         entities=(Entity(type="ssn", text="123"), Entity(type="iban", text="DE")),
     )
     verdict = _route(prediction, policy, metadata={"vip": True, "tier": "gold"}, qa_draw=0.0)
@@ -200,5 +218,7 @@ def test_prediction_without_confidence_goes_to_a_person() -> None:
 def test_route_serialises_kind_reasons_and_threshold() -> None:
     verdict = _route(_prediction(confidence=0.5), RoutingSpec(threshold=0.85))
     assert verdict.to_json() == {
-        "route": "human", "reasons": ["confidence 0.50 < 0.85"], "threshold": 0.85,
+        "route": "human",
+        "reasons": ["confidence 0.50 < 0.85"],
+        "threshold": 0.85,
     }

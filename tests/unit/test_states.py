@@ -43,9 +43,16 @@ def factory(sqlite_url: str) -> Iterator[Any]:
 
 def _create_item(sessions: Any, item_state: ItemState, **values: Any) -> int:
     row = {
-        "workflow_id": sessions.workflow_id, "workflow_version": 1, "content": {"text": "x"},
-        "metadata": {}, "state": item_state.value, "created_at": NOW, "updated_at": NOW,
-        "attempts": 0, "audit_seq": 0, "audit_hash": "",
+        "workflow_id": sessions.workflow_id,
+        "workflow_version": 1,
+        "content": {"text": "x"},
+        "metadata": {},
+        "state": item_state.value,
+        "created_at": NOW,
+        "updated_at": NOW,
+        "attempts": 0,
+        "audit_seq": 0,
+        "audit_hash": "",
     }
     row.update(values)
     with engine.transaction(sessions) as session:
@@ -76,7 +83,11 @@ def test_allowed_transition_moves_the_item_and_appends_one_audit_event(
         state.set_item_state(
             session,
             state.StateChange(
-                item_id=item_id, expected=source, target=target, event="moved", actor="test",
+                item_id=item_id,
+                expected=source,
+                target=target,
+                event="moved",
+                actor="test",
                 data={"why": "walk"},
             ),
             NOW,
@@ -92,9 +103,12 @@ def test_allowed_transition_moves_the_item_and_appends_one_audit_event(
     assert (event.type, event.actor, event.seq) == ("moved", "test", 1)
     assert event.data == {"why": "walk", "from": source.value, "to": target.value}
     assert row.audit_hash == event.hash
-    assert audit_rules.verify_chain(
-        audit_rules.item_chain(item_id), events, head=(row.audit_seq, row.audit_hash)
-    ) == []
+    assert (
+        audit_rules.verify_chain(
+            audit_rules.item_chain(item_id), events, head=(row.audit_seq, row.audit_hash)
+        )
+        == []
+    )
     assert outbox_rows == []
 
 
@@ -109,8 +123,12 @@ def test_disallowed_transition_raises_invalid_transition_and_writes_nothing(
             state.set_item_state(
                 session,
                 state.StateChange(
-                    item_id=item_id, expected=source, target=target, event="moved",
-                    actor="test", outbox=[state.OutboxMessage("webhook", {"x": 1})],
+                    item_id=item_id,
+                    expected=source,
+                    target=target,
+                    event="moved",
+                    actor="test",
+                    outbox=[state.OutboxMessage("webhook", {"x": 1})],
                 ),
                 NOW,
             )
@@ -126,14 +144,25 @@ def test_allowed_transitions_chain_through_a_whole_life_with_a_verifying_hash_ch
     factory: Any,
 ) -> None:
     item_id = _create_item(factory, ItemState.RECEIVED)
-    path = [ItemState.RECEIVED, ItemState.PROCESSING, ItemState.PROCESSING,
-            ItemState.IN_REVIEW, ItemState.REJECTED, ItemState.ARCHIVED]
+    path = [
+        ItemState.RECEIVED,
+        ItemState.PROCESSING,
+        ItemState.PROCESSING,
+        ItemState.IN_REVIEW,
+        ItemState.REJECTED,
+        ItemState.ARCHIVED,
+    ]
     for source, target in itertools.pairwise(path):
         with engine.transaction(factory) as session:
             state.set_item_state(
                 session,
-                state.StateChange(item_id=item_id, expected=source, target=target,
-                                  event=f"to_{target.value}", actor="test"),
+                state.StateChange(
+                    item_id=item_id,
+                    expected=source,
+                    target=target,
+                    event=f"to_{target.value}",
+                    actor="test",
+                ),
                 NOW,
             )
     with factory() as session:
@@ -142,9 +171,12 @@ def test_allowed_transitions_chain_through_a_whole_life_with_a_verifying_hash_ch
     assert row.state == ItemState.ARCHIVED.value
     assert [e.type for e in events] == [f"to_{s.value}" for s in path[1:]]
     assert [e.seq for e in events] == [1, 2, 3, 4, 5]
-    assert audit_rules.verify_chain(
-        audit_rules.item_chain(item_id), events, head=(row.audit_seq, row.audit_hash)
-    ) == []
+    assert (
+        audit_rules.verify_chain(
+            audit_rules.item_chain(item_id), events, head=(row.audit_seq, row.audit_hash)
+        )
+        == []
+    )
 
 
 def test_stale_expected_state_raises_state_conflict_and_leaves_the_row_alone(
@@ -155,8 +187,13 @@ def test_stale_expected_state_raises_state_conflict_and_leaves_the_row_alone(
         with pytest.raises(errors.StateConflict):
             state.set_item_state(
                 session,
-                state.StateChange(item_id=item_id, expected=ItemState.PROCESSING,
-                                  target=ItemState.IN_REVIEW, event="routed", actor="worker"),
+                state.StateChange(
+                    item_id=item_id,
+                    expected=ItemState.PROCESSING,
+                    target=ItemState.IN_REVIEW,
+                    event="routed",
+                    actor="worker",
+                ),
                 NOW,
             )
         assert _events(session, item_id) == []
@@ -172,16 +209,26 @@ def test_stale_audit_head_raises_state_conflict_even_when_the_state_still_matche
     with engine.transaction(factory) as session:
         state.set_item_state(
             session,
-            state.StateChange(item_id=item_id, expected=None, target=None, event="viewed",
-                              actor="user:a@example.com"),
+            state.StateChange(
+                item_id=item_id,
+                expected=None,
+                target=None,
+                event="viewed",
+                actor="user:a@example.com",
+            ),
             NOW,
         )
     with factory() as session, session.begin(), pytest.raises(errors.StateConflict):
         state.set_item_state(
             session,
-            state.StateChange(item_id=item_id, expected=ItemState.IN_REVIEW,
-                              target=ItemState.APPROVED, event="decided", actor="b",
-                              head=(0, "")),
+            state.StateChange(
+                item_id=item_id,
+                expected=ItemState.IN_REVIEW,
+                target=ItemState.APPROVED,
+                event="decided",
+                actor="b",
+                head=(0, ""),
+            ),
             NOW,
         )
     with factory() as session:
@@ -194,25 +241,37 @@ def test_change_of_an_item_that_does_not_exist_raises_state_conflict(factory: An
     with factory() as session, session.begin(), pytest.raises(errors.StateConflict):
         state.set_item_state(
             session,
-            state.StateChange(item_id=987654, expected=ItemState.RECEIVED,
-                              target=ItemState.PROCESSING, event="claimed", actor="w"),
+            state.StateChange(
+                item_id=987654,
+                expected=ItemState.RECEIVED,
+                target=ItemState.PROCESSING,
+                event="claimed",
+                actor="w",
+            ),
             NOW,
         )
 
 
 def test_lease_guarded_change_by_a_non_owner_raises_lease_lost(factory: Any) -> None:
     item_id = _create_item(
-        factory, ItemState.PROCESSING, lease_owner="worker-a",
+        factory,
+        ItemState.PROCESSING,
+        lease_owner="worker-a",
         lease_expires_at=NOW + timedelta(seconds=60),
     )
     with factory() as session, session.begin():
         with pytest.raises(errors.LeaseLost) as raised:
             state.set_item_state(
                 session,
-                state.StateChange(item_id=item_id, expected=ItemState.PROCESSING,
-                                  target=ItemState.IN_REVIEW, event="routed_to_review",
-                                  actor="ai", lease_owner="worker-b",
-                                  values={"lease_owner": None}),
+                state.StateChange(
+                    item_id=item_id,
+                    expected=ItemState.PROCESSING,
+                    target=ItemState.IN_REVIEW,
+                    event="routed_to_review",
+                    actor="ai",
+                    lease_owner="worker-b",
+                    values={"lease_owner": None},
+                ),
                 NOW,
             )
         assert _events(session, item_id) == []
@@ -226,17 +285,28 @@ def test_lease_guarded_change_by_the_owner_applies_and_sets_the_given_columns(
     factory: Any,
 ) -> None:
     item_id = _create_item(
-        factory, ItemState.PROCESSING, lease_owner="worker-a",
+        factory,
+        ItemState.PROCESSING,
+        lease_owner="worker-a",
         lease_expires_at=NOW + timedelta(seconds=60),
     )
     with engine.transaction(factory) as session:
         state.set_item_state(
             session,
-            state.StateChange(item_id=item_id, expected=ItemState.PROCESSING,
-                              target=ItemState.IN_REVIEW, event="routed_to_review", actor="ai",
-                              lease_owner="worker-a",
-                              values={"lease_owner": None, "lease_expires_at": None,
-                                      "ai_label": "a", "confidence": 0.4}),
+            state.StateChange(
+                item_id=item_id,
+                expected=ItemState.PROCESSING,
+                target=ItemState.IN_REVIEW,
+                event="routed_to_review",
+                actor="ai",
+                lease_owner="worker-a",
+                values={
+                    "lease_owner": None,
+                    "lease_expires_at": None,
+                    "ai_label": "a",
+                    "confidence": 0.4,
+                },
+            ),
             NOW,
         )
     with factory() as session:
@@ -244,7 +314,10 @@ def test_lease_guarded_change_by_the_owner_applies_and_sets_the_given_columns(
         events = _events(session, item_id)
     assert row.state == ItemState.IN_REVIEW.value
     assert (row.lease_owner, row.lease_expires_at, row.ai_label, row.confidence) == (
-        None, None, "a", 0.4
+        None,
+        None,
+        "a",
+        0.4,
     )
     assert row.updated_at == NOW
     assert [e.type for e in events] == ["routed_to_review"]
@@ -253,16 +326,25 @@ def test_lease_guarded_change_by_the_owner_applies_and_sets_the_given_columns(
 def test_applied_change_writes_exactly_the_outbox_rows_given(factory: Any) -> None:
     item_id = _create_item(factory, ItemState.IN_REVIEW)
     messages = [
-        state.OutboxMessage("webhook", {"type": "item.decided", "n": 1},
-                            target="https://example.com/a", workflow_id=factory.workflow_id),
+        state.OutboxMessage(
+            "webhook",
+            {"type": "item.decided", "n": 1},
+            target="https://example.com/a",
+            workflow_id=factory.workflow_id,
+        ),
         state.OutboxMessage("email", {"to": "ops@example.com"}, target="ops@example.com"),
     ]
     with engine.transaction(factory) as session:
         state.set_item_state(
             session,
-            state.StateChange(item_id=item_id, expected=ItemState.IN_REVIEW,
-                              target=ItemState.APPROVED, event="decided", actor="user:r",
-                              outbox=messages),
+            state.StateChange(
+                item_id=item_id,
+                expected=ItemState.IN_REVIEW,
+                target=ItemState.APPROVED,
+                event="decided",
+                actor="user:r",
+                outbox=messages,
+            ),
             NOW,
         )
     with factory() as session:
@@ -270,8 +352,7 @@ def test_applied_change_writes_exactly_the_outbox_rows_given(factory: Any) -> No
         events = _events(session, item_id)
     assert len(events) == 1
     assert [(r.kind, r.target, r.payload, r.workflow_id) for r in rows] == [
-        ("webhook", "https://example.com/a", {"type": "item.decided", "n": 1},
-         factory.workflow_id),
+        ("webhook", "https://example.com/a", {"type": "item.decided", "n": 1}, factory.workflow_id),
         ("email", "ops@example.com", {"to": "ops@example.com"}, None),
     ]
     assert all(r.status == "pending" and r.attempts == 0 for r in rows)
@@ -284,9 +365,14 @@ def test_conflicting_change_writes_no_outbox_rows(factory: Any) -> None:
     with factory() as session, session.begin(), pytest.raises(errors.InvalidTransition):
         state.set_item_state(
             session,
-            state.StateChange(item_id=item_id, expected=ItemState.CANCELLED,
-                              target=ItemState.APPROVED, event="decided", actor="x",
-                              outbox=[state.OutboxMessage("webhook", {"a": 1})]),
+            state.StateChange(
+                item_id=item_id,
+                expected=ItemState.CANCELLED,
+                target=ItemState.APPROVED,
+                event="decided",
+                actor="x",
+                outbox=[state.OutboxMessage("webhook", {"a": 1})],
+            ),
             NOW,
         )
     item_id2 = _create_item(factory, ItemState.APPROVED)
@@ -294,9 +380,14 @@ def test_conflicting_change_writes_no_outbox_rows(factory: Any) -> None:
         with pytest.raises(errors.StateConflict):
             state.set_item_state(
                 session,
-                state.StateChange(item_id=item_id2, expected=ItemState.IN_REVIEW,
-                                  target=ItemState.APPROVED, event="decided", actor="x",
-                                  outbox=[state.OutboxMessage("webhook", {"a": 1})]),
+                state.StateChange(
+                    item_id=item_id2,
+                    expected=ItemState.IN_REVIEW,
+                    target=ItemState.APPROVED,
+                    event="decided",
+                    actor="x",
+                    outbox=[state.OutboxMessage("webhook", {"a": 1})],
+                ),
                 NOW,
             )
         assert _outbox_rows(session, item_id2) == []
@@ -308,9 +399,15 @@ def test_batch_of_changes_applies_the_fresh_ones_and_skips_the_stale_ones(
     fresh = [_create_item(factory, ItemState.RECEIVED) for _ in range(3)]
     stale = _create_item(factory, ItemState.PROCESSING)
     changes = [
-        state.StateChange(item_id=i, expected=ItemState.RECEIVED, target=ItemState.PROCESSING,
-                          event="claimed", actor="w", values={"lease_owner": "w"},
-                          outbox=[state.OutboxMessage("webhook", {"i": i})])
+        state.StateChange(
+            item_id=i,
+            expected=ItemState.RECEIVED,
+            target=ItemState.PROCESSING,
+            event="claimed",
+            actor="w",
+            values={"lease_owner": "w"},
+            outbox=[state.OutboxMessage("webhook", {"i": i})],
+        )
         for i in [*fresh, stale]
     ]
     with engine.transaction(factory) as session:

@@ -22,7 +22,9 @@ def import_callable(path: str) -> Callable[..., Any]:
         module = importlib.import_module(module_name)
         func = getattr(module, attr)
     except (ImportError, AttributeError) as exc:
-        raise errors.InvalidWorkflow(f"ai.options.function: cannot import {path!r}: {exc}") from None
+        raise errors.InvalidWorkflow(
+            f"ai.options.function: cannot import {path!r}: {exc}"
+        ) from None
     if not callable(func):
         raise errors.InvalidWorkflow(f"ai.options.function: {path!r} is not callable")
     return func  # type: ignore[no-any-return]
@@ -42,9 +44,13 @@ def prediction_from_mapping(data: Any, model: str) -> Prediction:
         raise errors.ProviderError(f"{model} returned a non-string label", retryable=False)
     if confidence is not None:
         if isinstance(confidence, bool) or not isinstance(confidence, int | float):
-            raise errors.ProviderError(f"{model} returned a non-numeric confidence", retryable=False)
+            raise errors.ProviderError(
+                f"{model} returned a non-numeric confidence", retryable=False
+            )
         if not 0.0 <= float(confidence) <= 1.0:
-            raise errors.ProviderError(f"{model} returned confidence outside [0, 1]", retryable=False)
+            raise errors.ProviderError(
+                f"{model} returned confidence outside [0, 1]", retryable=False
+            )
         confidence = float(confidence)
     entities = []
     for e in data.get("entities") or []:

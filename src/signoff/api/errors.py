@@ -76,12 +76,19 @@ def install(app: FastAPI) -> None:
             problems.append({"field": ".".join(loc) or "(body)", "message": e.get("msg", "")})
         first = problems[0] if problems else {"field": "(body)", "message": "invalid"}
         if any(e.get("type") == "json_invalid" for e in exc.errors()):
-            body = {"error": "invalid_json", "detail": "the request body is not valid JSON",
-                    "field": "(body)", "problems": problems}
+            body = {
+                "error": "invalid_json",
+                "detail": "the request body is not valid JSON",
+                "field": "(body)",
+                "problems": problems,
+            }
         else:
-            body = {"error": "validation_error",
-                    "detail": f"{first['field']}: {first['message']}",
-                    "field": first["field"], "problems": problems}
+            body = {
+                "error": "validation_error",
+                "detail": f"{first['field']}: {first['message']}",
+                "field": first["field"],
+                "problems": problems,
+            }
         return _render(request, 422, body)
 
     @app.exception_handler(StarletteHTTPException)

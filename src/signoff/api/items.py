@@ -29,7 +29,9 @@ def submit_item(
 ) -> dict[str, Any]:
     """Submit one item; a repeated Idempotency-Key with the same body returns the first."""
     new = intake.NewItem(
-        content=body.content, external_id=body.external_id, metadata=body.metadata,
+        content=body.content,
+        external_id=body.external_id,
+        metadata=body.metadata,
         idempotency_key=idempotency_key or body.idempotency_key,
     )
     submitted = intake.submit_item(ctx, name, new, principal.actor)
@@ -49,8 +51,12 @@ def submit_batch(
             f"items: at most {limit} items per batch, got {len(body.items)}", field="items"
         )
     new = [
-        intake.NewItem(content=i.content, external_id=i.external_id, metadata=i.metadata,
-                       idempotency_key=i.idempotency_key)
+        intake.NewItem(
+            content=i.content,
+            external_id=i.external_id,
+            metadata=i.metadata,
+            idempotency_key=i.idempotency_key,
+        )
         for i in body.items
     ]
     results = intake.submit_items(ctx, name, new, principal.actor)

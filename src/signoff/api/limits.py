@@ -10,9 +10,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 async def _answer(send: Send, status: int, body: dict[str, Any]) -> None:
     payload = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(payload)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -28,8 +35,14 @@ class BodyLimits:
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _answer(send, 413, {"error": "payload_too_large",
-                                      "detail": f"the body is larger than {self.max_bytes} bytes"})
+            await _answer(
+                send,
+                413,
+                {
+                    "error": "payload_too_large",
+                    "detail": f"the body is larger than {self.max_bytes} bytes",
+                },
+            )
             return
         # Read the whole body up front (bounded by the limit) so it can be checked once.
         chunks: list[bytes] = []
@@ -42,8 +55,14 @@ class BodyLimits:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await _answer(send, 413, {"error": "payload_too_large",
-                                          "detail": f"the body is larger than {self.max_bytes} bytes"})
+                await _answer(
+                    send,
+                    413,
+                    {
+                        "error": "payload_too_large",
+                        "detail": f"the body is larger than {self.max_bytes} bytes",
+                    },
+                )
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -54,8 +73,15 @@ class BodyLimits:
             try:
                 body.decode("utf-8")
             except UnicodeDecodeError as exc:
-                await _answer(send, 400, {"error": "invalid_utf8", "field": "(body)",
-                                          "detail": f"the body is not valid UTF-8 (byte {exc.start})"})
+                await _answer(
+                    send,
+                    400,
+                    {
+                        "error": "invalid_utf8",
+                        "field": "(body)",
+                        "detail": f"the body is not valid UTF-8 (byte {exc.start})",
+                    },
+                )
                 return
         sent = False
 

@@ -21,19 +21,42 @@ router = APIRouter(tags=["metrics"])
 MetricsReaderDep = Annotated[Principal, Depends(require(Role.ADMIN, Role.AUDITOR))]
 
 _FAMILIES: dict[str, tuple[str, str, type[Metric], list[str]]] = {
-    "items": ("signoff_items", "Items by workflow and state", GaugeMetricFamily,
-              ["workflow", "state"]),
-    "decisions": ("signoff_decisions", "Decided items by workflow and route",
-                  CounterMetricFamily, ["workflow", "route"]),
-    "queue_depth": ("signoff_queue_depth", "Pending review tasks by workflow and status",
-                    GaugeMetricFamily, ["workflow", "status"]),
-    "queue_overdue": ("signoff_queue_overdue", "Pending review tasks past their due time",
-                      GaugeMetricFamily, ["workflow", "status"]),
-    "queue_oldest_age": ("signoff_queue_oldest_age_seconds",
-                         "Age of the oldest pending review task", GaugeMetricFamily,
-                         ["workflow"]),
-    "outbox_pending": ("signoff_outbox_pending", "Webhooks and notices waiting to be sent",
-                       GaugeMetricFamily, []),
+    "items": (
+        "signoff_items",
+        "Items by workflow and state",
+        GaugeMetricFamily,
+        ["workflow", "state"],
+    ),
+    "decisions": (
+        "signoff_decisions",
+        "Decided items by workflow and route",
+        CounterMetricFamily,
+        ["workflow", "route"],
+    ),
+    "queue_depth": (
+        "signoff_queue_depth",
+        "Pending review tasks by workflow and status",
+        GaugeMetricFamily,
+        ["workflow", "status"],
+    ),
+    "queue_overdue": (
+        "signoff_queue_overdue",
+        "Pending review tasks past their due time",
+        GaugeMetricFamily,
+        ["workflow", "status"],
+    ),
+    "queue_oldest_age": (
+        "signoff_queue_oldest_age_seconds",
+        "Age of the oldest pending review task",
+        GaugeMetricFamily,
+        ["workflow"],
+    ),
+    "outbox_pending": (
+        "signoff_outbox_pending",
+        "Webhooks and notices waiting to be sent",
+        GaugeMetricFamily,
+        [],
+    ),
 }
 
 
@@ -70,7 +93,9 @@ def prometheus(request: Request) -> Response:
 
 @router.get("/api/v1/metrics/summary")
 def metrics_summary(
-    ctx: CtxDep, principal: MetricsReaderDep, workflow: str | None = None,
+    ctx: CtxDep,
+    principal: MetricsReaderDep,
+    workflow: str | None = None,
     since: str | None = None,
 ) -> dict[str, Any]:
     """Dashboard figures for one workflow or all; `since` is 24h, 7d, 30d, all or ISO 8601."""

@@ -17,10 +17,13 @@ router = APIRouter(prefix="/api/v1", tags=["reviews"])
 
 def task_public(ctx: Any, principal: Any, task: Any, with_item: bool = True) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "id": task.id, "item_id": task.item_id, "status": task.status,
+        "id": task.id,
+        "item_id": task.item_id,
+        "status": task.status,
         "assignee_id": task.assignee_id,
         "due_at": task.due_at.isoformat() if task.due_at else None,
-        "outcome": task.outcome, "comment": task.comment,
+        "outcome": task.outcome,
+        "comment": task.comment,
         "decided_at": task.decided_at.isoformat() if task.decided_at else None,
     }
     if with_item:
@@ -53,9 +56,14 @@ def decide(
         raise errors.ValidationFailed("labels: conflicts with label", field="labels")
     label = body.label or (body.labels[0] if body.labels else None)
     task = review.decide(
-        ctx, principal, task_id,
+        ctx,
+        principal,
+        task_id,
         review.DecisionInput(
-            outcome=body.outcome, label=label, entities=body.entities, comment=body.comment,
+            outcome=body.outcome,
+            label=label,
+            entities=body.entities,
+            comment=body.comment,
             time_on_task_ms=body.time_on_task_ms,
         ),
     )

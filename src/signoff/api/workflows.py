@@ -17,7 +17,9 @@ router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"])
 
 def workflow_public(view: workflow_service.WorkflowView) -> dict[str, Any]:
     return {
-        "name": view.name, "version": view.version, "spec": view.spec.model_dump(mode="json"),
+        "name": view.name,
+        "version": view.version,
+        "spec": view.spec.model_dump(mode="json"),
     }
 
 

@@ -30,8 +30,9 @@ def _check(response: httpx.Response) -> dict[str, Any] | None:
     except ValueError:
         body = {"error": "http_error", "detail": response.text}
     if response.status_code >= 400:
-        raise ApiError(response.status_code, body.get("error", "http_error"),
-                       body.get("detail", ""), body)
+        raise ApiError(
+            response.status_code, body.get("error", "http_error"), body.get("detail", ""), body
+        )
     return body  # type: ignore[no-any-return]
 
 
@@ -42,8 +43,9 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     return body
 
 
-def _item_body(content: dict[str, Any], external_id: str | None,
-               metadata: dict[str, Any] | None) -> dict[str, Any]:
+def _item_body(
+    content: dict[str, Any], external_id: str | None, metadata: dict[str, Any] | None
+) -> dict[str, Any]:
     body: dict[str, Any] = {"content": content}
     if external_id is not None:
         body["external_id"] = external_id
@@ -55,11 +57,20 @@ def _item_body(content: dict[str, Any], external_id: str | None,
 class Client:
     """Synchronous client: `Client("http://localhost:8000", api_key="sk_...")`."""
 
-    def __init__(self, base_url: str, api_key: str, *, timeout: float = DEFAULT_TIMEOUT,
-                 transport: httpx.BaseTransport | None = None) -> None:
-        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout,
-                                  headers={"Authorization": f"Bearer {api_key}"},
-                                  transport=transport)
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            timeout=timeout,
+            headers={"Authorization": f"Bearer {api_key}"},
+            transport=transport,
+        )
 
     def __enter__(self) -> Client:
         return self
@@ -72,22 +83,38 @@ class Client:
 
     def apply_workflow(self, name: str, definition: str | dict[str, Any]) -> dict[str, Any]:
         if isinstance(definition, str):
-            return _json(self._http.put(f"/api/v1/workflows/{name}", content=definition,
-                                         headers={"content-type": "application/yaml"}))
+            return _json(
+                self._http.put(
+                    f"/api/v1/workflows/{name}",
+                    content=definition,
+                    headers={"content-type": "application/yaml"},
+                )
+            )
         return _json(self._http.put(f"/api/v1/workflows/{name}", json=definition))
 
-    def submit(self, workflow: str, content: dict[str, Any], *, external_id: str | None = None,
-               metadata: dict[str, Any] | None = None,
-               idempotency_key: str | None = None) -> dict[str, Any]:
+    def submit(
+        self,
+        workflow: str,
+        content: dict[str, Any],
+        *,
+        external_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
         """Submit one item; pass an idempotency key to make retries safe."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        return _json(self._http.post(f"/api/v1/workflows/{workflow}/items",
-                                      json=_item_body(content, external_id, metadata),
-                                      headers=headers))
+        return _json(
+            self._http.post(
+                f"/api/v1/workflows/{workflow}/items",
+                json=_item_body(content, external_id, metadata),
+                headers=headers,
+            )
+        )
 
     def submit_batch(self, workflow: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        body = _json(self._http.post(f"/api/v1/workflows/{workflow}/items/batch",
-                                      json={"items": items}))
+        body = _json(
+            self._http.post(f"/api/v1/workflows/{workflow}/items/batch", json={"items": items})
+        )
         return list(body["items"])
 
     def get(self, item_id: int) -> dict[str, Any]:
@@ -98,15 +125,18 @@ class Client:
         deadline = time.monotonic() + timeout
         while True:
             remaining = max(0.0, deadline - time.monotonic())
-            item = _json(self._http.get(f"/api/v1/items/{item_id}/wait",
-                                         params={"timeout": min(poll, remaining)},
-                                         timeout=min(poll, remaining) + 10))
+            item = _json(
+                self._http.get(
+                    f"/api/v1/items/{item_id}/wait",
+                    params={"timeout": min(poll, remaining)},
+                    timeout=min(poll, remaining) + 10,
+                )
+            )
             if not item.get("timed_out") or remaining <= 0:
                 return item
 
     def cancel(self, item_id: int, reason: str | None = None) -> dict[str, Any]:
-        return _json(self._http.post(f"/api/v1/items/{item_id}/cancel",
-                                      json={"reason": reason}))
+        return _json(self._http.post(f"/api/v1/items/{item_id}/cancel", json={"reason": reason}))
 
     def events(self, item_id: int) -> dict[str, Any]:
         return _json(self._http.get(f"/api/v1/items/{item_id}/events"))
@@ -115,8 +145,9 @@ class Client:
         """Reviewer: the next task, or None when nothing is waiting."""
         return _check(self._http.post("/api/v1/reviews/claim", json={"workflow": workflow}))
 
-    def decide(self, task_id: int, outcome: str, *, label: str | None = None,
-               comment: str | None = None) -> dict[str, Any]:
+    def decide(
+        self, task_id: int, outcome: str, *, label: str | None = None, comment: str | None = None
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {"outcome": outcome, "label": label, "comment": comment}
         return _json(self._http.post(f"/api/v1/tasks/{task_id}/decision", json=body))
 
@@ -124,11 +155,20 @@ class Client:
 class AsyncClient:
     """Asynchronous client with the same calls as `Client`, for orchestrators."""
 
-    def __init__(self, base_url: str, api_key: str, *, timeout: float = DEFAULT_TIMEOUT,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout,
-                                       headers={"Authorization": f"Bearer {api_key}"},
-                                       transport=transport)
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            timeout=timeout,
+            headers={"Authorization": f"Bearer {api_key}"},
+            transport=transport,
+        )
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -139,23 +179,39 @@ class AsyncClient:
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def submit(self, workflow: str, content: dict[str, Any], *,
-                     external_id: str | None = None, metadata: dict[str, Any] | None = None,
-                     idempotency_key: str | None = None) -> dict[str, Any]:
+    async def submit(
+        self,
+        workflow: str,
+        content: dict[str, Any],
+        *,
+        external_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        return _json(await self._http.post(f"/api/v1/workflows/{workflow}/items",
-                                            json=_item_body(content, external_id, metadata),
-                                            headers=headers))
+        return _json(
+            await self._http.post(
+                f"/api/v1/workflows/{workflow}/items",
+                json=_item_body(content, external_id, metadata),
+                headers=headers,
+            )
+        )
 
     async def get(self, item_id: int) -> dict[str, Any]:
         return _json(await self._http.get(f"/api/v1/items/{item_id}"))
 
-    async def wait(self, item_id: int, timeout: float = 300.0, poll: float = 30.0) -> dict[str, Any]:
+    async def wait(
+        self, item_id: int, timeout: float = 300.0, poll: float = 30.0
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             remaining = max(0.0, deadline - time.monotonic())
-            item = _json(await self._http.get(f"/api/v1/items/{item_id}/wait",
-                                               params={"timeout": min(poll, remaining)},
-                                               timeout=min(poll, remaining) + 10))
+            item = _json(
+                await self._http.get(
+                    f"/api/v1/items/{item_id}/wait",
+                    params={"timeout": min(poll, remaining)},
+                    timeout=min(poll, remaining) + 10,
+                )
+            )
             if not item.get("timed_out") or remaining <= 0:
                 return item

@@ -80,7 +80,10 @@ def verify_chain(
         if event.seq != expected_seq:
             problems.append(
                 ChainProblem(
-                    chain, item_id, event.id, event.seq,
+                    chain,
+                    item_id,
+                    event.id,
+                    event.seq,
                     f"expected seq {expected_seq}: an event was deleted or reordered",
                 )
             )
@@ -100,16 +103,17 @@ def verify_chain(
             created_at=event.created_at,
         )
         if recomputed != event.hash:
-            problems.append(
-                ChainProblem(chain, item_id, event.id, event.seq, "event was modified")
-            )
+            problems.append(ChainProblem(chain, item_id, event.id, event.seq, "event was modified"))
             return problems
         prev = event.hash
         expected_seq += 1
     if head is not None and head != (expected_seq - 1, prev):
         problems.append(
             ChainProblem(
-                chain, item_id, None, None,
+                chain,
+                item_id,
+                None,
+                None,
                 f"chain ends at seq {expected_seq - 1} but the head says seq {head[0]}: "
                 "events were deleted or the last one modified",
             )

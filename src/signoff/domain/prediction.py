@@ -54,4 +54,8 @@ class Route:
     threshold: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"route": self.kind.value, "reasons": list(self.reasons), "threshold": self.threshold}
+        return {
+            "route": self.kind.value,
+            "reasons": list(self.reasons),
+            "threshold": self.threshold,
+        }

@@ -31,7 +31,9 @@ class EntityType(_Strict):
             try:
                 re.compile(pattern)
             except re.error as exc:
-                raise ValueError(f"pattern {pattern!r} is not a valid regular expression: {exc}")
+                raise ValueError(
+                    f"pattern {pattern!r} is not a valid regular expression: {exc}"
+                ) from None
         return value
 
 
@@ -144,7 +146,9 @@ class WorkflowSpec(_Strict):
         types = {e.type for e in self.entities}
         unknown_types = [t for t in self.routing.review_if_entities if t not in types]
         if unknown_types:
-            raise ValueError(f"routing.review_if_entities has unknown entity types: {unknown_types}")
+            raise ValueError(
+                f"routing.review_if_entities has unknown entity types: {unknown_types}"
+            )
         return self
 
     def final_state_for(self, outcome: str) -> str:
@@ -163,9 +167,7 @@ def parse_workflow(data: Any) -> WorkflowSpec:
     try:
         return WorkflowSpec.model_validate(data)
     except ValidationError as exc:
-        problems = [
-            {"field": _field_path(e["loc"]), "message": e["msg"]} for e in exc.errors()
-        ]
+        problems = [{"field": _field_path(e["loc"]), "message": e["msg"]} for e in exc.errors()]
         summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
         raise errors.InvalidWorkflow(f"invalid workflow: {summary}", problems=problems) from None
 

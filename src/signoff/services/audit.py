@@ -32,8 +32,9 @@ def verify_all(
                 # would verify as intact.
                 where = "item row" if item_id is not None else "chain head"
                 problems.append(
-                    audit_rules.ChainProblem(chain, item_id, None, None,
-                                             f"the {where} is missing: it was deleted")
+                    audit_rules.ChainProblem(
+                        chain, item_id, None, None, f"the {where} is missing: it was deleted"
+                    )
                 )
             problems.extend(audit_rules.verify_chain(chain, events, head=head, item_id=item_id))
             checked += len(events)
@@ -43,7 +44,8 @@ def verify_all(
             if chain not in seen and head[0] > 0:
                 item_id = int(chain.split(":", 1)[1]) if chain.startswith("item:") else None
                 problems.append(
-                    audit_rules.ChainProblem(chain, item_id, None, None,
-                                             f"all {head[0]} events are missing")
+                    audit_rules.ChainProblem(
+                        chain, item_id, None, None, f"all {head[0]} events are missing"
+                    )
                 )
     return checked, problems

@@ -48,8 +48,10 @@ def threshold_in_force(ctx: Context, workflow_id: int, spec: WorkflowSpec) -> fl
         entry = _cache.get(key)
         fresh = entry is not None and (
             entry.dirty == 0
-            or (entry.dirty < RECOMPUTE_DECISIONS
-                and time.monotonic() - entry.computed_at < RECOMPUTE_SECONDS)
+            or (
+                entry.dirty < RECOMPUTE_DECISIONS
+                and time.monotonic() - entry.computed_at < RECOMPUTE_SECONDS
+            )
         )
     if entry is not None and fresh:
         return entry.choice.threshold
@@ -96,7 +98,9 @@ def observations(
     ]
 
 
-def compute_choice(ctx: Context, workflow_id: int, spec: WorkflowSpec) -> error_budget.ThresholdChoice:
+def compute_choice(
+    ctx: Context, workflow_id: int, spec: WorkflowSpec
+) -> error_budget.ThresholdChoice:
     budget = spec.routing.error_budget
     assert budget is not None
     return error_budget.choose_threshold(
@@ -113,8 +117,11 @@ def calibration_report(ctx: Context, name: str) -> dict[str, Any]:
     spec = view.spec
     auto = _auto_summary(ctx, view.id)
     report: dict[str, Any] = {
-        "workflow": name, "version": view.version, "mode": spec.routing.mode,
-        "qa_sample_rate": spec.routing.qa_sample_rate, "auto_decided": auto["auto"],
+        "workflow": name,
+        "version": view.version,
+        "mode": spec.routing.mode,
+        "qa_sample_rate": spec.routing.qa_sample_rate,
+        "auto_decided": auto["auto"],
         "human_decided": auto["human"],
     }
     if spec.routing.mode != "error_budget":

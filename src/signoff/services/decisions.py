@@ -24,9 +24,13 @@ class DecisionRecord:
 
     def columns(self) -> dict[str, Any]:
         return {
-            "outcome": self.outcome, "final_label": self.label,
-            "final_entities": self.entities, "decided_by": self.decided_by,
-            "decided_at": self.decided_at, "comment": self.comment, "override": self.override,
+            "outcome": self.outcome,
+            "final_label": self.label,
+            "final_entities": self.entities,
+            "decided_by": self.decided_by,
+            "decided_at": self.decided_at,
+            "comment": self.comment,
+            "override": self.override,
         }
 
 
@@ -61,7 +65,9 @@ def delivery_messages(
     }
     return [
         state.OutboxMessage(
-            kind="webhook", payload=payload, target=spec.delivery.webhook_url,
+            kind="webhook",
+            payload=payload,
+            target=spec.delivery.webhook_url,
             workflow_id=workflow_id,
         )
     ]

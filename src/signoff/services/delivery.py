@@ -50,7 +50,10 @@ def send_due(ctx: Context, limit: int = 50) -> int:
 def _send_one(ctx: Context, row: Any) -> None:
     channel = notify.get_channel(row.kind)
     message = notify.Message(
-        id=row.message_id, kind=row.kind, target=row.target, payload=row.payload,
+        id=row.message_id,
+        kind=row.kind,
+        target=row.target,
+        payload=row.payload,
         secret=webhook_secret(ctx, row.workflow_id) if row.kind == "webhook" else None,
     )
     started = ctx.clock.now()
@@ -75,26 +78,43 @@ def _send_one(ctx: Context, row: Any) -> None:
     with engine.transaction(ctx.sessions) as session:
         outbox.create_attempt(
             session,
-            {"outbox_id": row.id, "attempted_at": started, "status_code": result.status_code,
-             "error": result.error,
-             "duration_ms": int((now - started).total_seconds() * 1000)},
+            {
+                "outbox_id": row.id,
+                "attempted_at": started,
+                "status_code": result.status_code,
+                "error": result.error,
+                "duration_ms": int((now - started).total_seconds() * 1000),
+            },
         )
         outbox.update_message(session, row.id, values)
         if row.item_id is not None and values.get("status") in (
-            OutboxStatus.SENT.value, OutboxStatus.DEAD.value
+            OutboxStatus.SENT.value,
+            OutboxStatus.DEAD.value,
         ):
             state.set_item_states(
                 session,
-                [state.StateChange(
-                    item_id=row.item_id, expected=None, target=None,
-                    event="delivered" if result.ok else "delivery_failed", actor="system",
-                    data={"message_id": row.message_id, "target": row.target,
-                          "attempts": attempts, "status_code": result.status_code,
-                          "error": result.error},
-                )],
+                [
+                    state.StateChange(
+                        item_id=row.item_id,
+                        expected=None,
+                        target=None,
+                        event="delivered" if result.ok else "delivery_failed",
+                        actor="system",
+                        data={
+                            "message_id": row.message_id,
+                            "target": row.target,
+                            "attempts": attempts,
+                            "status_code": result.status_code,
+                            "error": result.error,
+                        },
+                    )
+                ],
                 now,
             )
     log.info(
         "action=outbox_send message_id=%s ok=%s status=%s attempts=%s",
-        row.message_id, result.ok, result.status_code, attempts,
+        row.message_id,
+        result.ok,
+        result.status_code,
+        attempts,
     )

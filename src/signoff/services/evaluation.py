@@ -44,7 +44,8 @@ class EvalResult:
             "human_reviews": self.human_reviews,
             "ai_errors": self.ai_errors,
             "model_accuracy": self.model_correct / self.model_predicted
-            if self.model_predicted else None,
+            if self.model_predicted
+            else None,
             "learning_curve": self.learning_curve,
         }
 
@@ -61,7 +62,8 @@ class _Window:
 
     def row(self, threshold: float | None) -> dict[str, Any]:
         return {
-            "items_from": self.start + 1, "items_to": self.start + self.items,
+            "items_from": self.start + 1,
+            "items_to": self.start + self.items,
             "automation_rate": self.auto / self.items if self.items else 0.0,
             "auto_error_rate": self.auto_errors / self.auto if self.auto else 0.0,
             "human_reviews": self.human,
@@ -73,7 +75,11 @@ class _Window:
 def simulated_reviewer(ctx: Context) -> users.Principal:
     with ctx.sessions() as session:
         row = session.execute(sa.select(t.users).where(t.users.c.email == REVIEWER_EMAIL)).first()
-    user_id = row.id if row is not None else users.add_user(ctx, REVIEWER_EMAIL, Role.REVIEWER, actor="eval")
+    user_id = (
+        row.id
+        if row is not None
+        else users.add_user(ctx, REVIEWER_EMAIL, Role.REVIEWER, actor="eval")
+    )
     return users.Principal(user_id, REVIEWER_EMAIL, Role.REVIEWER)
 
 
@@ -151,11 +157,20 @@ def _decide_all(
 
 def _read(ctx: Context, ids: list[int]) -> list[Any]:
     with ctx.sessions() as session:
-        return list(session.execute(
-            sa.select(t.items.c.id, t.items.c.ai_label, t.items.c.confidence, t.items.c.route,
-                      t.items.c.final_label, t.items.c.prediction)
-            .where(t.items.c.id.in_(ids)).order_by(t.items.c.id)
-        ))
+        return list(
+            session.execute(
+                sa.select(
+                    t.items.c.id,
+                    t.items.c.ai_label,
+                    t.items.c.confidence,
+                    t.items.c.route,
+                    t.items.c.final_label,
+                    t.items.c.prediction,
+                )
+                .where(t.items.c.id.in_(ids))
+                .order_by(t.items.c.id)
+            )
+        )
 
 
 def _threshold(ctx: Context, view: workflow_service.WorkflowView) -> float | None:

@@ -81,19 +81,27 @@ def _insert(
             if prior.request_hash != digest:
                 raise errors.IdempotencyConflict(
                     f"Idempotency-Key {item.idempotency_key!r} was already used with a "
-                    "different body", item_id=prior.id,
+                    "different body",
+                    item_id=prior.id,
                 )
             results[index] = Submitted(int(prior.id), created=False)
             continue
         positions.append(index)
         rows.append(
             {
-                "workflow_id": workflow_id, "workflow_version": version,
-                "external_id": item.external_id, "content": item.content,
-                "metadata": item.metadata or {}, "state": ItemState.RECEIVED.value,
-                "idempotency_key": item.idempotency_key, "request_hash": digest,
-                "created_at": now, "updated_at": now, "attempts": 0,
-                "audit_seq": 0, "audit_hash": "",
+                "workflow_id": workflow_id,
+                "workflow_version": version,
+                "external_id": item.external_id,
+                "content": item.content,
+                "metadata": item.metadata or {},
+                "state": ItemState.RECEIVED.value,
+                "idempotency_key": item.idempotency_key,
+                "request_hash": digest,
+                "created_at": now,
+                "updated_at": now,
+                "attempts": 0,
+                "audit_seq": 0,
+                "audit_hash": "",
             }
         )
     if rows:
@@ -102,9 +110,12 @@ def _insert(
             session,
             [
                 state.StateChange(
-                    item_id=item_id, expected=None, target=None, event="received", actor=actor,
-                    data={"workflow_version": version,
-                          "external_id": new_items[pos].external_id},
+                    item_id=item_id,
+                    expected=None,
+                    target=None,
+                    event="received",
+                    actor=actor,
+                    data={"workflow_version": version, "external_id": new_items[pos].external_id},
                     head=(0, ""),
                 )
                 for item_id, pos in zip(ids, positions, strict=True)

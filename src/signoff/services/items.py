@@ -35,10 +35,14 @@ def item_public(row: Any, workflow: str) -> dict[str, Any]:
     if row.prediction is not None:
         p = row.prediction
         prediction = {
-            "label": p.get("label"), "confidence": p.get("confidence"),
-            "entities": p.get("entities") or [], "model": p.get("model"),
-            "model_version": p.get("model_version"), "scores": p.get("scores") or {},
-            "confidence_method": p.get("confidence_method"), "error": p.get("error"),
+            "label": p.get("label"),
+            "confidence": p.get("confidence"),
+            "entities": p.get("entities") or [],
+            "model": p.get("model"),
+            "model_version": p.get("model_version"),
+            "scores": p.get("scores") or {},
+            "confidence_method": p.get("confidence_method"),
+            "error": p.get("error"),
         }
     route = None
     if row.route is not None:
@@ -46,16 +50,27 @@ def item_public(row: Any, workflow: str) -> dict[str, Any]:
     decision = None
     if row.decided_at is not None:
         decision = {
-            "outcome": row.outcome, "labels": [row.final_label] if row.final_label else [],
-            "label": row.final_label, "entities": row.final_entities or [],
-            "decided_by": row.decided_by, "comment": row.comment,
-            "decided_at": row.decided_at.isoformat(), "override": row.override,
+            "outcome": row.outcome,
+            "labels": [row.final_label] if row.final_label else [],
+            "label": row.final_label,
+            "entities": row.final_entities or [],
+            "decided_by": row.decided_by,
+            "comment": row.comment,
+            "decided_at": row.decided_at.isoformat(),
+            "override": row.override,
         }
     return {
-        "id": row.id, "workflow": workflow, "workflow_version": row.workflow_version,
-        "external_id": row.external_id, "state": row.state, "content": row.content,
-        "metadata": row.metadata, "created_at": row.created_at.isoformat(),
-        "updated_at": row.updated_at.isoformat(), "prediction": prediction, "route": route,
+        "id": row.id,
+        "workflow": workflow,
+        "workflow_version": row.workflow_version,
+        "external_id": row.external_id,
+        "state": row.state,
+        "content": row.content,
+        "metadata": row.metadata,
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+        "prediction": prediction,
+        "route": route,
         "decision": decision,
     }
 
@@ -88,8 +103,12 @@ def list_items(
         )
     with ctx.sessions() as session:
         rows = items.list_items(
-            session, workflow_id=workflow_id, state=state_filter, after_id=cursor,
-            limit=limit + 1, **filters,
+            session,
+            workflow_id=workflow_id,
+            state=state_filter,
+            after_id=cursor,
+            limit=limit + 1,
+            **filters,
         )
     names: dict[int, str] = {}
     out = []
@@ -102,7 +121,9 @@ def list_items(
     return out, next_cursor
 
 
-def cancel_item(ctx: Context, principal: Principal, item_id: int, reason: str | None) -> dict[str, Any]:
+def cancel_item(
+    ctx: Context, principal: Principal, item_id: int, reason: str | None
+) -> dict[str, Any]:
     """Cancel an open item; its open review tasks close with it."""
     row = get_item_row(ctx, item_id)
     name = check_access(ctx, principal, row)
@@ -116,8 +137,12 @@ def cancel_item(ctx: Context, principal: Principal, item_id: int, reason: str | 
         state.set_item_state(
             session,
             state.StateChange(
-                item_id=item_id, expected=current, target=ItemState.CANCELLED, event="cancelled",
-                actor=principal.actor, data={"reason": reason},
+                item_id=item_id,
+                expected=current,
+                target=ItemState.CANCELLED,
+                event="cancelled",
+                actor=principal.actor,
+                data={"reason": reason},
                 values={"lease_owner": None, "lease_expires_at": None},
             ),
             now,
@@ -133,8 +158,15 @@ def record_view(ctx: Context, principal: Principal, item_id: int) -> None:
     with engine.transaction(ctx.sessions) as session:
         state.set_item_states(
             session,
-            [state.StateChange(item_id=item_id, expected=None, target=None, event="viewed",
-                               actor=principal.actor)],
+            [
+                state.StateChange(
+                    item_id=item_id,
+                    expected=None,
+                    target=None,
+                    event="viewed",
+                    actor=principal.actor,
+                )
+            ],
             now,
         )
 
@@ -143,7 +175,9 @@ def is_settled(row: Any) -> bool:
     return ItemState(row.state) in FINAL_STATES or ItemState(row.state) in DECIDED_STATES
 
 
-def wait_blocking(ctx: Context, principal: Principal, item_id: int, timeout: float) -> dict[str, Any]:
+def wait_blocking(
+    ctx: Context, principal: Principal, item_id: int, timeout: float
+) -> dict[str, Any]:
     """Block until the item is decided or cancelled, or the timeout passes (used by threads)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -163,7 +197,9 @@ def item_events(ctx: Context, principal: Principal, item_id: int) -> dict[str, A
         events = audit.list_item_events(session, item_id)
         task_rows = tasks.list_tasks_for_item(session, item_id)
     problems = audit_rules.verify_chain(
-        audit_rules.item_chain(item_id), events, head=(row.audit_seq, row.audit_hash),
+        audit_rules.item_chain(item_id),
+        events,
+        head=(row.audit_seq, row.audit_hash),
         item_id=item_id,
     )
     return {
@@ -171,13 +207,25 @@ def item_events(ctx: Context, principal: Principal, item_id: int) -> dict[str, A
         "verified": not problems,
         "problems": [p.describe() for p in problems],
         "events": [
-            {"id": e.id, "seq": e.seq, "type": e.type, "actor": e.actor, "data": e.data,
-             "created_at": e.created_at.isoformat(), "hash": e.hash, "prev_hash": e.prev_hash}
+            {
+                "id": e.id,
+                "seq": e.seq,
+                "type": e.type,
+                "actor": e.actor,
+                "data": e.data,
+                "created_at": e.created_at.isoformat(),
+                "hash": e.hash,
+                "prev_hash": e.prev_hash,
+            }
             for e in events
         ],
         "tasks": [
-            {"id": tk.id, "status": tk.status, "assignee_id": tk.assignee_id,
-             "due_at": tk.due_at.isoformat() if tk.due_at else None}
+            {
+                "id": tk.id,
+                "status": tk.status,
+                "assignee_id": tk.assignee_id,
+                "due_at": tk.due_at.isoformat() if tk.due_at else None,
+            }
             for tk in task_rows
         ],
     }

@@ -25,7 +25,10 @@ from signoff.services.users import Principal
 from signoff.storage import metrics as queries
 
 RANGES: dict[str, timedelta | None] = {
-    "24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "all": None,
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+    "all": None,
 }
 DEFAULT_RANGE = "7d"
 #: Rows fetched at most for one median/p90; more are sampled by id stride.
@@ -57,8 +60,9 @@ def parse_since(ctx: Context, value: str | None) -> tuple[str, datetime | None]:
             f"since: use one of {list(RANGES)} or an ISO 8601 timestamp", field="since"
         ) from None
     if since.tzinfo is None:
-        raise errors.ValidationFailed("since: give a time zone (e.g. 2026-01-01T00:00:00Z)",
-                                      field="since")
+        raise errors.ValidationFailed(
+            "since: give a time zone (e.g. 2026-01-01T00:00:00Z)", field="since"
+        )
     return since.isoformat(), since
 
 
@@ -91,10 +95,18 @@ def _rate(part: int | float, whole: int | float) -> float | None:
 def qa_estimate(n: int, overridden: int) -> dict[str, Any]:
     """Auto error estimated from QA-sampled items: override rate and its Clopper-Pearson bound."""
     if n == 0:
-        return {"method": "qa_sample", "n": 0, "errors": 0, "estimate": None,
-                "upper_bound": None, "confidence_level": BOUND_LEVEL}
+        return {
+            "method": "qa_sample",
+            "n": 0,
+            "errors": 0,
+            "estimate": None,
+            "upper_bound": None,
+            "confidence_level": BOUND_LEVEL,
+        }
     return {
-        "method": "qa_sample", "n": n, "errors": overridden,
+        "method": "qa_sample",
+        "n": n,
+        "errors": overridden,
         "estimate": round(overridden / n, 4),
         "upper_bound": round(clopper_pearson_upper(overridden, n, BOUND_LEVEL), 4),
         "confidence_level": BOUND_LEVEL,
@@ -105,11 +117,14 @@ def _budget_estimate(ctx: Context, name: str) -> dict[str, Any]:
     report = calibration.calibration_report(ctx, name)
     upper = report.get("auto_error_upper_bound")
     return {
-        "method": "error_budget", "n": report.get("reviewed_above_threshold"),
+        "method": "error_budget",
+        "n": report.get("reviewed_above_threshold"),
         "errors": report.get("errors_above_threshold"),
-        "estimate": report.get("estimated_auto_error"), "upper_bound": upper,
+        "estimate": report.get("estimated_auto_error"),
+        "upper_bound": upper,
         "confidence_level": report.get("confidence_level"),
-        "error_budget": report.get("error_budget"), "threshold": report.get("threshold"),
+        "error_budget": report.get("error_budget"),
+        "threshold": report.get("threshold"),
         "within_budget": None if upper is None else upper <= report["error_budget"],
         "reason": report.get("reason"),
     }
@@ -147,13 +162,16 @@ def summary(ctx: Context, scope: Scope, since: datetime | None, range_label: str
                 wf["qa_overridden"] += int(row.overridden)
     for d in days.values():
         d["override_rate"] = _rate(d["overridden"], d["human"])
-    total = {k: sum(w[k] for w in per_wf.values())
-             for k in ("decided", "auto", "human", "overridden", "qa", "qa_overridden")}
+    total = {
+        k: sum(w[k] for w in per_wf.values())
+        for k in ("decided", "auto", "human", "overridden", "qa", "qa_overridden")
+    }
 
     queue_rows: dict[int, dict[str, Any]] = {}
     for row in queue:
-        q = queue_rows.setdefault(row.workflow_id, {"open": 0, "assigned": 0, "overdue": 0,
-                                                    "oldest": None})
+        q = queue_rows.setdefault(
+            row.workflow_id, {"open": 0, "assigned": 0, "overdue": 0, "oldest": None}
+        )
         q[row.status] = int(row.n)
         q["overdue"] += int(row.overdue)
         if row.oldest is not None and (q["oldest"] is None or row.oldest < q["oldest"]):
@@ -163,14 +181,19 @@ def summary(ctx: Context, scope: Scope, since: datetime | None, range_label: str
     workflows = []
     for wf_id in sorted(ids, key=lambda i: scope.names[i]):
         w, q = per_wf.get(wf_id, defaultdict(int)), queue_rows.get(wf_id, {})
-        workflows.append({
-            "workflow": scope.names[wf_id], "decided": w["decided"], "auto": w["auto"],
-            "human": w["human"], "automation_rate": _rate(w["auto"], w["decided"]),
-            "override_rate": _rate(w["overridden"], w["human"]),
-            "queue_depth": q.get("open", 0) + q.get("assigned", 0),
-            "overdue": q.get("overdue", 0),
-            "auto_error": auto_error_for(ctx, scope.names[wf_id], w["qa"], w["qa_overridden"]),
-        })
+        workflows.append(
+            {
+                "workflow": scope.names[wf_id],
+                "decided": w["decided"],
+                "auto": w["auto"],
+                "human": w["human"],
+                "automation_rate": _rate(w["auto"], w["decided"]),
+                "override_rate": _rate(w["overridden"], w["human"]),
+                "queue_depth": q.get("open", 0) + q.get("assigned", 0),
+                "overdue": q.get("overdue", 0),
+                "auto_error": auto_error_for(ctx, scope.names[wf_id], w["qa"], w["qa_overridden"]),
+            }
+        )
 
     bins: dict[str, list[int]] = {"auto": [0] * HISTOGRAM_BINS, "human": [0] * HISTOGRAM_BINS}
     for row in histogram:
@@ -181,10 +204,17 @@ def summary(ctx: Context, scope: Scope, since: datetime | None, range_label: str
     for assignee, ms in tot:
         times[assignee].append(float(ms))
     reviewer_rows = sorted(
-        ({"reviewer": r.email or f"user {r.assignee_id}", "user_id": r.assignee_id,
-          "decided": int(r.n), "decided_late": int(r.late),
-          "median_time_on_task_ms": _percentiles(times.get(r.assignee_id, []))["median"],
-          "holding": holding.get(r.assignee_id or -1, 0)} for r in reviewers),
+        (
+            {
+                "reviewer": r.email or f"user {r.assignee_id}",
+                "user_id": r.assignee_id,
+                "decided": int(r.n),
+                "decided_late": int(r.late),
+                "median_time_on_task_ms": _percentiles(times.get(r.assignee_id, []))["median"],
+                "holding": holding.get(r.assignee_id or -1, 0),
+            }
+            for r in reviewers
+        ),
         key=lambda r: (-r["decided"], r["reviewer"]),
     )
 
@@ -193,12 +223,15 @@ def summary(ctx: Context, scope: Scope, since: datetime | None, range_label: str
     overdue_n = sum(q.get("overdue", 0) for q in queue_rows.values())
     late_n = sum(r["decided_late"] for r in reviewer_rows)
     overall_error = (
-        workflows[0]["auto_error"] if scope.workflow and workflows
+        workflows[0]["auto_error"]
+        if scope.workflow and workflows
         else qa_estimate(total["qa"], total["qa_overridden"])
     )
     return {
-        "workflow": scope.workflow, "range": range_label,
-        "since": since.isoformat() if since else None, "until": now.isoformat(),
+        "workflow": scope.workflow,
+        "range": range_label,
+        "since": since.isoformat() if since else None,
+        "until": now.isoformat(),
         "items_received": received,
         "decisions": {"total": total["decided"], "auto": total["auto"], "human": total["human"]},
         "automation_rate": _rate(total["auto"], total["decided"]),
@@ -215,10 +248,17 @@ def summary(ctx: Context, scope: Scope, since: datetime | None, range_label: str
         },
         "by_day": [days[k] for k in sorted(days)],
         "reviewers": reviewer_rows,
-        "queue": {"open": open_n, "assigned": assigned_n, "depth": open_n + assigned_n,
-                  "oldest_age_seconds": (now - oldest).total_seconds() if oldest else None},
-        "sla": {"overdue_pending": overdue_n, "decided_late": late_n,
-                "breaches": overdue_n + late_n},
+        "queue": {
+            "open": open_n,
+            "assigned": assigned_n,
+            "depth": open_n + assigned_n,
+            "oldest_age_seconds": (now - oldest).total_seconds() if oldest else None,
+        },
+        "sla": {
+            "overdue_pending": overdue_n,
+            "decided_late": late_n,
+            "breaches": overdue_n + late_n,
+        },
         "auto_error": overall_error,
         "workflows": workflows,
     }
@@ -248,19 +288,22 @@ def gauges(ctx: Context) -> dict[str, list[tuple[dict[str, str], float]]]:
 
     oldest: dict[int, datetime] = {}
     for row in queue:
-        if row.oldest is not None and (row.workflow_id not in oldest
-                                       or row.oldest < oldest[row.workflow_id]):
+        if row.oldest is not None and (
+            row.workflow_id not in oldest or row.oldest < oldest[row.workflow_id]
+        ):
             oldest[row.workflow_id] = row.oldest
     return {
         "items": [({"workflow": wf(r.workflow_id), "state": r.state}, r.n) for r in by_state],
-        "decisions": [({"workflow": wf(r.workflow_id), "route": r.route or "none"}, r.n)
-                      for r in by_route],
-        "queue_depth": [({"workflow": wf(r.workflow_id), "status": r.status}, r.n)
-                        for r in queue],
-        "queue_overdue": [({"workflow": wf(r.workflow_id), "status": r.status}, r.overdue)
-                          for r in queue],
-        "queue_oldest_age": [({"workflow": wf(w)}, (now - o).total_seconds())
-                             for w, o in oldest.items()],
+        "decisions": [
+            ({"workflow": wf(r.workflow_id), "route": r.route or "none"}, r.n) for r in by_route
+        ],
+        "queue_depth": [({"workflow": wf(r.workflow_id), "status": r.status}, r.n) for r in queue],
+        "queue_overdue": [
+            ({"workflow": wf(r.workflow_id), "status": r.status}, r.overdue) for r in queue
+        ],
+        "queue_oldest_age": [
+            ({"workflow": wf(w)}, (now - o).total_seconds()) for w, o in oldest.items()
+        ],
         "outbox_pending": [({}, pending)],
     }
 

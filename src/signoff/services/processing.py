@@ -67,13 +67,19 @@ def claim_batch(ctx: Context, owner: str, limit: int) -> list[_Work]:
             return []
         changes = [
             state.StateChange(
-                item_id=r.id, expected=ItemState(r.state), target=ItemState.PROCESSING,
+                item_id=r.id,
+                expected=ItemState(r.state),
+                target=ItemState.PROCESSING,
                 event="claimed" if r.state == ItemState.RECEIVED.value else "lease_recovered",
                 actor=f"worker:{owner}",
                 data={"attempt": r.attempts + 1, "previous_owner": r.lease_owner}
-                if r.lease_owner else {"attempt": r.attempts + 1},
-                values={"lease_owner": owner, "lease_expires_at": lease_until,
-                        "attempts": r.attempts + 1},
+                if r.lease_owner
+                else {"attempt": r.attempts + 1},
+                values={
+                    "lease_owner": owner,
+                    "lease_expires_at": lease_until,
+                    "attempts": r.attempts + 1,
+                },
                 head=(r.audit_seq, r.audit_hash),
             )
             for r in rows
@@ -83,8 +89,15 @@ def claim_batch(ctx: Context, owner: str, limit: int) -> list[_Work]:
             return []
         loaded = items.read_items_for_processing(session, [c.item_id for c in applied])
     return [
-        _Work(r.id, r.workflow_id, r.workflow_version, r.content, r.metadata,
-              (r.audit_seq, r.audit_hash), r.external_id)
+        _Work(
+            r.id,
+            r.workflow_id,
+            r.workflow_version,
+            r.content,
+            r.metadata,
+            (r.audit_seq, r.audit_hash),
+            r.external_id,
+        )
         for r in sorted(loaded, key=lambda r: r.id)
     ]
 
@@ -145,7 +158,10 @@ def _predict_one(
             last = exc.detail
             log.warning(
                 "action=ai_failed item_id=%s provider=%s attempt=%s retryable=%s",
-                item.item_id, provider.name, attempt + 1, exc.retryable,
+                item.item_id,
+                provider.name,
+                attempt + 1,
+                exc.retryable,
             )
             if not exc.retryable or attempt == spec.ai.retries:
                 break
@@ -196,8 +212,12 @@ def record_results(
         if w.workflow_id not in thresholds:
             thresholds[w.workflow_id] = calibration.threshold_in_force(ctx, w.workflow_id, spec)
         verdict = routing.route(
-            prediction, spec.routing, metadata=w.metadata, qa_draw=ctx.rng.random(),
-            threshold=thresholds[w.workflow_id], labels=spec.labels,
+            prediction,
+            spec.routing,
+            metadata=w.metadata,
+            qa_draw=ctx.rng.random(),
+            threshold=thresholds[w.workflow_id],
+            labels=spec.labels,
         )
         routes[w.item_id] = (verdict, spec, w)
         changes.append(_change_for(owner, w, spec, prediction, verdict, now))
@@ -207,10 +227,17 @@ def record_results(
         for change in applied:
             verdict, spec, w = routes[change.item_id]
             if verdict.kind is RouteKind.HUMAN:
-                due = now + timedelta(hours=spec.review.sla_hours) if spec.review.sla_hours else None
+                due = (
+                    now + timedelta(hours=spec.review.sla_hours) if spec.review.sla_hours else None
+                )
                 task_rows.append(
-                    {"item_id": change.item_id, "workflow_id": w.workflow_id,
-                     "status": TaskStatus.OPEN.value, "created_at": now, "due_at": due}
+                    {
+                        "item_id": change.item_id,
+                        "workflow_id": w.workflow_id,
+                        "status": TaskStatus.OPEN.value,
+                        "created_at": now,
+                        "due_at": due,
+                    }
                 )
         tasks.create_tasks(session, task_rows)
     lost = len(changes) - len(applied)
@@ -224,38 +251,68 @@ def record_results(
 
 
 def _change_for(
-    owner: str, w: _Work, spec: WorkflowSpec, prediction: Prediction, verdict: Route,
+    owner: str,
+    w: _Work,
+    spec: WorkflowSpec,
+    prediction: Prediction,
+    verdict: Route,
     now: datetime,
 ) -> state.StateChange:
     values: dict[str, Any] = {
-        "ai_label": prediction.label, "confidence": prediction.confidence,
-        "prediction": prediction.to_json(), "route": verdict.kind.value,
-        "route_reasons": list(verdict.reasons), "threshold": verdict.threshold,
-        "qa_sample": "qa_sample" in verdict.reasons, "routed_at": now,
-        "lease_owner": None, "lease_expires_at": None,
+        "ai_label": prediction.label,
+        "confidence": prediction.confidence,
+        "prediction": prediction.to_json(),
+        "route": verdict.kind.value,
+        "route_reasons": list(verdict.reasons),
+        "threshold": verdict.threshold,
+        "qa_sample": "qa_sample" in verdict.reasons,
+        "routed_at": now,
+        "lease_owner": None,
+        "lease_expires_at": None,
     }
     summary = {
-        "label": prediction.label, "confidence": prediction.confidence,
-        "model": prediction.model, "model_version": prediction.model_version,
-        "error": prediction.error, "route": verdict.kind.value, "reasons": list(verdict.reasons),
+        "label": prediction.label,
+        "confidence": prediction.confidence,
+        "model": prediction.model,
+        "model_version": prediction.model_version,
+        "error": prediction.error,
+        "route": verdict.kind.value,
+        "reasons": list(verdict.reasons),
     }
     if verdict.kind is RouteKind.HUMAN:
         return state.StateChange(
-            item_id=w.item_id, expected=ItemState.PROCESSING, target=ItemState.IN_REVIEW,
-            event="routed_to_review", actor="ai", data=summary, values=values,
-            lease_owner=owner, head=w.head,
+            item_id=w.item_id,
+            expected=ItemState.PROCESSING,
+            target=ItemState.IN_REVIEW,
+            event="routed_to_review",
+            actor="ai",
+            data=summary,
+            values=values,
+            lease_owner=owner,
+            head=w.head,
         )
     outcome = spec.review.auto_outcome
     entities = list(values["prediction"]["entities"])
     decision = decisions.DecisionRecord(
-        outcome=outcome, label=prediction.label, entities=entities, decided_by="ai",
-        comment=None, decided_at=now, override=False,
+        outcome=outcome,
+        label=prediction.label,
+        entities=entities,
+        decided_by="ai",
+        comment=None,
+        decided_at=now,
+        override=False,
     )
     values.update(decision.columns())
     return state.StateChange(
-        item_id=w.item_id, expected=ItemState.PROCESSING,
-        target=ItemState(spec.final_state_for(outcome)), event="auto_decided", actor="ai",
-        data={**summary, "outcome": outcome}, values=values, lease_owner=owner, head=w.head,
+        item_id=w.item_id,
+        expected=ItemState.PROCESSING,
+        target=ItemState(spec.final_state_for(outcome)),
+        event="auto_decided",
+        actor="ai",
+        data={**summary, "outcome": outcome},
+        values=values,
+        lease_owner=owner,
+        head=w.head,
         outbox=decisions.delivery_messages(
             spec, w.workflow_id, w.item_id, decision, {**values, "external_id": w.external_id}
         ),

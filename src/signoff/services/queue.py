@@ -62,16 +62,25 @@ def snapshot(ctx: Context, principal: Principal) -> QueueSnapshot:
     for row in rows:
         if row.workflow_id not in names:
             continue
-        w = per.setdefault(row.workflow_id, {"workflow": names[row.workflow_id], "open": 0,
-                                             "assigned": 0, "overdue": 0, "oldest": None})
+        w = per.setdefault(
+            row.workflow_id,
+            {
+                "workflow": names[row.workflow_id],
+                "open": 0,
+                "assigned": 0,
+                "overdue": 0,
+                "oldest": None,
+            },
+        )
         w[row.status] = int(row.n)
         w["overdue"] += int(row.overdue)
         if row.oldest is not None and (w["oldest"] is None or row.oldest < w["oldest"]):
             w["oldest"] = row.oldest
     snap = QueueSnapshot(mine=mine)
     for wf_id, name in sorted(names.items(), key=lambda kv: kv[1]):
-        w = per.get(wf_id, {"workflow": name, "open": 0, "assigned": 0, "overdue": 0,
-                            "oldest": None})
+        w = per.get(
+            wf_id, {"workflow": name, "open": 0, "assigned": 0, "overdue": 0, "oldest": None}
+        )
         oldest = w.pop("oldest")
         w["oldest_age_seconds"] = (now - oldest).total_seconds() if oldest else None
         snap.workflows.append(w)
@@ -108,11 +117,17 @@ def list_tasks(
         rows = queries.list_pending_tasks(session, ids, **options)
     return [
         QueueTask(
-            task_id=r.task_id, item_id=r.item_id, workflow=names.get(r.workflow_id, "?"),
-            status=r.status, ai_label=r.ai_label, confidence=r.confidence,
-            reasons=list(r.route_reasons or []), created_at=r.created_at.isoformat(),
+            task_id=r.task_id,
+            item_id=r.item_id,
+            workflow=names.get(r.workflow_id, "?"),
+            status=r.status,
+            ai_label=r.ai_label,
+            confidence=r.confidence,
+            reasons=list(r.route_reasons or []),
+            created_at=r.created_at.isoformat(),
             due_at=r.due_at.isoformat() if r.due_at else None,
             overdue=bool(r.due_at is not None and r.due_at < now),
         )
-        for r in rows if r.workflow_id in names
+        for r in rows
+        if r.workflow_id in names
     ]

@@ -59,10 +59,16 @@ def claim_next_task(
                 assert task is not None
                 state.set_item_states(
                     session,
-                    [state.StateChange(
-                        item_id=task.item_id, expected=None, target=None, event="assigned",
-                        actor=principal.actor, data={"task_id": task_id},
-                    )],
+                    [
+                        state.StateChange(
+                            item_id=task.item_id,
+                            expected=None,
+                            target=None,
+                            event="assigned",
+                            actor=principal.actor,
+                            data={"task_id": task_id},
+                        )
+                    ],
                     now,
                 )
                 ctx.bus.publish("task_assigned", {"task_id": task_id})
@@ -83,10 +89,16 @@ def release_task(ctx: Context, principal: Principal, task_id: int) -> None:
             raise errors.TaskNotAssigned(task_id=task_id)
         state.set_item_states(
             session,
-            [state.StateChange(
-                item_id=task.item_id, expected=None, target=None, event="released",
-                actor=principal.actor, data={"task_id": task_id},
-            )],
+            [
+                state.StateChange(
+                    item_id=task.item_id,
+                    expected=None,
+                    target=None,
+                    event="released",
+                    actor=principal.actor,
+                    data={"task_id": task_id},
+                )
+            ],
             now,
         )
     ctx.bus.publish("tasks_created", {"count": 1, "released": task_id})
@@ -109,8 +121,11 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
         raise errors.TaskAlreadyDecided(task_id=task_id)
     if task.status == TaskStatus.CANCELLED.value:
         raise errors.InvalidTransition("the item was cancelled; this task is closed")
-    if task.status == TaskStatus.ASSIGNED.value and task.assignee_id != principal.user_id \
-            and principal.role is not Role.ADMIN:
+    if (
+        task.status == TaskStatus.ASSIGNED.value
+        and task.assignee_id != principal.user_id
+        and principal.role is not Role.ADMIN
+    ):
         raise errors.TaskNotAssigned(task_id=task_id)
     with ctx.sessions() as session:
         item = items.read_item(session, task.item_id)
@@ -125,7 +140,9 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
         entities = (item.prediction or {}).get("entities") or []
     rejected = spec.final_state_for(decision.outcome) == ItemState.REJECTED.value
     override = rejected or (label != item.ai_label)
-    if decision.entities is not None and decision.entities != (item.prediction or {}).get("entities"):
+    if decision.entities is not None and decision.entities != (item.prediction or {}).get(
+        "entities"
+    ):
         override = True
     comment = (decision.comment or "").strip() or None
     needs_comment = (
@@ -134,36 +151,65 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
         or ("rejected" in spec.review.require_comment_on and rejected)
     )
     if needs_comment and not comment:
-        raise errors.ValidationFailed("comment: this workflow requires a comment for this decision",
-                                      field="comment")
+        raise errors.ValidationFailed(
+            "comment: this workflow requires a comment for this decision", field="comment"
+        )
     now = ctx.clock.now()
     record = decisions.DecisionRecord(
-        outcome=decision.outcome, label=label, entities=entities, decided_by=principal.actor,
-        comment=comment, decided_at=now, override=override,
+        outcome=decision.outcome,
+        label=label,
+        entities=entities,
+        decided_by=principal.actor,
+        comment=comment,
+        decided_at=now,
+        override=override,
     )
     values = record.columns()
     with engine.transaction(ctx.sessions) as session:
         if not tasks.decide_task(
-            session, task_id,
-            {"decided_at": now, "outcome": decision.outcome, "labels": [label] if label else [],
-             "entities": entities, "comment": comment, "time_on_task_ms": decision.time_on_task_ms,
-             "assignee_id": task.assignee_id or principal.user_id},
+            session,
+            task_id,
+            {
+                "decided_at": now,
+                "outcome": decision.outcome,
+                "labels": [label] if label else [],
+                "entities": entities,
+                "comment": comment,
+                "time_on_task_ms": decision.time_on_task_ms,
+                "assignee_id": task.assignee_id or principal.user_id,
+            },
         ):
             raise errors.TaskAlreadyDecided(task_id=task_id)
         state.set_item_state(
             session,
             state.StateChange(
-                item_id=item.id, expected=ItemState.IN_REVIEW,
-                target=ItemState(spec.final_state_for(decision.outcome)), event="decided",
+                item_id=item.id,
+                expected=ItemState.IN_REVIEW,
+                target=ItemState(spec.final_state_for(decision.outcome)),
+                event="decided",
                 actor=principal.actor,
-                data={"task_id": task_id, "outcome": decision.outcome, "label": label,
-                      "ai_label": item.ai_label, "override": override, "comment": comment,
-                      "entities": entities, "time_on_task_ms": decision.time_on_task_ms},
+                data={
+                    "task_id": task_id,
+                    "outcome": decision.outcome,
+                    "label": label,
+                    "ai_label": item.ai_label,
+                    "override": override,
+                    "comment": comment,
+                    "entities": entities,
+                    "time_on_task_ms": decision.time_on_task_ms,
+                },
                 values=values,
                 outbox=decisions.delivery_messages(
-                    spec, item.workflow_id, item.id, record,
-                    {"external_id": item.external_id, "ai_label": item.ai_label,
-                     "confidence": item.confidence, "route": item.route},
+                    spec,
+                    item.workflow_id,
+                    item.id,
+                    record,
+                    {
+                        "external_id": item.external_id,
+                        "ai_label": item.ai_label,
+                        "confidence": item.confidence,
+                        "route": item.route,
+                    },
                 ),
             ),
             now,
@@ -186,7 +232,9 @@ def _validate(spec: Any, decision: DecisionInput, item: Any) -> None:
         types = {e.type for e in spec.entities}
         for entity in decision.entities:
             if not isinstance(entity, dict) or "type" not in entity or "text" not in entity:
-                raise errors.ValidationFailed("entities: each needs type and text", field="entities")
+                raise errors.ValidationFailed(
+                    "entities: each needs type and text", field="entities"
+                )
             if entity["type"] not in types:
                 raise errors.ValidationFailed(
                     f"entities: unknown entity type {entity['type']!r}", field="entities"

@@ -62,7 +62,9 @@ class ModelStore:
 def _active_query(workflow: str, *columns: Any) -> sa.Select[Any]:
     return (
         sa.select(*columns)
-        .select_from(t.model_versions.join(t.workflows, t.workflows.c.id == t.model_versions.c.workflow_id))
+        .select_from(
+            t.model_versions.join(t.workflows, t.workflows.c.id == t.model_versions.c.workflow_id)
+        )
         .where(t.workflows.c.name == workflow, t.model_versions.c.active.is_(True))
     )
 
@@ -71,8 +73,12 @@ def record_label(session: Session, item: Any, spec: WorkflowSpec, label: str, no
     """A reviewer's label becomes a training example (inside the decision's transaction)."""
     session.execute(
         sa.insert(t.labelled_examples).values(
-            workflow_id=item.workflow_id, text=ai.text_of(item.content, spec.ai.text_field),
-            label=label, source="review", item_id=item.id, created_at=now,
+            workflow_id=item.workflow_id,
+            text=ai.text_of(item.content, spec.ai.text_field),
+            label=label,
+            source="review",
+            item_id=item.id,
+            created_at=now,
         )
     )
 
@@ -105,8 +111,15 @@ def import_labels(
             raise errors.ValidationFailed(
                 f"line {line}: label {label!r} is not one of {sorted(allowed)}", line=line
             )
-        chunk.append({"workflow_id": view.id, "text": text, "label": label,
-                      "source": "import", "created_at": now})
+        chunk.append(
+            {
+                "workflow_id": view.id,
+                "text": text,
+                "label": label,
+                "source": "import",
+                "created_at": now,
+            }
+        )
         total += 1
         if len(chunk) >= batch:
             flush()
@@ -120,31 +133,43 @@ def import_labels(
 
 def count_labels(ctx: Context, workflow_id: int) -> int:
     with ctx.sessions() as session:
-        return int(session.execute(
-            sa.select(sa.func.count()).where(t.labelled_examples.c.workflow_id == workflow_id)
-        ).scalar_one())
+        return int(
+            session.execute(
+                sa.select(sa.func.count()).where(t.labelled_examples.c.workflow_id == workflow_id)
+            ).scalar_one()
+        )
 
 
 def active_model_info(ctx: Context, workflow_id: int) -> Any | None:
     with ctx.sessions() as session:
         return session.execute(
-            sa.select(t.model_versions.c.version, t.model_versions.c.n_labels,
-                      t.model_versions.c.metrics, t.model_versions.c.created_at)
-            .where(t.model_versions.c.workflow_id == workflow_id,
-                   t.model_versions.c.active.is_(True))
+            sa.select(
+                t.model_versions.c.version,
+                t.model_versions.c.n_labels,
+                t.model_versions.c.metrics,
+                t.model_versions.c.created_at,
+            ).where(
+                t.model_versions.c.workflow_id == workflow_id, t.model_versions.c.active.is_(True)
+            )
         ).first()
 
 
 def list_model_versions(ctx: Context, workflow: str) -> list[Any]:
     view = workflow_service.get_workflow(ctx, workflow)
     with ctx.sessions() as session:
-        return list(session.execute(
-            sa.select(t.model_versions.c.version, t.model_versions.c.n_labels,
-                      t.model_versions.c.metrics, t.model_versions.c.created_at,
-                      t.model_versions.c.active)
-            .where(t.model_versions.c.workflow_id == view.id)
-            .order_by(t.model_versions.c.version.desc())
-        ))
+        return list(
+            session.execute(
+                sa.select(
+                    t.model_versions.c.version,
+                    t.model_versions.c.n_labels,
+                    t.model_versions.c.metrics,
+                    t.model_versions.c.created_at,
+                    t.model_versions.c.active,
+                )
+                .where(t.model_versions.c.workflow_id == view.id)
+                .order_by(t.model_versions.c.version.desc())
+            )
+        )
 
 
 def train_workflow(ctx: Context, workflow: str, actor: str = "cli") -> dict[str, Any]:
@@ -168,27 +193,43 @@ def train_workflow(ctx: Context, workflow: str, actor: str = "cli") -> dict[str,
     now = ctx.clock.now()
     with engine.transaction(ctx.sessions) as session:
         latest = session.execute(
-            sa.select(sa.func.max(t.model_versions.c.version))
-            .where(t.model_versions.c.workflow_id == view.id)
+            sa.select(sa.func.max(t.model_versions.c.version)).where(
+                t.model_versions.c.workflow_id == view.id
+            )
         ).scalar_one()
         version = (latest or 0) + 1
         session.execute(
-            sa.update(t.model_versions).where(t.model_versions.c.workflow_id == view.id)
+            sa.update(t.model_versions)
+            .where(t.model_versions.c.workflow_id == view.id)
             .values(active=False)
         )
         session.execute(
             sa.insert(t.model_versions).values(
-                workflow_id=view.id, version=version, created_at=now, n_labels=len(rows),
-                metrics=metrics, artifact=artifact, active=True,
+                workflow_id=view.id,
+                version=version,
+                created_at=now,
+                n_labels=len(rows),
+                metrics=metrics,
+                artifact=artifact,
+                active=True,
             )
         )
         audit.append_system_event(
-            session, "model_trained", actor,
-            {"workflow": workflow, "version": version, "n_labels": len(rows),
-             "accuracy": metrics.get("accuracy"), "ece": metrics.get("ece")},
+            session,
+            "model_trained",
+            actor,
+            {
+                "workflow": workflow,
+                "version": version,
+                "n_labels": len(rows),
+                "accuracy": metrics.get("accuracy"),
+                "ece": metrics.get("ece"),
+            },
             now,
         )
-    log.info("action=model_trained workflow=%s version=%s n_labels=%s", workflow, version, len(rows))
+    log.info(
+        "action=model_trained workflow=%s version=%s n_labels=%s", workflow, version, len(rows)
+    )
     return {"workflow": workflow, "version": version, "n_labels": len(rows), "metrics": metrics}
 
 

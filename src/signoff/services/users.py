@@ -63,9 +63,15 @@ def add_user(
             raise errors.ValidationFailed(f"email: a user {email} already exists", field="email")
         user_id = users.create_user(
             session,
-            {"email": email, "role": role.value, "display_name": display_name,
-             "password_hash": _hasher.hash(password) if password else None,
-             "workflows": workflows, "active": True, "created_at": now},
+            {
+                "email": email,
+                "role": role.value,
+                "display_name": display_name,
+                "password_hash": _hasher.hash(password) if password else None,
+                "workflows": workflows,
+                "active": True,
+                "created_at": now,
+            },
         )
         audit.append_system_event(
             session, "user_added", actor, {"email": email, "role": role.value}, now
@@ -91,8 +97,11 @@ def set_role(ctx: Context, user_id: int, role: Role, active: bool, actor: str) -
             raise errors.UserNotFound()
         users.update_user(session, user_id, {"role": role.value, "active": active})
         audit.append_system_event(
-            session, "user_changed", actor,
-            {"email": user.email, "role": role.value, "active": active}, now,
+            session,
+            "user_changed",
+            actor,
+            {"email": user.email, "role": role.value, "active": active},
+            now,
         )
 
 
@@ -116,8 +125,13 @@ def create_key(ctx: Context, name: str, email: str | None, actor: str = "cli") -
             user_id = user.id
         key_id = users.create_api_key(
             session,
-            {"name": name, "user_id": user_id, "prefix": prefix,
-             "key_hash": _key_hasher.hash(secret), "created_at": now},
+            {
+                "name": name,
+                "user_id": user_id,
+                "prefix": prefix,
+                "key_hash": _key_hasher.hash(secret),
+                "created_at": now,
+            },
         )
         audit.append_system_event(
             session, "api_key_created", actor, {"name": name, "key_id": key_id, "user": email}, now
@@ -141,7 +155,7 @@ def authenticate_key(ctx: Context, token: str) -> Principal:
     """The principal behind an API key, or Unauthorized."""
     if not token.startswith(KEY_PREFIX) or token.count("_") < 2:
         raise errors.Unauthorized("invalid API key")
-    prefix, _, secret = token[len(KEY_PREFIX):].partition("_")
+    prefix, _, secret = token[len(KEY_PREFIX) :].partition("_")
     with ctx.sessions() as session:
         key = users.read_api_key_by_prefix(session, prefix)
         user = users.read_user(session, key.user_id) if key is not None and key.user_id else None

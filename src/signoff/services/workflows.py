@@ -45,7 +45,9 @@ def apply_workflow(
             workflow_id = row.id
             current = workflows.read_version(session, row.id, row.current_version)
             if current is not None and current.spec == spec.model_dump(mode="json"):
-                return WorkflowView(row.id, spec.name, row.current_version, spec, current.source), False
+                return WorkflowView(
+                    row.id, spec.name, row.current_version, spec, current.source
+                ), False
             version = row.current_version + 1
         workflows.create_version(
             session, workflow_id, version, spec.model_dump(mode="json"), text, actor, now
@@ -64,7 +66,13 @@ def get_workflow(ctx: Context, name: str) -> WorkflowView:
             raise errors.WorkflowNotFound(f"no workflow named {name!r}", workflow=name)
         version = workflows.read_version(session, row.id, row.current_version)
         assert version is not None
-        return WorkflowView(row.id, row.name, row.current_version, _spec(ctx, row.id, row.current_version, version.spec), version.source)
+        return WorkflowView(
+            row.id,
+            row.name,
+            row.current_version,
+            _spec(ctx, row.id, row.current_version, version.spec),
+            version.source,
+        )
 
 
 def get_spec(ctx: Context, workflow_id: int, version: int) -> wf.WorkflowSpec:
@@ -99,8 +107,12 @@ def list_versions(ctx: Context, name: str) -> list[dict[str, Any]]:
     view = get_workflow(ctx, name)
     with ctx.sessions() as session:
         return [
-            {"version": r.version, "created_at": r.created_at, "created_by": r.created_by,
-             "source": r.source}
+            {
+                "version": r.version,
+                "created_at": r.created_at,
+                "created_by": r.created_by,
+                "source": r.source,
+            }
             for r in workflows.list_versions(session, view.id)
         ]
 

@@ -35,14 +35,25 @@ def build_rows(
     for event in events:
         seq += 1
         digest = audit_rules.event_hash(
-            chain=chain, seq=seq, prev_hash=prev, type=event.type, actor=event.actor,
-            data=event.data, created_at=now,
+            chain=chain,
+            seq=seq,
+            prev_hash=prev,
+            type=event.type,
+            actor=event.actor,
+            data=event.data,
+            created_at=now,
         )
         rows.append(
             {
-                "chain": chain, "seq": seq, "item_id": event.item_id, "type": event.type,
-                "actor": event.actor, "data": event.data, "created_at": now,
-                "prev_hash": prev, "hash": digest,
+                "chain": chain,
+                "seq": seq,
+                "item_id": event.item_id,
+                "type": event.type,
+                "actor": event.actor,
+                "data": event.data,
+                "created_at": now,
+                "prev_hash": prev,
+                "hash": digest,
             }
         )
         prev = digest
@@ -90,9 +101,16 @@ def append_system_event(
 
 def _stored(row: Any) -> audit_rules.StoredEvent:
     return audit_rules.StoredEvent(
-        id=row.id, chain=row.chain, seq=row.seq, item_id=row.item_id, type=row.type,
-        actor=row.actor, data=row.data, created_at=row.created_at,
-        prev_hash=row.prev_hash, hash=row.hash,
+        id=row.id,
+        chain=row.chain,
+        seq=row.seq,
+        item_id=row.item_id,
+        type=row.type,
+        actor=row.actor,
+        data=row.data,
+        created_at=row.created_at,
+        prev_hash=row.prev_hash,
+        hash=row.hash,
     )
 
 

@@ -69,8 +69,10 @@ def list_items(
         query = query.where(t.items.c.id < after_id)
     if label is not None:
         query = query.where(
-            sa.or_(t.items.c.final_label == label,
-                   sa.and_(t.items.c.final_label.is_(None), t.items.c.ai_label == label))
+            sa.or_(
+                t.items.c.final_label == label,
+                sa.and_(t.items.c.final_label.is_(None), t.items.c.ai_label == label),
+            )
         )
     if decided_by is not None:
         query = query.where(t.items.c.decided_by == decided_by)
@@ -98,8 +100,12 @@ def claim_items(
     )
     query = (
         sa.select(
-            t.items.c.id, t.items.c.state, t.items.c.audit_seq, t.items.c.audit_hash,
-            t.items.c.attempts, t.items.c.lease_owner,
+            t.items.c.id,
+            t.items.c.state,
+            t.items.c.audit_seq,
+            t.items.c.audit_hash,
+            t.items.c.attempts,
+            t.items.c.lease_owner,
         )
         .where(ready)
         .order_by(t.items.c.id)
@@ -129,8 +135,14 @@ def extend_leases(
 
 def read_items_for_processing(session: Session, ids: list[int]) -> list[Any]:
     query = sa.select(
-        t.items.c.id, t.items.c.workflow_id, t.items.c.workflow_version, t.items.c.content,
-        t.items.c.metadata, t.items.c.audit_seq, t.items.c.audit_hash, t.items.c.external_id,
+        t.items.c.id,
+        t.items.c.workflow_id,
+        t.items.c.workflow_version,
+        t.items.c.content,
+        t.items.c.metadata,
+        t.items.c.audit_seq,
+        t.items.c.audit_hash,
+        t.items.c.external_id,
     ).where(t.items.c.id.in_(ids))
     return list(session.execute(query))
 

@@ -65,10 +65,19 @@ def decisions(
     i = t.items.c
     day = day_of(session, i.decided_at).label("day")
     query = (
-        sa.select(i.workflow_id, day, i.route, i.qa_sample, sa.func.count().label("n"),
-                  _int_sum(i.override.is_(True)).label("overridden"))
-        .where(i.decided_at.is_not(None), _since(i.decided_at, since),
-               _in_workflows(i.workflow_id, workflow_ids))
+        sa.select(
+            i.workflow_id,
+            day,
+            i.route,
+            i.qa_sample,
+            sa.func.count().label("n"),
+            _int_sum(i.override.is_(True)).label("overridden"),
+        )
+        .where(
+            i.decided_at.is_not(None),
+            _since(i.decided_at, since),
+            _in_workflows(i.workflow_id, workflow_ids),
+        )
         .group_by(i.workflow_id, day, i.route, i.qa_sample)
     )
     return list(session.execute(query))
@@ -82,8 +91,12 @@ def confidence_histogram(
     bucket = _bucket(session, i.confidence, bins).label("bucket")
     query = (
         sa.select(i.route, bucket, sa.func.count().label("n"))
-        .where(i.routed_at.is_not(None), _since(i.routed_at, since),
-               i.confidence.is_not(None), _in_workflows(i.workflow_id, workflow_ids))
+        .where(
+            i.routed_at.is_not(None),
+            _since(i.routed_at, since),
+            i.confidence.is_not(None),
+            _in_workflows(i.workflow_id, workflow_ids),
+        )
         .group_by(i.route, bucket)
     )
     return list(session.execute(query))
@@ -98,13 +111,20 @@ def _stride_filter(column: Any, total: int, cap: int) -> Any:
 
 
 def decision_seconds(
-    session: Session, workflow_ids: Sequence[int] | None, since: datetime | None,
-    route: str, cap: int,
+    session: Session,
+    workflow_ids: Sequence[int] | None,
+    since: datetime | None,
+    route: str,
+    cap: int,
 ) -> tuple[list[float], int]:
     """Seconds from intake to decision for one route (sampled past `cap`), and the count."""
     i = t.items.c
-    where = (i.decided_at.is_not(None), _since(i.decided_at, since), i.route == route,
-             _in_workflows(i.workflow_id, workflow_ids))
+    where = (
+        i.decided_at.is_not(None),
+        _since(i.decided_at, since),
+        i.route == route,
+        _in_workflows(i.workflow_id, workflow_ids),
+    )
     total = int(session.execute(sa.select(sa.func.count()).where(*where)).scalar_one())
     if total == 0:
         return [], 0
@@ -120,11 +140,18 @@ def reviewer_throughput(
     """Tasks decided in the window per reviewer, with how many came after their due time."""
     r = t.review_tasks.c
     query = (
-        sa.select(r.assignee_id, t.users.c.email, sa.func.count().label("n"),
-                  _int_sum(sa.and_(r.due_at.is_not(None), r.decided_at > r.due_at)).label("late"))
+        sa.select(
+            r.assignee_id,
+            t.users.c.email,
+            sa.func.count().label("n"),
+            _int_sum(sa.and_(r.due_at.is_not(None), r.decided_at > r.due_at)).label("late"),
+        )
         .select_from(t.review_tasks.outerjoin(t.users, t.users.c.id == r.assignee_id))
-        .where(r.status == TaskStatus.DECIDED.value, _since(r.decided_at, since),
-               _in_workflows(r.workflow_id, workflow_ids))
+        .where(
+            r.status == TaskStatus.DECIDED.value,
+            _since(r.decided_at, since),
+            _in_workflows(r.workflow_id, workflow_ids),
+        )
         .group_by(r.assignee_id, t.users.c.email)
     )
     return list(session.execute(query))
@@ -135,8 +162,12 @@ def time_on_task(
 ) -> list[Any]:
     """(assignee_id, time_on_task_ms) of tasks decided in the window (sampled past `cap`)."""
     r = t.review_tasks.c
-    where = (r.status == TaskStatus.DECIDED.value, _since(r.decided_at, since),
-             r.time_on_task_ms.is_not(None), _in_workflows(r.workflow_id, workflow_ids))
+    where = (
+        r.status == TaskStatus.DECIDED.value,
+        _since(r.decided_at, since),
+        r.time_on_task_ms.is_not(None),
+        _in_workflows(r.workflow_id, workflow_ids),
+    )
     total = int(session.execute(sa.select(sa.func.count()).where(*where)).scalar_one())
     query = sa.select(r.assignee_id, r.time_on_task_ms).where(
         *where, _stride_filter(r.id, total, cap)
@@ -150,9 +181,13 @@ def queue_by_workflow(
     """Pending tasks by (workflow, status): count, overdue count and oldest creation time."""
     r = t.review_tasks.c
     query = (
-        sa.select(r.workflow_id, r.status, sa.func.count().label("n"),
-                  _int_sum(sa.and_(r.due_at.is_not(None), r.due_at < now)).label("overdue"),
-                  sa.func.min(r.created_at).label("oldest"))
+        sa.select(
+            r.workflow_id,
+            r.status,
+            sa.func.count().label("n"),
+            _int_sum(sa.and_(r.due_at.is_not(None), r.due_at < now)).label("overdue"),
+            sa.func.min(r.created_at).label("oldest"),
+        )
         .where(r.status.in_(PENDING), _in_workflows(r.workflow_id, workflow_ids))
         .group_by(r.workflow_id, r.status)
     )
@@ -174,8 +209,10 @@ def items_received(
     session: Session, workflow_ids: Sequence[int] | None, since: datetime | None
 ) -> int:
     i = t.items.c
-    query = sa.select(sa.func.count()).select_from(t.items).where(
-        _since(i.created_at, since), _in_workflows(i.workflow_id, workflow_ids)
+    query = (
+        sa.select(sa.func.count())
+        .select_from(t.items)
+        .where(_since(i.created_at, since), _in_workflows(i.workflow_id, workflow_ids))
     )
     return int(session.execute(query).scalar_one())
 
@@ -183,26 +220,33 @@ def items_received(
 def items_by_workflow_state(session: Session) -> list[Any]:
     """(workflow_id, state, count) over every item: an index-only scan."""
     i = t.items.c
-    return list(session.execute(
-        sa.select(i.workflow_id, i.state, sa.func.count().label("n"))
-        .group_by(i.workflow_id, i.state)
-    ))
+    return list(
+        session.execute(
+            sa.select(i.workflow_id, i.state, sa.func.count().label("n")).group_by(
+                i.workflow_id, i.state
+            )
+        )
+    )
 
 
 def decisions_by_route(session: Session, workflow_ids: Sequence[int]) -> list[Any]:
     """(workflow_id, route, count) over every decided item."""
     i = t.items.c
-    return list(session.execute(
-        sa.select(i.workflow_id, i.route, sa.func.count().label("n"))
-        .where(i.decided_at.is_not(None), _in_workflows(i.workflow_id, workflow_ids))
-        .group_by(i.workflow_id, i.route)
-    ))
+    return list(
+        session.execute(
+            sa.select(i.workflow_id, i.route, sa.func.count().label("n"))
+            .where(i.decided_at.is_not(None), _in_workflows(i.workflow_id, workflow_ids))
+            .group_by(i.workflow_id, i.route)
+        )
+    )
 
 
 def count_outbox_pending(session: Session) -> int:
-    return int(session.execute(
-        sa.select(sa.func.count()).where(t.outbox.c.status == OutboxStatus.PENDING.value)
-    ).scalar_one())
+    return int(
+        session.execute(
+            sa.select(sa.func.count()).where(t.outbox.c.status == OutboxStatus.PENDING.value)
+        ).scalar_one()
+    )
 
 
 def workflow_names(session: Session) -> dict[int, str]:
@@ -223,9 +267,19 @@ def list_pending_tasks(
     """Pending tasks with their item's AI answer, newest first."""
     r, i = t.review_tasks.c, t.items.c
     query = (
-        sa.select(r.id.label("task_id"), r.item_id, r.workflow_id, r.status, r.assignee_id,
-                  r.created_at, r.due_at, i.ai_label, i.confidence, i.route_reasons,
-                  i.external_id)
+        sa.select(
+            r.id.label("task_id"),
+            r.item_id,
+            r.workflow_id,
+            r.status,
+            r.assignee_id,
+            r.created_at,
+            r.due_at,
+            i.ai_label,
+            i.confidence,
+            i.route_reasons,
+            i.external_id,
+        )
         .select_from(t.review_tasks.join(t.items, t.items.c.id == r.item_id))
         .where(r.status.in_(PENDING), _in_workflows(r.workflow_id, workflow_ids))
         .order_by(r.id.desc())
@@ -245,9 +299,12 @@ def list_pending_tasks(
 def count_pending_for(session: Session, workflow_ids: Sequence[int] | None, user_id: int) -> int:
     """Tasks the reviewer holds right now."""
     r = t.review_tasks.c
-    return int(session.execute(
-        sa.select(sa.func.count()).where(
-            r.assignee_id == user_id, r.status == TaskStatus.ASSIGNED.value,
-            _in_workflows(r.workflow_id, workflow_ids),
-        )
-    ).scalar_one())
+    return int(
+        session.execute(
+            sa.select(sa.func.count()).where(
+                r.assignee_id == user_id,
+                r.status == TaskStatus.ASSIGNED.value,
+                _in_workflows(r.workflow_id, workflow_ids),
+            )
+        ).scalar_one()
+    )

@@ -90,10 +90,16 @@ def set_item_states(
     audit.insert_rows(session, [r for r in event_rows if r["item_id"] in applied_ids])
     outbox_rows = [
         {
-            "kind": m.kind, "item_id": c.item_id, "workflow_id": m.workflow_id,
-            "target": m.target, "message_id": f"msg_{uuid.uuid4().hex}",
-            "payload": m.payload, "status": OutboxStatus.PENDING.value, "attempts": 0,
-            "next_attempt_at": now, "created_at": now,
+            "kind": m.kind,
+            "item_id": c.item_id,
+            "workflow_id": m.workflow_id,
+            "target": m.target,
+            "message_id": f"msg_{uuid.uuid4().hex}",
+            "payload": m.payload,
+            "status": OutboxStatus.PENDING.value,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
         }
         for c in applied
         for m in c.outbox
@@ -130,8 +136,12 @@ def _guarded_update(
     # executemany needs one statement shape per batch, so group by what is set and guarded.
     groups: dict[tuple[Any, ...], list[StateChange]] = defaultdict(list)
     for c in changes:
-        shape = (c.target is not None, c.expected is not None, c.lease_owner is not None,
-                 tuple(sorted(c.values)))
+        shape = (
+            c.target is not None,
+            c.expected is not None,
+            c.lease_owner is not None,
+            tuple(sorted(c.values)),
+        )
         groups[shape].append(c)
     applied: list[StateChange] = []
     items = t.items
@@ -157,8 +167,11 @@ def _guarded_update(
         for c in group:
             assert c.head is not None
             p: dict[str, Any] = {
-                "_id": c.item_id, "_seq": c.head[0], "_new_seq": new_heads[c.item_id][0],
-                "_new_hash": new_heads[c.item_id][1], "_now": now,
+                "_id": c.item_id,
+                "_seq": c.head[0],
+                "_new_seq": new_heads[c.item_id][0],
+                "_new_hash": new_heads[c.item_id][1],
+                "_now": now,
             }
             if has_expected:
                 assert c.expected is not None

@@ -115,8 +115,15 @@ items = sa.Table(
     sa.Index("ix_items_workflow_state", "workflow_id", "state"),
     # Metrics (0002, replacing 0001's (workflow_id, decided_at)): covering indexes, so
     # windowed aggregates are index-only range scans per workflow.
-    sa.Index("ix_items_workflow_decided_cover", "workflow_id", "decided_at", "route",
-             "qa_sample", "override", "created_at"),
+    sa.Index(
+        "ix_items_workflow_decided_cover",
+        "workflow_id",
+        "decided_at",
+        "route",
+        "qa_sample",
+        "override",
+        "created_at",
+    ),
     sa.Index("ix_items_workflow_routed_cover", "workflow_id", "routed_at", "route", "confidence"),
     sa.Index("ix_items_created_at", "created_at"),
     sa.Index("ix_items_external_id", "external_id"),
@@ -144,8 +151,15 @@ review_tasks = sa.Table(
     sa.Index("ix_review_tasks_assignee_status", "assignee_id", "status"),
     sa.Index("ix_review_tasks_item", "item_id"),
     # Metrics (0002): reviewer throughput, time on task and late decisions, index-only.
-    sa.Index("ix_review_tasks_workflow_decided_cover", "workflow_id", "status", "decided_at",
-             "assignee_id", "due_at", "time_on_task_ms"),
+    sa.Index(
+        "ix_review_tasks_workflow_decided_cover",
+        "workflow_id",
+        "status",
+        "decided_at",
+        "assignee_id",
+        "due_at",
+        "time_on_task_ms",
+    ),
 )
 
 audit_events = sa.Table(

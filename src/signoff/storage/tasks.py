@@ -57,18 +57,19 @@ def read_assigned_task(
 
 
 def list_open_task_ids(
-    session: Session, workflow_ids: list[int] | None, limit: int = 20,
+    session: Session,
+    workflow_ids: list[int] | None,
+    limit: int = 20,
     exclude: Sequence[int] = (),
 ) -> list[int]:
-    query = sa.select(t.review_tasks.c.id).where(
-        t.review_tasks.c.status == TaskStatus.OPEN.value
-    )
+    query = sa.select(t.review_tasks.c.id).where(t.review_tasks.c.status == TaskStatus.OPEN.value)
     if workflow_ids is not None:
         query = query.where(t.review_tasks.c.workflow_id.in_(workflow_ids))
     if exclude:
         query = query.where(t.review_tasks.c.id.not_in(list(exclude)))
-    query = query.order_by(t.review_tasks.c.due_at.is_(None), t.review_tasks.c.due_at,
-                           t.review_tasks.c.id).limit(limit)
+    query = query.order_by(
+        t.review_tasks.c.due_at.is_(None), t.review_tasks.c.due_at, t.review_tasks.c.id
+    ).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         # Lock one row only: concurrent claimers skip locked rows, so locking a whole
         # page would tell every other reviewer that nothing is waiting.
@@ -90,9 +91,11 @@ def release_task(session: Session, task_id: int, user_id: int) -> bool:
     """Guarded: hand an assigned task back to the queue; False unless `user_id` held it."""
     result = session.execute(
         sa.update(t.review_tasks)
-        .where(t.review_tasks.c.id == task_id,
-               t.review_tasks.c.status == TaskStatus.ASSIGNED.value,
-               t.review_tasks.c.assignee_id == user_id)
+        .where(
+            t.review_tasks.c.id == task_id,
+            t.review_tasks.c.status == TaskStatus.ASSIGNED.value,
+            t.review_tasks.c.assignee_id == user_id,
+        )
         .values(status=TaskStatus.OPEN.value, assignee_id=None, assigned_at=None)
     )
     return engine.rowcount(result) == 1

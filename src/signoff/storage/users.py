@@ -24,9 +24,9 @@ def list_users(session: Session) -> list[Any]:
 
 
 def create_user(session: Session, values: dict[str, Any]) -> int:
-    return int(session.execute(
-        sa.insert(t.users).values(**values).returning(t.users.c.id)
-    ).scalar_one())
+    return int(
+        session.execute(sa.insert(t.users).values(**values).returning(t.users.c.id)).scalar_one()
+    )
 
 
 def update_user(session: Session, user_id: int, values: dict[str, Any]) -> None:
@@ -34,9 +34,11 @@ def update_user(session: Session, user_id: int, values: dict[str, Any]) -> None:
 
 
 def create_api_key(session: Session, values: dict[str, Any]) -> int:
-    return int(session.execute(
-        sa.insert(t.api_keys).values(**values).returning(t.api_keys.c.id)
-    ).scalar_one())
+    return int(
+        session.execute(
+            sa.insert(t.api_keys).values(**values).returning(t.api_keys.c.id)
+        ).scalar_one()
+    )
 
 
 def read_api_key_by_prefix(session: Session, prefix: str) -> Any | None:

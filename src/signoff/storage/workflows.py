@@ -43,11 +43,13 @@ def list_versions(session: Session, workflow_id: int) -> list[Any]:
 
 
 def create_workflow(session: Session, name: str, now: datetime) -> int:
-    return int(session.execute(
-        sa.insert(t.workflows)
-        .values(name=name, current_version=0, created_at=now, updated_at=now)
-        .returning(t.workflows.c.id)
-    ).scalar_one())
+    return int(
+        session.execute(
+            sa.insert(t.workflows)
+            .values(name=name, current_version=0, created_at=now, updated_at=now)
+            .returning(t.workflows.c.id)
+        ).scalar_one()
+    )
 
 
 def create_version(
@@ -61,8 +63,12 @@ def create_version(
 ) -> None:
     session.execute(
         sa.insert(t.workflow_versions).values(
-            workflow_id=workflow_id, version=version, spec=spec, source=source,
-            created_by=created_by, created_at=now,
+            workflow_id=workflow_id,
+            version=version,
+            spec=spec,
+            source=source,
+            created_by=created_by,
+            created_at=now,
         )
     )
     session.execute(

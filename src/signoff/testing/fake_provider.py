@@ -37,7 +37,9 @@ def clear_scripts() -> None:
 
 
 class FakeProvider:
-    def __init__(self, script_name: str | None, default_label: str, default_confidence: float) -> None:
+    def __init__(
+        self, script_name: str | None, default_label: str, default_confidence: float
+    ) -> None:
         self.name = "fake"
         self._script_name = script_name
         self._default = {"label": default_label, "confidence": default_confidence}
@@ -58,7 +60,9 @@ class FakeProvider:
         if "sleep" in content:
             time.sleep(float(content["sleep"]))
         if "fail" in content:
-            raise errors.ProviderError(str(content["fail"]), retryable=bool(content.get("retryable", True)))
+            raise errors.ProviderError(
+                str(content["fail"]), retryable=bool(content.get("retryable", True))
+            )
         if "fail_times" in content:
             with self._lock:
                 seen = self._failures.get(item.item_id, 0)

@@ -19,7 +19,9 @@ log = logging.getLogger(__name__)
 class WorkerPool:
     """`concurrency` AI-step threads and one outbox sender, sharing one provider cache."""
 
-    def __init__(self, ctx: Context, *, concurrency: int | None = None, sender: bool = True) -> None:
+    def __init__(
+        self, ctx: Context, *, concurrency: int | None = None, sender: bool = True
+    ) -> None:
         self.ctx = ctx
         self.concurrency = concurrency or ctx.settings.worker.concurrency
         self.sender = sender

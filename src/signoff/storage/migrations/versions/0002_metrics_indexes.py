@@ -20,11 +20,21 @@ branch_labels = None
 depends_on = None
 
 _INDEXES: list[tuple[str, str, list[str]]] = [
-    ("ix_items_workflow_decided_cover", "items",
-     ["workflow_id", "decided_at", "route", "qa_sample", "override", "created_at"]),
-    ("ix_items_workflow_routed_cover", "items", ["workflow_id", "routed_at", "route", "confidence"]),
-    ("ix_review_tasks_workflow_decided_cover", "review_tasks",
-     ["workflow_id", "status", "decided_at", "assignee_id", "due_at", "time_on_task_ms"]),
+    (
+        "ix_items_workflow_decided_cover",
+        "items",
+        ["workflow_id", "decided_at", "route", "qa_sample", "override", "created_at"],
+    ),
+    (
+        "ix_items_workflow_routed_cover",
+        "items",
+        ["workflow_id", "routed_at", "route", "confidence"],
+    ),
+    (
+        "ix_review_tasks_workflow_decided_cover",
+        "review_tasks",
+        ["workflow_id", "status", "decided_at", "assignee_id", "due_at", "time_on_task_ms"],
+    ),
 ]
 
 
@@ -35,7 +45,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.create_index("ix_items_workflow_decided", "items", ["workflow_id", "decided_at"],
-                    unique=False)
+    op.create_index(
+        "ix_items_workflow_decided", "items", ["workflow_id", "decided_at"], unique=False
+    )
     for name, table, _columns in reversed(_INDEXES):
         op.drop_index(name, table_name=table)
