@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import special, stats
 
 # Thresholds shown in the coverage/error trade-off table (the chosen one is added).
 TABLE_THRESHOLDS: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99)
@@ -35,6 +34,8 @@ def clopper_pearson_upper(errors: float, n: float, confidence_level: float) -> f
     if errors >= n:
         return 1.0
     # With errors == 0 this is 1 - (1 - level) ** (1 / n), the "rule of three" family.
+    from scipy import stats  # imported on first use: scipy.stats costs half a second
+
     return float(stats.beta.ppf(confidence_level, errors + 1.0, n - errors))
 
 
@@ -148,6 +149,8 @@ def _within_budget(
     errors = cum.weighted_errors[ends] / w * n_eff
     ok = errors < n_eff - 1e-12
     cdf = np.zeros_like(n_eff)
+    from scipy import special
+
     cdf[ok] = special.betainc(errors[ok] + 1.0, n_eff[ok] - errors[ok], error_budget)
     result: npt.NDArray[np.bool_] = ok & (cdf >= confidence_level)
     return result

@@ -17,7 +17,7 @@ import numpy as np
 
 from signoff.domain import errors
 from signoff.domain.error_budget import clopper_pearson_upper
-from signoff.domain.states import Role, RouteKind
+from signoff.domain.states import RouteKind
 from signoff.services import calibration
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
@@ -306,7 +306,3 @@ def gauges(ctx: Context) -> dict[str, list[tuple[dict[str, str], float]]]:
         ],
         "outbox_pending": [({}, pending)],
     }
-
-
-def may_read_metrics(principal: Principal) -> bool:
-    return principal.role in (Role.ADMIN, Role.AUDITOR)

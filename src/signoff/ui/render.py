@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from signoff.domain.states import Role
+from signoff.services import users
 from signoff.services.users import Principal
 from signoff.ui import security
 
@@ -144,6 +145,11 @@ def error_page(request: Request, status: int, body: dict[str, Any]) -> Response:
     """The HTML twin of the API's error body, rendered in the layout."""
     headings = {401: "Please sign in", 403: "Not allowed", 404: "Not found",
                 409: "Conflict", 422: "Check your input", 500: "Something went wrong"}
+    if getattr(request.state, "principal", None) is None:
+        # The error may come before the page looked up its user; show the layout anyway.
+        user_id = request.session.get("uid")
+        if isinstance(user_id, int):
+            request.state.principal = users.principal_for_user(request.app.state.ctx, user_id)
     return render(request, "error.html", {
         "title": headings.get(status, "Error"), "status": status,
         "error": body.get("error"), "detail": body.get("detail"),
