@@ -125,13 +125,30 @@ def render(r: dict[str, Any]) -> str:
         "",
         _row("measure", "SQLite", "PostgreSQL", "target"),
         _row("---", "---", "---", "---"),
-        _row("auto path, items/s", f"{sq['items_per_second']:,.0f}", f"{pg['items_per_second']:,.0f}",
-             "≥ 2,000 / ≥ 1,000"),
-        _row("of which submit, s per 20k", f"{sq['submit_seconds']:.1f}", f"{pg['submit_seconds']:.1f}", ""),
-        _row("of which AI step + decision, s per 20k", f"{sq['process_seconds']:.1f}",
-             f"{pg['process_seconds']:.1f}", ""),
-        _row("human path, decisions/s", f"{hsq['decisions_per_second']:,.0f}",
-             f"{hpg['decisions_per_second']:,.0f}", ""),
+        _row(
+            "auto path, items/s",
+            f"{sq['items_per_second']:,.0f}",
+            f"{pg['items_per_second']:,.0f}",
+            "≥ 2,000 / ≥ 1,000",
+        ),
+        _row(
+            "of which submit, s per 20k",
+            f"{sq['submit_seconds']:.1f}",
+            f"{pg['submit_seconds']:.1f}",
+            "",
+        ),
+        _row(
+            "of which AI step + decision, s per 20k",
+            f"{sq['process_seconds']:.1f}",
+            f"{pg['process_seconds']:.1f}",
+            "",
+        ),
+        _row(
+            "human path, decisions/s",
+            f"{hsq['decisions_per_second']:,.0f}",
+            f"{hpg['decisions_per_second']:,.0f}",
+            "",
+        ),
         "",
     ]
     if "training" in r:
@@ -141,19 +158,28 @@ def render(r: dict[str, Any]) -> str:
             "",
             _row("measure", "value"),
             _row("---", "---"),
-            _row("training on 5,000 documents (incl. held-out evaluation)",
-                 f"{t['seconds']:.1f} s ({t['method']}, accuracy {t['accuracy']:.3f}, ECE {t['ece']:.3f})"),
+            _row(
+                "training on 5,000 documents (incl. held-out evaluation)",
+                f"{t['seconds']:.1f} s ({t['method']}, accuracy {t['accuracy']:.3f}, ECE {t['ece']:.3f})",
+            ),
             _row("prediction, model alone", f"{p['model_docs_per_second']:,.0f} docs/s"),
-            _row("prediction through the engine (submit → AI → route → decide)",
-                 f"{p['engine_docs_per_second']:,.0f} docs/s"),
-            _row("engine overhead on top of the model", f"{p['engine_overhead']:.0%} (target < 20 %)"),
-            _row("`signoff eval` of the whole set (`examples/spam-filter.yaml`)",
-                 f"{r['eval_seconds']:.1f} s (target < 120 s)"),
+            _row(
+                "prediction through the engine (submit → AI → route → decide)",
+                f"{p['engine_docs_per_second']:,.0f} docs/s",
+            ),
+            _row(
+                "engine overhead on top of the model", f"{p['engine_overhead']:.0%} (target < 20 %)"
+            ),
+            _row(
+                "`signoff eval` of the whole set (`examples/spam-filter.yaml`)",
+                f"{r['eval_seconds']:.1f} s (target < 120 s)",
+            ),
             "",
             "The eval's figures are in `docs/eval-spamassassin.json`.",
             "",
         ]
     return "\n".join(lines)
+
 
 if __name__ == "__main__":
     main()

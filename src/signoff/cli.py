@@ -235,9 +235,12 @@ def worker(
     concurrency: Annotated[int | None, typer.Option(help="AI-step threads")] = None,
 ) -> None:
     """Run background workers (AI step, outbox sender) against the database."""
+    from signoff.services import live
     from signoff.workers.runner import WorkerPool
 
     ctx = open_context()
+    # On PostgreSQL, this process's decisions reach UI servers' live pages at once.
+    bridge = live.start_bridge(ctx)
     pool = WorkerPool(ctx, concurrency=concurrency)
     pool.start()
     console.print(f"worker {pool.name} running ({pool.concurrency} threads); Ctrl-C to stop")
@@ -246,6 +249,8 @@ def worker(
         signal.signal(sig, lambda *_: stopped.set())
     stopped.wait()
     pool.stop()
+    if bridge is not None:
+        bridge.stop()
 
 
 @app.command()

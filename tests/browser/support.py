@@ -41,10 +41,21 @@ class LiveServer:
         headers = Keys.auth(token or self.keys.admin)
         return self.http.request(method, path, headers=headers, **kwargs)
 
-    def submit(self, text: str, label: str = "invoice", confidence: float = 0.5,
-               entities: list[dict[str, Any]] | None = None, **extra: Any) -> int:
-        content = {"text": text, "label": label, "confidence": confidence,
-                   "entities": entities or [], **extra}
+    def submit(
+        self,
+        text: str,
+        label: str = "invoice",
+        confidence: float = 0.5,
+        entities: list[dict[str, Any]] | None = None,
+        **extra: Any,
+    ) -> int:
+        content = {
+            "text": text,
+            "label": label,
+            "confidence": confidence,
+            "entities": entities or [],
+            **extra,
+        }
         response = self.api("POST", "/api/v1/workflows/docs/items", json={"content": content})
         assert response.status_code == 201, response.text
         return int(response.json()["id"])
@@ -102,30 +113,43 @@ review: {outcomes: [approved, rejected], sla_hours: 8}
 """
 
 DOCUMENTS = [
-    ("invoice",
-     "Invoice INV-{n} from Northwind Traders Ltd.\nAmount due: EUR {amount} by 2026-02-14.\n"
-     "Please remit to IBAN DE44 5001 0517 5407 3249 31.",
-     [("org", "Northwind Traders Ltd."), ("amount", "EUR {amount}"), ("date", "2026-02-14")]),
-    ("receipt",
-     "Receipt #{n} - Blue Bottle Coffee\nTotal paid: USD {amount}\nThank you for your visit!",
-     [("org", "Blue Bottle Coffee"), ("amount", "USD {amount}")]),
-    ("contract",
-     "Service agreement between Globex Corporation and Initech LLC, effective 2026-03-01, "
-     "for a fee of EUR {amount} per month.",
-     [("org", "Globex Corporation"), ("org", "Initech LLC"), ("date", "2026-03-01")]),
-    ("other", "Hi team, the office will be closed on 2026-04-03 for maintenance. Ticket {n}.",
-     [("date", "2026-04-03")]),
+    (
+        "invoice",
+        "Invoice INV-{n} from Northwind Traders Ltd.\nAmount due: EUR {amount} by 2026-02-14.\n"
+        "Please remit to IBAN DE44 5001 0517 5407 3249 31.",
+        [("org", "Northwind Traders Ltd."), ("amount", "EUR {amount}"), ("date", "2026-02-14")],
+    ),
+    (
+        "receipt",
+        "Receipt #{n} - Blue Bottle Coffee\nTotal paid: USD {amount}\nThank you for your visit!",
+        [("org", "Blue Bottle Coffee"), ("amount", "USD {amount}")],
+    ),
+    (
+        "contract",
+        "Service agreement between Globex Corporation and Initech LLC, effective 2026-03-01, "
+        "for a fee of EUR {amount} per month.",
+        [("org", "Globex Corporation"), ("org", "Initech LLC"), ("date", "2026-03-01")],
+    ),
+    (
+        "other",
+        "Hi team, the office will be closed on 2026-04-03 for maintenance. Ticket {n}.",
+        [("date", "2026-04-03")],
+    ),
 ]
 
 
 def document(rng: Any, n: int, label: str | None = None) -> dict[str, Any]:
     """Realistic document content for the fake provider, with its entities."""
-    kind, template, entities = rng.choice(DOCUMENTS) if label is None else \
-        next(d for d in DOCUMENTS if d[0] == label)
+    kind, template, entities = (
+        rng.choice(DOCUMENTS) if label is None else next(d for d in DOCUMENTS if d[0] == label)
+    )
     amount = f"{rng.randint(20, 9000):,}.{rng.randint(0, 99):02d}"
     text = template.format(n=1000 + n, amount=amount)
-    return {"text": text, "label": kind,
-            "entities": [{"type": t, "text": v.format(amount=amount)} for t, v in entities]}
+    return {
+        "text": text,
+        "label": kind,
+        "entities": [{"type": t, "text": v.format(amount=amount)} for t, v in entities],
+    }
 
 
 def seed_history(live: LiveServer, days: int = 7, seed: int = 7) -> None:
@@ -153,8 +177,15 @@ def _seed(ctx: Context, days: int, seed: int) -> None:
     workflows.apply_workflow(hist, KYC_WORKFLOW, "seed")
     providers = processing.ProviderCache(hist)
     docs_id = workflows.get_workflow(hist, "docs").id
-    people = [p for p in (users.principal_for_user(hist, u.id) for u in users.list_users(hist)
-                          if u.role in ("reviewer", "admin")) if p is not None]
+    people = [
+        p
+        for p in (
+            users.principal_for_user(hist, u.id)
+            for u in users.list_users(hist)
+            if u.role in ("reviewer", "admin")
+        )
+        if p is not None
+    ]
     n = 0
     for day in range(days):
         for _ in range(rng.randint(14, 24)):
@@ -169,11 +200,23 @@ def _seed(ctx: Context, days: int, seed: int) -> None:
             kyc_conf = round(min(0.995, max(0.3, rng.betavariate(8, 1.5))), 3)
             kyc_truth = rng.choice(["clear", "clear", "clear", "needs_documents", "high_risk"])
             kyc_label = kyc_truth if rng.random() < (1 + kyc_conf) / 2 else "high_risk"
-            intake.submit_item(hist, "kyc", intake.NewItem(content={
-                "text": f"Applicant Maria Lopez ({n}), resident of Spain, passport verified.",
-                "label": kyc_label, "confidence": kyc_conf, "truth": kyc_truth,
-                "entities": [{"type": "person", "text": f"Maria Lopez ({n})"},
-                             {"type": "country", "text": "Spain"}]}), "key:seed")
+            intake.submit_item(
+                hist,
+                "kyc",
+                intake.NewItem(
+                    content={
+                        "text": f"Applicant Maria Lopez ({n}), resident of Spain, passport verified.",
+                        "label": kyc_label,
+                        "confidence": kyc_conf,
+                        "truth": kyc_truth,
+                        "entities": [
+                            {"type": "person", "text": f"Maria Lopez ({n})"},
+                            {"type": "country", "text": "Spain"},
+                        ],
+                    }
+                ),
+                "key:seed",
+            )
             clock.advance(minutes=rng.randint(5, 25))
             processing.process_batch(hist, "seed", providers, 100)
         # People review most of the day's work; the last day leaves some waiting.
@@ -188,13 +231,21 @@ def _seed(ctx: Context, days: int, seed: int) -> None:
             clock.advance(seconds=rng.randint(20, 400))
             content = items.get_item_row(hist, task.item_id).content
             wrong = task.workflow_id == docs_id and rng.random() < 0.04
-            review.decide(hist, principal, task.id, review.DecisionInput(
-                outcome="rejected" if wrong else "approved", label=content["truth"],
-                comment="Checked against the original." if rng.random() < 0.2 else None,
-                time_on_task_ms=rng.randint(8_000, 180_000)))
+            review.decide(
+                hist,
+                principal,
+                task.id,
+                review.DecisionInput(
+                    outcome="rejected" if wrong else "approved",
+                    label=content["truth"],
+                    comment="Checked against the original." if rng.random() < 0.2 else None,
+                    time_on_task_ms=rng.randint(8_000, 180_000),
+                ),
+            )
         if day < days - 1:
-            clock.advance(seconds=(today - timedelta(days=days - 2 - day) - clock.now())
-                          .total_seconds())
+            clock.advance(
+                seconds=(today - timedelta(days=days - 2 - day) - clock.now()).total_seconds()
+            )
     hist.close()
 
 

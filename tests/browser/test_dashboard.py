@@ -15,8 +15,12 @@ pytestmark = pytest.mark.browser
 
 def _counts(page: Any, chart: str, cls: str | None = None) -> list[float]:
     selector = f"svg[data-chart={chart}] rect.bar" + (f".{cls}" if cls else "")
-    return [float(v) for v in page.eval_on_selector_all(
-        selector, "els => els.map(e => e.getAttribute('data-count'))")]
+    return [
+        float(v)
+        for v in page.eval_on_selector_all(
+            selector, "els => els.map(e => e.getAttribute('data-count'))"
+        )
+    ]
 
 
 def test_dashboard_draws_charts_from_real_data(page: Any, live_server: LiveServer) -> None:

@@ -21,8 +21,9 @@ def _submit_for_review(live: LiveServer, count: int, seed: int = 1) -> list[int]
     ids = []
     for n in range(count):
         content = document(rng, n, label=["invoice", "receipt", "other"][n % 3])
-        ids.append(live.submit(content["text"], content["label"], 0.4 + 0.1 * (n % 4),
-                               content["entities"]))
+        ids.append(
+            live.submit(content["text"], content["label"], 0.4 + 0.1 * (n % 4), content["entities"])
+        )
     for item_id in ids:
         assert live.wait_routed(item_id)["state"] == "in_review"
     return ids
@@ -126,9 +127,7 @@ def test_corrected_label_shows_as_an_override_on_the_timeline(
     screenshot(timeline, "timeline.png")
 
 
-def test_new_item_appears_in_the_queue_without_reload(
-    page: Any, live_server: LiveServer
-) -> None:
+def test_new_item_appears_in_the_queue_without_reload(page: Any, live_server: LiveServer) -> None:
     _submit_for_review(live_server, 4, seed=3)
     sign_in(page, *REVIEWER)
     with page.expect_navigation():
@@ -140,7 +139,9 @@ def test_new_item_appears_in_the_queue_without_reload(
 
     item_id = live_server.submit(
         "Invoice INV-7781 from Contoso Pharmaceuticals.\nAmount due: EUR 12,400.00.",
-        "invoice", 0.62, [{"type": "org", "text": "Contoso Pharmaceuticals"}],
+        "invoice",
+        0.62,
+        [{"type": "org", "text": "Contoso Pharmaceuticals"}],
     )
     row = page.locator(f'#unassigned a[href="/ui/items/{item_id}"]')
     expect(row).to_be_visible(timeout=15_000)

@@ -22,8 +22,7 @@ def test_html_in_documents_renders_as_text_and_runs_nothing(
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     text = f"Invoice {SCRIPT} from {IMG} Evil Corp"
-    item_id = live_server.submit(
-        text, "invoice", 0.3, [{"type": "org", "text": IMG}], note=IMG)
+    item_id = live_server.submit(text, "invoice", 0.3, [{"type": "org", "text": IMG}], note=IMG)
     hostile_label = live_server.submit(f"Also {IMG}", IMG, 0.9)
     live_server.wait_routed(item_id)
     live_server.wait_routed(hostile_label)
@@ -58,8 +57,14 @@ def test_html_in_documents_renders_as_text_and_runs_nothing(
 
 def test_reviewer_gets_403_on_admin_pages(page: Any, live_server: LiveServer) -> None:
     sign_in(page, *REVIEWER)
-    for path in ("/ui/admin/workflows", "/ui/admin/workflows/docs", "/ui/admin/users",
-                 "/ui/admin/keys", "/ui/dashboard", "/ui/items"):
+    for path in (
+        "/ui/admin/workflows",
+        "/ui/admin/workflows/docs",
+        "/ui/admin/users",
+        "/ui/admin/keys",
+        "/ui/dashboard",
+        "/ui/items",
+    ):
         response = page.goto(path)
         assert response.status == 403, path
         expect(page.locator("h1")).to_have_text("Not allowed")

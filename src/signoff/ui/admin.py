@@ -23,17 +23,23 @@ def budget_status(report: dict[str, Any]) -> dict[str, str]:
     """A one-word status and a sentence for a workflow's threshold."""
     mode = report["mode"]
     if mode == "fixed":
-        return {"tone": "neutral", "word": "fixed",
-                "text": f"fixed threshold {report['threshold']:.2f}"}
+        return {
+            "tone": "neutral",
+            "word": "fixed",
+            "text": f"fixed threshold {report['threshold']:.2f}",
+        }
     if mode == "always_human":
         return {"tone": "neutral", "word": "manual", "text": "every item goes to a person"}
     upper, budget = report.get("auto_error_upper_bound"), report["error_budget"]
     if report.get("threshold") is None:
         return {"tone": "warn", "word": "learning", "text": report.get("reason") or ""}
     if upper is not None and upper <= budget:
-        return {"tone": "ok", "word": "within budget",
-                "text": f"upper bound {upper:.2%} ≤ budget {budget:.2%} "
-                        f"at threshold {report['threshold']:.3f}"}
+        return {
+            "tone": "ok",
+            "word": "within budget",
+            "text": f"upper bound {upper:.2%} ≤ budget {budget:.2%} "
+            f"at threshold {report['threshold']:.3f}",
+        }
     return {"tone": "bad", "word": "over budget", "text": report.get("reason") or ""}
 
 
@@ -52,28 +58,46 @@ def admin_home(principal: security.AdminUI) -> Response:
 
 @router.get("/workflows")
 def workflows_page(request: Request, ctx: CtxDep, principal: security.AdminUI) -> Response:
-    return render.render(request, "admin_workflows.html",
-                         {"title": "Workflows", "rows": _reports(ctx)})
+    return render.render(
+        request, "admin_workflows.html", {"title": "Workflows", "rows": _reports(ctx)}
+    )
 
 
 @router.get("/workflows/{name}")
 def workflow_page(
-    name: str, request: Request, ctx: CtxDep, principal: security.AdminUI,
-    source: str | None = None, error: str | None = None, status: int = 200,
+    name: str,
+    request: Request,
+    ctx: CtxDep,
+    principal: security.AdminUI,
+    source: str | None = None,
+    error: str | None = None,
+    status: int = 200,
 ) -> Response:
     """Current YAML source, every version, and the threshold's evidence."""
     view = workflow_service.get_workflow(ctx, name)
     report = calibration.calibration_report(ctx, name)
-    return render.render(request, "admin_workflow.html", {
-        "title": f"Workflow {name}", "view": view, "report": report,
-        "status": budget_status(report), "versions": workflow_service.list_versions(ctx, name),
-        "draft": source if source is not None else view.source, "error": error,
-    }, status=status)
+    return render.render(
+        request,
+        "admin_workflow.html",
+        {
+            "title": f"Workflow {name}",
+            "view": view,
+            "report": report,
+            "status": budget_status(report),
+            "versions": workflow_service.list_versions(ctx, name),
+            "draft": source if source is not None else view.source,
+            "error": error,
+        },
+        status=status,
+    )
 
 
 @router.post("/workflows/{name}")
 def apply_workflow(
-    name: str, request: Request, ctx: CtxDep, principal: security.AdminUI,
+    name: str,
+    request: Request,
+    ctx: CtxDep,
+    principal: security.AdminUI,
     form: security.FormDep,
 ) -> Response:
     """Apply edited YAML as a new version (unchanged text makes no version)."""
@@ -84,18 +108,28 @@ def apply_workflow(
             raise errors.InvalidWorkflow(f"name: the text names {spec.name!r}, not {name!r}")
         view, created = workflow_service.apply_workflow(ctx, source, principal.actor)
     except errors.InvalidWorkflow as exc:
-        return workflow_page(name, request, ctx, principal, source=source, error=exc.detail,
-                             status=422)
-    security.flash(request, f"Workflow {name} is now version {view.version}." if created
-                   else "Nothing changed.", "success" if created else "info")
+        return workflow_page(
+            name, request, ctx, principal, source=source, error=exc.detail, status=422
+        )
+    security.flash(
+        request,
+        f"Workflow {name} is now version {view.version}." if created else "Nothing changed.",
+        "success" if created else "info",
+    )
     return RedirectResponse(f"/ui/admin/workflows/{name}", 303)
 
 
 @router.get("/users")
 def users_page(request: Request, ctx: CtxDep, principal: security.AdminUI) -> Response:
-    return render.render(request, "admin_users.html", {
-        "title": "Users", "users": users.list_users(ctx), "roles": [r.value for r in Role],
-    })
+    return render.render(
+        request,
+        "admin_users.html",
+        {
+            "title": "Users",
+            "users": users.list_users(ctx),
+            "roles": [r.value for r in Role],
+        },
+    )
 
 
 @router.post("/users")
@@ -105,9 +139,15 @@ def add_user(
     workflows = [w.strip() for w in form.get("workflows", "").split(",") if w.strip()]
     try:
         role = Role(form.get("role", ""))
-        users.add_user(ctx, form.get("email", ""), role, password=form.get("password") or None,
-                       display_name=form.get("display_name") or None,
-                       workflows=workflows or None, actor=principal.actor)
+        users.add_user(
+            ctx,
+            form.get("email", ""),
+            role,
+            password=form.get("password") or None,
+            display_name=form.get("display_name") or None,
+            workflows=workflows or None,
+            actor=principal.actor,
+        )
     except (ValueError, errors.ValidationFailed) as exc:
         detail = exc.detail if isinstance(exc, errors.ValidationFailed) else "role: unknown role"
         security.flash(request, detail, "error")
@@ -118,7 +158,10 @@ def add_user(
 
 @router.post("/users/{user_id}")
 def change_user(
-    user_id: int, request: Request, ctx: CtxDep, principal: security.AdminUI,
+    user_id: int,
+    request: Request,
+    ctx: CtxDep,
+    principal: security.AdminUI,
     form: security.FormDep,
 ) -> Response:
     """Change a user's role or deactivate them (not yourself: someone must stay admin)."""
@@ -135,12 +178,20 @@ def change_user(
     return RedirectResponse("/ui/admin/users", 303)
 
 
-def _keys_page(request: Request, ctx: Context, created: dict[str, Any] | None = None,
-               status: int = 200) -> Response:
-    return render.render(request, "admin_keys.html", {
-        "title": "API keys", "keys": users.list_keys(ctx), "users": users.list_users(ctx),
-        "created": created,
-    }, status=status)
+def _keys_page(
+    request: Request, ctx: Context, created: dict[str, Any] | None = None, status: int = 200
+) -> Response:
+    return render.render(
+        request,
+        "admin_keys.html",
+        {
+            "title": "API keys",
+            "keys": users.list_keys(ctx),
+            "users": users.list_users(ctx),
+            "created": created,
+        },
+        status=status,
+    )
 
 
 @router.get("/keys")
@@ -162,9 +213,7 @@ def create_key(
 
 
 @router.post("/keys/{key_id}/revoke")
-def revoke_key(
-    key_id: int, request: Request, ctx: CtxDep, principal: security.AdminUI
-) -> Response:
+def revoke_key(key_id: int, request: Request, ctx: CtxDep, principal: security.AdminUI) -> Response:
     users.revoke_key(ctx, key_id, principal.actor)
     security.flash(request, f"Key {key_id} is revoked.", "success")
     return RedirectResponse("/ui/admin/keys", 303)

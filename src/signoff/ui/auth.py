@@ -21,17 +21,22 @@ router = APIRouter(prefix="/ui", dependencies=[Depends(security.verify_csrf)])
 def login_page(request: Request, next: str | None = None) -> Response:
     """The sign-in form (already signed-in users go to their home page)."""
     user_id = request.session.get("uid")
-    principal = users.principal_for_user(request.app.state.ctx, user_id) \
-        if isinstance(user_id, int) else None
+    principal = (
+        users.principal_for_user(request.app.state.ctx, user_id)
+        if isinstance(user_id, int)
+        else None
+    )
     if principal is not None:
         return RedirectResponse(security.safe_next(next) or render.home_for(principal), 303)
-    return render.render(request, "login.html", {"title": "Sign in", "next": next or "",
-                                                "email": "", "error": None})
+    return render.render(
+        request, "login.html", {"title": "Sign in", "next": next or "", "email": "", "error": None}
+    )
 
 
 @router.post("/login")
 async def login(
-    request: Request, ctx: CtxDep,
+    request: Request,
+    ctx: CtxDep,
     email: Annotated[str, Form(max_length=255)] = "",
     password: Annotated[str, Form(max_length=1024)] = "",
     next: Annotated[str, Form(max_length=2000)] = "",
@@ -41,9 +46,17 @@ async def login(
     try:
         principal = await run_in_threadpool(users.check_password, ctx, email, password, remote)
     except errors.Unauthorized as exc:
-        return render.render(request, "login.html", {
-            "title": "Sign in", "next": next, "email": email, "error": exc.detail,
-        }, status=429 if exc.context.get("throttled") else 401)
+        return render.render(
+            request,
+            "login.html",
+            {
+                "title": "Sign in",
+                "next": next,
+                "email": email,
+                "error": exc.detail,
+            },
+            status=429 if exc.context.get("throttled") else 401,
+        )
     # A new session (and CSRF token) on sign-in, so a planted cookie is worth nothing.
     request.session.clear()
     request.session["uid"] = principal.user_id

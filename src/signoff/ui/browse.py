@@ -32,10 +32,16 @@ def _day(value: str | None, field: str) -> date | None:
 
 @router.get("/items")
 def browse(
-    request: Request, ctx: CtxDep, principal: security.OverseerUI,
-    workflow: str | None = None, state: str | None = None, label: str | None = None,
-    decided_by: str | None = None, created_from: str | None = None,
-    created_to: str | None = None, cursor: int | None = Query(default=None, ge=1),
+    request: Request,
+    ctx: CtxDep,
+    principal: security.OverseerUI,
+    workflow: str | None = None,
+    state: str | None = None,
+    label: str | None = None,
+    decided_by: str | None = None,
+    created_from: str | None = None,
+    created_to: str | None = None,
+    cursor: int | None = Query(default=None, ge=1),
 ) -> Response:
     """Items newest first, filtered; admins and auditors open any item they may see."""
     filters: dict[str, Any] = {}
@@ -50,17 +56,35 @@ def browse(
     if end:
         filters["created_to"] = datetime.combine(end, time.min, UTC) + timedelta(days=1)
     found, next_cursor = item_service.list_items(
-        ctx, principal, workflow=workflow or None, state_filter=state or None, cursor=cursor,
-        limit=PAGE_SIZE, **filters,
+        ctx,
+        principal,
+        workflow=workflow or None,
+        state_filter=state or None,
+        cursor=cursor,
+        limit=PAGE_SIZE,
+        **filters,
     )
-    query = {"workflow": workflow or "", "state": state or "", "label": label or "",
-             "decided_by": decided_by or "", "created_from": created_from or "",
-             "created_to": created_to or ""}
+    query = {
+        "workflow": workflow or "",
+        "state": state or "",
+        "label": label or "",
+        "decided_by": decided_by or "",
+        "created_from": created_from or "",
+        "created_to": created_to or "",
+    }
     names = [v.name for v in workflow_service.list_workflows(ctx) if principal.may_access(v.name)]
-    return render.render(request, "items.html", {
-        "title": "Items", "items": found, "query": query, "workflows": names,
-        "states": [s.value for s in ItemState],
-        "next_url": f"/ui/items?{urlencode({**query, 'cursor': next_cursor})}"
-        if next_cursor else None,
-        "first_url": f"/ui/items?{urlencode(query)}" if cursor else None,
-    })
+    return render.render(
+        request,
+        "items.html",
+        {
+            "title": "Items",
+            "items": found,
+            "query": query,
+            "workflows": names,
+            "states": [s.value for s in ItemState],
+            "next_url": f"/ui/items?{urlencode({**query, 'cursor': next_cursor})}"
+            if next_cursor
+            else None,
+            "first_url": f"/ui/items?{urlencode(query)}" if cursor else None,
+        },
+    )

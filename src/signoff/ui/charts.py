@@ -95,8 +95,9 @@ def _y(chart: Chart, value: float, top: float) -> float:
     return chart.y1 - (chart.y1 - chart.y0) * (value / top if top else 0)
 
 
-def _xlabels(chart: Chart, categories: Sequence[str], centers: Sequence[float],
-             max_labels: int = 10) -> None:
+def _xlabels(
+    chart: Chart, categories: Sequence[str], centers: Sequence[float], max_labels: int = 10
+) -> None:
     every = max(1, math.ceil(len(categories) / max_labels))
     for i, (name, x) in enumerate(zip(categories, centers, strict=True)):
         if i % every == 0 or i == len(categories) - 1 and len(categories) <= max_labels:
@@ -127,16 +128,28 @@ def stacked_bars(
                 continue
             y_top, y_base = _y(chart, base + value, top), _y(chart, base, top)
             label = titles[i] if titles else category
-            chart.rects.append(Rect(round(x, 2), round(y_top, 2), round(width, 2),
-                                    round(y_base - y_top, 2), cls, value,
-                                    f"{label}: {_count(value)} {name}"))
+            chart.rects.append(
+                Rect(
+                    round(x, 2),
+                    round(y_top, 2),
+                    round(width, 2),
+                    round(y_base - y_top, 2),
+                    cls,
+                    value,
+                    f"{label}: {_count(value)} {name}",
+                )
+            )
             base += value
     _xlabels(chart, categories, centers)
     return chart
 
 
-def line(categories: Sequence[str], values: Sequence[float | None],
-         fmt: Callable[[float], str], top: float | None = None) -> Chart:
+def line(
+    categories: Sequence[str],
+    values: Sequence[float | None],
+    fmt: Callable[[float], str],
+    top: float | None = None,
+) -> Chart:
     """A line through the values that exist (None leaves a gap in the dots, not the line)."""
     chart = Chart()
     present = [v for v in values if v is not None]

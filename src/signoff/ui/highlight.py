@@ -20,8 +20,12 @@ class Segment:
 
 def _span(text: str, entity: dict[str, Any]) -> tuple[int, int] | None:
     start, end, value = entity.get("start"), entity.get("end"), entity.get("text")
-    if isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text) \
-            and (not isinstance(value, str) or text[start:end] == value):
+    if (
+        isinstance(start, int)
+        and isinstance(end, int)
+        and 0 <= start < end <= len(text)
+        and (not isinstance(value, str) or text[start:end] == value)
+    ):
         return start, end
     if isinstance(value, str) and value:
         found = text.find(value)

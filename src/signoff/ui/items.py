@@ -21,12 +21,20 @@ from signoff.ui.render import short_json
 router = APIRouter(prefix="/ui", dependencies=[Depends(security.verify_csrf)])
 
 EVENT_TITLES = {
-    "received": "Received", "claimed": "Picked up by a worker",
-    "lease_recovered": "Recovered from a stalled worker", "routed_to_review": "Sent to review",
-    "auto_decided": "Decided automatically", "assigned": "Assigned", "viewed": "Viewed",
-    "released": "Handed back to the queue", "decided": "Decided by a reviewer",
-    "delivered": "Delivered", "delivery_failed": "Delivery failed", "cancelled": "Cancelled",
-    "archived": "Archived", "escalated": "Escalated",
+    "received": "Received",
+    "claimed": "Picked up by a worker",
+    "lease_recovered": "Recovered from a stalled worker",
+    "routed_to_review": "Sent to review",
+    "auto_decided": "Decided automatically",
+    "assigned": "Assigned",
+    "viewed": "Viewed",
+    "released": "Handed back to the queue",
+    "decided": "Decided by a reviewer",
+    "delivered": "Delivered",
+    "delivery_failed": "Delivery failed",
+    "cancelled": "Cancelled",
+    "archived": "Archived",
+    "escalated": "Escalated",
 }
 VERBS = {"approved": "Approve", "rejected": "Reject", "escalated": "Escalate"}
 #: Event data shown elsewhere on the timeline row (or not worth showing).
@@ -59,35 +67,64 @@ def timeline(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         data = event.get("data") or {}
         override = None
         if event["type"] == "decided" and data.get("override"):
-            override = {"from": data.get("ai_label"), "to": data.get("label"),
-                        "outcome": data.get("outcome")}
-        rows.append({
-            "type": event["type"],
-            "title": EVENT_TITLES.get(event["type"], event["type"].replace("_", " ").capitalize()),
-            "actor": event["actor"], "at": event["created_at"], "seq": event["seq"],
-            "hash": event["hash"][:12], "from": data.get("from"), "to": data.get("to"),
-            "override": override, "details": _details(data),
-        })
+            override = {
+                "from": data.get("ai_label"),
+                "to": data.get("label"),
+                "outcome": data.get("outcome"),
+            }
+        rows.append(
+            {
+                "type": event["type"],
+                "title": EVENT_TITLES.get(
+                    event["type"], event["type"].replace("_", " ").capitalize()
+                ),
+                "actor": event["actor"],
+                "at": event["created_at"],
+                "seq": event["seq"],
+                "hash": event["hash"][:12],
+                "from": data.get("from"),
+                "to": data.get("to"),
+                "override": override,
+                "details": _details(data),
+            }
+        )
     return rows
 
 
 def _outcome_buttons(spec: WorkflowSpec) -> list[dict[str, str | None]]:
     rejecting = [o for o in spec.review.outcomes if o in spec.review.reject_outcomes]
     approving = [o for o in spec.review.outcomes if o not in spec.review.reject_outcomes]
-    approve_key = spec.review.auto_outcome if spec.review.auto_outcome in approving else \
-        (approving[0] if approving else None)
+    approve_key = (
+        spec.review.auto_outcome
+        if spec.review.auto_outcome in approving
+        else (approving[0] if approving else None)
+    )
     buttons: list[dict[str, str | None]] = []
     for outcome in spec.review.outcomes:
-        key = "a" if outcome == approve_key else "r" if rejecting and outcome == rejecting[0] \
+        key = (
+            "a"
+            if outcome == approve_key
+            else "r"
+            if rejecting and outcome == rejecting[0]
             else None
+        )
         verb = VERBS.get(outcome, outcome.replace("_", " ").capitalize())
-        buttons.append({"outcome": outcome, "key": key, "verb": verb,
-                        "tone": "reject" if outcome in rejecting else "approve"})
+        buttons.append(
+            {
+                "outcome": outcome,
+                "key": key,
+                "verb": verb,
+                "tone": "reject" if outcome in rejecting else "approve",
+            }
+        )
     return buttons
 
 
 def _review_form(
-    ctx: Context, spec: WorkflowSpec, item: dict[str, Any], task: dict[str, Any],
+    ctx: Context,
+    spec: WorkflowSpec,
+    item: dict[str, Any],
+    task: dict[str, Any],
     form: dict[str, str] | None,
 ) -> dict[str, Any]:
     predicted = (item.get("prediction") or {}).get("entities") or []
@@ -95,19 +132,26 @@ def _review_form(
     entities = []
     for i, e in enumerate(predicted):
         keep = True if form is None else form.get(f"ent_keep_{i}") == "1"
-        entities.append({
-            "index": i, "keep": keep,
-            "type": form.get(f"ent_type_{i}", e.get("type")) if form else e.get("type"),
-            "text": form.get(f"ent_text_{i}", e.get("text")) if form else e.get("text"),
-        })
+        entities.append(
+            {
+                "index": i,
+                "keep": keep,
+                "type": form.get(f"ent_type_{i}", e.get("type")) if form else e.get("type"),
+                "text": form.get(f"ent_text_{i}", e.get("text")) if form else e.get("text"),
+            }
+        )
     now_ms = int(ctx.clock.now().timestamp() * 1000)
     return {
-        "task_id": task["id"], "due_at": task.get("due_at"),
+        "task_id": task["id"],
+        "due_at": task.get("due_at"),
         "started": (form or {}).get("started") or task_clock(ctx).stamp(task["id"], now_ms),
-        "labels": spec.labels, "ai_label": ai_label,
+        "labels": spec.labels,
+        "ai_label": ai_label,
         "label": (form or {}).get("label", ai_label or ""),
-        "outcomes": _outcome_buttons(spec), "entity_types": [e.type for e in spec.entities],
-        "entities": entities, "new_type": (form or {}).get("ent_new_type", ""),
+        "outcomes": _outcome_buttons(spec),
+        "entity_types": [e.type for e in spec.entities],
+        "entities": entities,
+        "new_type": (form or {}).get("ent_new_type", ""),
         "new_text": (form or {}).get("ent_new_text", ""),
         "comment": (form or {}).get("comment", ""),
         "comment_rules": spec.review.require_comment_on,
@@ -119,8 +163,14 @@ def task_clock(ctx: Context) -> security.TaskClock:
 
 
 def item_response(
-    request: Request, ctx: Context, principal: users.Principal, item_id: int, *,
-    form: dict[str, str] | None = None, error: str | None = None, status: int = 200,
+    request: Request,
+    ctx: Context,
+    principal: users.Principal,
+    item_id: int,
+    *,
+    form: dict[str, str] | None = None,
+    error: str | None = None,
+    status: int = 200,
 ) -> Response:
     """Render the item page; a reviewer holding its task gets the decision form."""
     row = item_service.get_item_row(ctx, item_id)
@@ -130,26 +180,50 @@ def item_response(
     trail = item_service.item_events(ctx, principal, item_id)
     text = ai_base.text_of(row.content, spec.ai.text_field)
     decision = item.get("decision")
-    shown = (decision or {}).get("entities") if decision else \
-        (item.get("prediction") or {}).get("entities")
+    shown = (
+        (decision or {}).get("entities")
+        if decision
+        else (item.get("prediction") or {}).get("entities")
+    )
     types = [e.type for e in spec.entities]
     emails = {u.id: u.email for u in users.list_users(ctx)}
     tasks = [{**t, "assignee": emails.get(t["assignee_id"])} for t in trail["tasks"]]
-    mine = next((t for t in tasks if t["status"] == TaskStatus.ASSIGNED.value
-                 and t["assignee_id"] == principal.user_id), None)
+    mine = next(
+        (
+            t
+            for t in tasks
+            if t["status"] == TaskStatus.ASSIGNED.value and t["assignee_id"] == principal.user_id
+        ),
+        None,
+    )
     may_review = principal.role in (Role.REVIEWER, Role.ADMIN)
-    return render.render(request, "item.html", {
-        "title": f"Item {item_id}", "item": item, "spec": spec, "text": text,
-        "segments": highlight.segments(text, shown or [], types),
-        "legend": [(t, highlight.tone_of(t, types)) for t in
-                   dict.fromkeys([str(e.get("type")) for e in shown or []])],
-        "other_content": {k: v for k, v in (row.content or {}).items()
-                          if not (isinstance(v, str) and v == text)},
-        "tasks": tasks, "timeline": timeline(trail["events"]), "verified": trail["verified"],
-        "problems": trail["problems"],
-        "review": _review_form(ctx, spec, item, mine, form) if mine and may_review else None,
-        "error": error,
-    }, status=status)
+    return render.render(
+        request,
+        "item.html",
+        {
+            "title": f"Item {item_id}",
+            "item": item,
+            "spec": spec,
+            "text": text,
+            "segments": highlight.segments(text, shown or [], types),
+            "legend": [
+                (t, highlight.tone_of(t, types))
+                for t in dict.fromkeys([str(e.get("type")) for e in shown or []])
+            ],
+            "other_content": {
+                k: v
+                for k, v in (row.content or {}).items()
+                if not (isinstance(v, str) and v == text)
+            },
+            "tasks": tasks,
+            "timeline": timeline(trail["events"]),
+            "verified": trail["verified"],
+            "problems": trail["problems"],
+            "review": _review_form(ctx, spec, item, mine, form) if mine and may_review else None,
+            "error": error,
+        },
+        status=status,
+    )
 
 
 @router.get("/items/{item_id}")

@@ -96,8 +96,16 @@ def make_environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(when=when, duration=duration, ago=ago, pct=pct, conf=conf, actor=actor,
-                       short_json=short_json, pretty_json=pretty_json)
+    env.filters.update(
+        when=when,
+        duration=duration,
+        ago=ago,
+        pct=pct,
+        conf=conf,
+        actor=actor,
+        short_json=short_json,
+        pretty_json=pretty_json,
+    )
     return env
 
 
@@ -114,8 +122,11 @@ def nav_for(principal: Principal | None) -> list[tuple[str, str]]:
     if principal.role in (Role.ADMIN, Role.AUDITOR):
         links += [("/ui/items", "Items"), ("/ui/dashboard", "Dashboard")]
     if principal.role is Role.ADMIN:
-        links += [("/ui/admin/workflows", "Workflows"), ("/ui/admin/users", "Users"),
-                  ("/ui/admin/keys", "API keys")]
+        links += [
+            ("/ui/admin/workflows", "Workflows"),
+            ("/ui/admin/users", "Users"),
+            ("/ui/admin/keys", "API keys"),
+        ]
     return links
 
 
@@ -124,7 +135,10 @@ def home_for(principal: Principal) -> str:
 
 
 def render(
-    request: Request, name: str, context: dict[str, Any] | None = None, status: int = 200,
+    request: Request,
+    name: str,
+    context: dict[str, Any] | None = None,
+    status: int = 200,
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
     """Render a page with the layout's shared values (user, nav, CSRF token, flashes)."""
@@ -143,14 +157,27 @@ def render(
 
 def error_page(request: Request, status: int, body: dict[str, Any]) -> Response:
     """The HTML twin of the API's error body, rendered in the layout."""
-    headings = {401: "Please sign in", 403: "Not allowed", 404: "Not found",
-                409: "Conflict", 422: "Check your input", 500: "Something went wrong"}
+    headings = {
+        401: "Please sign in",
+        403: "Not allowed",
+        404: "Not found",
+        409: "Conflict",
+        422: "Check your input",
+        500: "Something went wrong",
+    }
     if getattr(request.state, "principal", None) is None:
         # The error may come before the page looked up its user; show the layout anyway.
         user_id = request.session.get("uid")
         if isinstance(user_id, int):
             request.state.principal = users.principal_for_user(request.app.state.ctx, user_id)
-    return render(request, "error.html", {
-        "title": headings.get(status, "Error"), "status": status,
-        "error": body.get("error"), "detail": body.get("detail"),
-    }, status=status)
+    return render(
+        request,
+        "error.html",
+        {
+            "title": headings.get(status, "Error"),
+            "status": status,
+            "error": body.get("error"),
+            "detail": body.get("detail"),
+        },
+        status=status,
+    )

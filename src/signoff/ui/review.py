@@ -28,14 +28,19 @@ def queue_page(request: Request, ctx: CtxDep, principal: security.ReviewerUI) ->
     """Counts per workflow, the reviewer's tasks, unassigned and overdue work."""
     snap = queue.snapshot(ctx, principal)
     unassigned = queue.list_tasks(ctx, principal, which="unassigned")
-    return render.render(request, "queue.html", {
-        "title": "Review queue", "snap": snap,
-        "mine": queue.list_tasks(ctx, principal, which="mine"),
-        "unassigned": unassigned,
-        "overdue": queue.list_tasks(ctx, principal, which="overdue"),
-        "last_task_id": max((t.task_id for t in unassigned), default=0),
-        "chosen_workflow": request.session.get("review_workflow") or "",
-    })
+    return render.render(
+        request,
+        "queue.html",
+        {
+            "title": "Review queue",
+            "snap": snap,
+            "mine": queue.list_tasks(ctx, principal, which="mine"),
+            "unassigned": unassigned,
+            "overdue": queue.list_tasks(ctx, principal, which="overdue"),
+            "last_task_id": max((t.task_id for t in unassigned), default=0),
+            "chosen_workflow": request.session.get("review_workflow") or "",
+        },
+    )
 
 
 def _skipped(request: Request) -> list[int]:
@@ -49,8 +54,10 @@ def _next_task(request: Request, ctx: Context, principal: Principal) -> Response
     task = review.claim_next_task(ctx, principal, workflow, skip=skipped)
     if task is None and skipped:
         request.session["skip"] = []
-        security.flash(request, f"Only the {len(skipped)} task(s) you skipped are left; "
-                                "they are back in the queue.")
+        security.flash(
+            request,
+            f"Only the {len(skipped)} task(s) you skipped are left; they are back in the queue.",
+        )
         return RedirectResponse("/ui/queue", 303)
     if task is None:
         security.flash(request, "Nothing is waiting for review. Well done.", "success")
@@ -107,7 +114,10 @@ def _located(kind: str, value: str, text: str) -> dict[str, Any]:
 
 @router.post("/tasks/{task_id}/decide")
 def decide_task(
-    task_id: int, request: Request, ctx: CtxDep, principal: security.ReviewerUI,
+    task_id: int,
+    request: Request,
+    ctx: CtxDep,
+    principal: security.ReviewerUI,
     form: security.FormDep,
 ) -> Response:
     """Record the decision, then open the next task; a refused decision re-shows the form."""
@@ -123,19 +133,23 @@ def decide_task(
         label=form.get("label") or None,
         entities=parse_entities(form, predicted, text),
         comment=form.get("comment") or None,
-        time_on_task_ms=item_pages.task_clock(ctx).elapsed_ms(form.get("started"), task_id,
-                                                              now_ms),
+        time_on_task_ms=item_pages.task_clock(ctx).elapsed_ms(form.get("started"), task_id, now_ms),
     )
     try:
         review.decide(ctx, principal, task_id, decision)
     except errors.ValidationFailed as exc:
-        return item_pages.item_response(request, ctx, principal, row.id, form=form,
-                                        error=exc.detail, status=422)
+        return item_pages.item_response(
+            request, ctx, principal, row.id, form=form, error=exc.detail, status=422
+        )
     except errors.TaskAlreadyDecided:
         security.flash(request, f"Item {row.id} was already decided by someone else.", "warning")
         return _next_task(request, ctx, principal)
     relabelled = decision.label is not None and decision.label != row.ai_label
-    security.flash(request, f"Item {row.id}: {decision.outcome}"
-                   + (f", relabelled {row.ai_label or '—'} → {decision.label}" if relabelled
-                      else "") + ".", "success")
+    security.flash(
+        request,
+        f"Item {row.id}: {decision.outcome}"
+        + (f", relabelled {row.ai_label or '—'} → {decision.label}" if relabelled else "")
+        + ".",
+        "success",
+    )
     return _next_task(request, ctx, principal)

@@ -104,8 +104,11 @@ async def verify_csrf(request: Request) -> None:
     form = await request.form()
     sent = form.get("csrf_token")
     expected = request.session.get("csrf")
-    if not isinstance(sent, str) or not isinstance(expected, str) \
-            or not hmac.compare_digest(sent.encode(), expected.encode()):
+    if (
+        not isinstance(sent, str)
+        or not isinstance(expected, str)
+        or not hmac.compare_digest(sent.encode(), expected.encode())
+    ):
         raise errors.Forbidden(
             "this form's security token is missing or out of date; reload the page and try again"
         )

@@ -39,7 +39,10 @@ def _message(ctx: Context, principal: Principal, after: int) -> tuple[dict[str, 
 
 
 async def queue_events(
-    request: Request, ctx: Context, principal: Principal, after: int,
+    request: Request,
+    ctx: Context,
+    principal: Principal,
+    after: int,
     max_seconds: float = MAX_STREAM_SECONDS,
 ) -> AsyncIterator[str]:
     """Yield `queue` events whenever the counts or the unassigned tasks change."""
@@ -79,11 +82,14 @@ async def queue_events(
 
 @router.get("/stream")
 def stream(
-    request: Request, ctx: CtxDep, principal: security.ReviewerUI,
+    request: Request,
+    ctx: CtxDep,
+    principal: security.ReviewerUI,
     after: int = Query(default=0, ge=0),
 ) -> StreamingResponse:
     """The queue page's live feed (EventSource)."""
     return StreamingResponse(
-        queue_events(request, ctx, principal, after), media_type="text/event-stream",
+        queue_events(request, ctx, principal, after),
+        media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
