@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from signoff.domain.states import RouteKind
@@ -32,9 +32,27 @@ class Prediction:
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["entities"] = [asdict(e) for e in self.entities]
-        return data
+        # Written by hand: dataclasses.asdict deep-copies and is slow on the hot path.
+        return {
+            "label": self.label,
+            "confidence": self.confidence,
+            "model": self.model,
+            "model_version": self.model_version,
+            "entities": [
+                {
+                    "type": e.type,
+                    "text": e.text,
+                    "start": e.start,
+                    "end": e.end,
+                    "confidence": e.confidence,
+                }
+                for e in self.entities
+            ],
+            "scores": dict(self.scores),
+            "confidence_method": self.confidence_method,
+            "raw": self.raw,
+            "error": self.error,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Prediction:

@@ -48,7 +48,8 @@ def submit_items(
     """Accept many items in one transaction (all or nothing)."""
     view = workflow_service.get_workflow(ctx, workflow)
     now = ctx.clock.now()
-    hashes = [request_hash(i) for i in new_items]
+    # Only a keyed request can be replayed, so only its body needs a fingerprint.
+    hashes = [request_hash(i) if i.idempotency_key else None for i in new_items]
     keys = [i.idempotency_key for i in new_items if i.idempotency_key]
     if len(set(keys)) != len(keys):
         raise errors.ValidationFailed("idempotency keys repeat within the batch")
@@ -66,7 +67,7 @@ def _insert(
     workflow_id: int,
     version: int,
     new_items: list[NewItem],
-    hashes: list[str],
+    hashes: list[str | None],
     keys: list[str],
     actor: str,
     now: Any,
