@@ -91,24 +91,18 @@ def _send_one(ctx: Context, row: Any) -> None:
             OutboxStatus.SENT.value,
             OutboxStatus.DEAD.value,
         ):
-            state.set_item_states(
+            state.append_item_event(
                 session,
-                [
-                    state.StateChange(
-                        item_id=row.item_id,
-                        expected=None,
-                        target=None,
-                        event="delivered" if result.ok else "delivery_failed",
-                        actor="system",
-                        data={
-                            "message_id": row.message_id,
-                            "target": row.target,
-                            "attempts": attempts,
-                            "status_code": result.status_code,
-                            "error": result.error,
-                        },
-                    )
-                ],
+                row.item_id,
+                "delivered" if result.ok else "delivery_failed",
+                "system",
+                {
+                    "message_id": row.message_id,
+                    "target": row.target,
+                    "attempts": attempts,
+                    "status_code": result.status_code,
+                    "error": result.error,
+                },
                 now,
             )
     log.info(

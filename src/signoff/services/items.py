@@ -156,19 +156,7 @@ def record_view(ctx: Context, principal: Principal, item_id: int) -> None:
     """Note in the audit trail that a person opened the item."""
     now = ctx.clock.now()
     with engine.transaction(ctx.sessions) as session:
-        state.set_item_states(
-            session,
-            [
-                state.StateChange(
-                    item_id=item_id,
-                    expected=None,
-                    target=None,
-                    event="viewed",
-                    actor=principal.actor,
-                )
-            ],
-            now,
-        )
+        state.append_item_event(session, item_id, "viewed", principal.actor, {}, now)
 
 
 def is_settled(row: Any) -> bool:

@@ -57,19 +57,8 @@ def claim_next_task(
             if tasks.assign_task(session, task_id, principal.user_id, now):
                 task = tasks.read_task(session, task_id)
                 assert task is not None
-                state.set_item_states(
-                    session,
-                    [
-                        state.StateChange(
-                            item_id=task.item_id,
-                            expected=None,
-                            target=None,
-                            event="assigned",
-                            actor=principal.actor,
-                            data={"task_id": task_id},
-                        )
-                    ],
-                    now,
+                state.append_item_event(
+                    session, task.item_id, "assigned", principal.actor, {"task_id": task_id}, now
                 )
                 ctx.bus.publish("task_assigned", {"task_id": task_id})
                 return task
@@ -87,19 +76,8 @@ def release_task(ctx: Context, principal: Principal, task_id: int) -> None:
             raise errors.TaskNotFound(task_id=task_id)
         if not tasks.release_task(session, task_id, principal.user_id):
             raise errors.TaskNotAssigned(task_id=task_id)
-        state.set_item_states(
-            session,
-            [
-                state.StateChange(
-                    item_id=task.item_id,
-                    expected=None,
-                    target=None,
-                    event="released",
-                    actor=principal.actor,
-                    data={"task_id": task_id},
-                )
-            ],
-            now,
+        state.append_item_event(
+            session, task.item_id, "released", principal.actor, {"task_id": task_id}, now
         )
     ctx.bus.publish("tasks_created", {"count": 1, "released": task_id})
 

@@ -58,6 +58,16 @@ def set_item_state(session: Session, change: StateChange, now: datetime) -> None
         raise errors.StateConflict(item_id=change.item_id)
 
 
+def append_item_event(
+    session: Session, item_id: int, event: str, actor: str, data: dict[str, Any], now: datetime
+) -> bool:
+    """Record an event on an item's chain without changing its state; False on conflict."""
+    change = StateChange(
+        item_id=item_id, expected=None, target=None, event=event, actor=actor, data=data
+    )
+    return bool(set_item_states(session, [change], now))
+
+
 def set_item_states(
     session: Session, changes: Sequence[StateChange], now: datetime
 ) -> list[StateChange]:
