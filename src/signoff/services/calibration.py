@@ -7,14 +7,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
-
 from signoff.domain import error_budget
-from signoff.domain.states import DECIDED_STATES, RouteKind
 from signoff.domain.workflow import WorkflowSpec
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
-from signoff.storage import tables as t
+from signoff.storage import items
 
 #: Recompute a budget threshold at most this often, unless many decisions arrived.
 RECOMPUTE_SECONDS = 1.0
@@ -83,15 +80,8 @@ def observations(
     confidence the estimate errs on the safe side — and above the threshold in
     force the reviewed items are exactly the random QA sample, unbiased.
     """
-    query = sa.select(t.items.c.confidence, t.items.c.override).where(
-        t.items.c.workflow_id == workflow_id,
-        t.items.c.route == RouteKind.HUMAN.value,
-        t.items.c.confidence.is_not(None),
-        t.items.c.override.is_not(None),
-        t.items.c.state.in_([s.value for s in DECIDED_STATES] + ["archived"]),
-    )
     with ctx.sessions() as session:
-        rows = session.execute(query).all()
+        rows = items.list_reviewed_confidences(session, workflow_id)
     return [
         error_budget.ReviewedObservation(confidence=float(r.confidence), correct=not r.override)
         for r in rows
@@ -155,11 +145,6 @@ def row_to_dict(row: Any) -> dict[str, Any]:
 
 
 def _auto_summary(ctx: Context, workflow_id: int) -> dict[str, int]:
-    query = (
-        sa.select(t.items.c.route, sa.func.count())
-        .where(t.items.c.workflow_id == workflow_id, t.items.c.decided_at.is_not(None))
-        .group_by(t.items.c.route)
-    )
     with ctx.sessions() as session:
-        counts = {r: int(n) for r, n in session.execute(query)}
+        counts = items.count_decided_by_route(session, workflow_id)
     return {"auto": counts.get("auto", 0), "human": counts.get("human", 0)}

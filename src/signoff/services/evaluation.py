@@ -11,14 +11,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
-
 from signoff.domain import errors
 from signoff.domain.states import Role
 from signoff.services import intake, processing, review, users
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
-from signoff.storage import tables as t
+from signoff.storage import items
+from signoff.storage import users as user_queries
 
 REVIEWER_EMAIL = "simulated-reviewer@signoff.local"
 
@@ -74,7 +73,7 @@ class _Window:
 
 def simulated_reviewer(ctx: Context) -> users.Principal:
     with ctx.sessions() as session:
-        row = session.execute(sa.select(t.users).where(t.users.c.email == REVIEWER_EMAIL)).first()
+        row = user_queries.read_user_by_email(session, REVIEWER_EMAIL)
     user_id = (
         row.id
         if row is not None
@@ -157,20 +156,7 @@ def _decide_all(
 
 def _read(ctx: Context, ids: list[int]) -> list[Any]:
     with ctx.sessions() as session:
-        return list(
-            session.execute(
-                sa.select(
-                    t.items.c.id,
-                    t.items.c.ai_label,
-                    t.items.c.confidence,
-                    t.items.c.route,
-                    t.items.c.final_label,
-                    t.items.c.prediction,
-                )
-                .where(t.items.c.id.in_(ids))
-                .order_by(t.items.c.id)
-            )
-        )
+        return items.list_outcomes(session, ids)
 
 
 def _threshold(ctx: Context, view: workflow_service.WorkflowView) -> float | None:

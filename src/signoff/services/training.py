@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from signoff.ai import base as ai
@@ -17,8 +16,7 @@ from signoff.domain.workflow import WorkflowSpec
 from signoff.services import calibration
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
-from signoff.storage import audit, engine
-from signoff.storage import tables as t
+from signoff.storage import audit, engine, models
 
 log = logging.getLogger(__name__)
 
@@ -44,42 +42,32 @@ class ModelStore:
         if cached is not None and now - cached[0] < self.CHECK_SECONDS:
             return None if cached[1] is None else (cached[1], cached[2])
         with self._ctx.sessions() as session:
-            row = session.execute(_active_query(workflow, t.model_versions.c.version)).first()
-            if row is None:
+            version = models.read_active_version(session, workflow)
+            if version is None:
                 entry: Any = (now, None, None)
-            elif cached is not None and cached[1] == str(row.version):
+            elif cached is not None and cached[1] == str(version):
                 entry = (now, cached[1], cached[2])
             else:
-                artifact = session.execute(
-                    _active_query(workflow, t.model_versions.c.artifact)
-                ).scalar_one()
-                entry = (now, str(row.version), artifact)
+                entry = (now, str(version), models.read_active_artifact(session, workflow))
         with self._lock:
             self._cache[workflow] = entry
         return None if entry[1] is None else (entry[1], entry[2])
 
 
-def _active_query(workflow: str, *columns: Any) -> sa.Select[Any]:
-    return (
-        sa.select(*columns)
-        .select_from(
-            t.model_versions.join(t.workflows, t.workflows.c.id == t.model_versions.c.workflow_id)
-        )
-        .where(t.workflows.c.name == workflow, t.model_versions.c.active.is_(True))
-    )
-
-
 def record_label(session: Session, item: Any, spec: WorkflowSpec, label: str, now: Any) -> None:
     """A reviewer's label becomes a training example (inside the decision's transaction)."""
-    session.execute(
-        sa.insert(t.labelled_examples).values(
-            workflow_id=item.workflow_id,
-            text=ai.text_of(item.content, spec.ai.text_field),
-            label=label,
-            source="review",
-            item_id=item.id,
-            created_at=now,
-        )
+    models.create_examples(
+        session,
+        [
+            {
+                "workflow_id": item.workflow_id,
+                "text": ai.text_of(item.content, spec.ai.text_field),
+                "label": label,
+                "source": "review",
+                "item_id": item.id,
+                "created_at": now,
+            }
+        ],
     )
 
 
@@ -100,7 +88,7 @@ def import_labels(
         nonlocal chunk
         if chunk:
             with engine.transaction(ctx.sessions) as session:
-                session.execute(sa.insert(t.labelled_examples), chunk)
+                models.create_examples(session, chunk)
             if progress:
                 progress(len(chunk))
             chunk = []
@@ -133,43 +121,19 @@ def import_labels(
 
 def count_labels(ctx: Context, workflow_id: int) -> int:
     with ctx.sessions() as session:
-        return int(
-            session.execute(
-                sa.select(sa.func.count()).where(t.labelled_examples.c.workflow_id == workflow_id)
-            ).scalar_one()
-        )
+        return models.count_examples(session, workflow_id)
 
 
 def active_model_info(ctx: Context, workflow_id: int) -> Any | None:
+    """Version, label count, metrics and time of the active model, or None."""
     with ctx.sessions() as session:
-        return session.execute(
-            sa.select(
-                t.model_versions.c.version,
-                t.model_versions.c.n_labels,
-                t.model_versions.c.metrics,
-                t.model_versions.c.created_at,
-            ).where(
-                t.model_versions.c.workflow_id == workflow_id, t.model_versions.c.active.is_(True)
-            )
-        ).first()
+        return models.read_active_summary(session, workflow_id)
 
 
 def list_model_versions(ctx: Context, workflow: str) -> list[Any]:
     view = workflow_service.get_workflow(ctx, workflow)
     with ctx.sessions() as session:
-        return list(
-            session.execute(
-                sa.select(
-                    t.model_versions.c.version,
-                    t.model_versions.c.n_labels,
-                    t.model_versions.c.metrics,
-                    t.model_versions.c.created_at,
-                    t.model_versions.c.active,
-                )
-                .where(t.model_versions.c.workflow_id == view.id)
-                .order_by(t.model_versions.c.version.desc())
-            )
-        )
+        return models.list_versions(session, view.id)
 
 
 def train_workflow(ctx: Context, workflow: str, actor: str = "cli") -> dict[str, Any]:
@@ -178,11 +142,7 @@ def train_workflow(ctx: Context, workflow: str, actor: str = "cli") -> dict[str,
 
     view = workflow_service.get_workflow(ctx, workflow)
     with ctx.sessions() as session:
-        rows = session.execute(
-            sa.select(t.labelled_examples.c.text, t.labelled_examples.c.label)
-            .where(t.labelled_examples.c.workflow_id == view.id)
-            .order_by(t.labelled_examples.c.id)
-        ).all()
+        rows = models.list_examples(session, view.id)
     if len(rows) < view.spec.training.min_labels:
         raise errors.NotEnoughData(
             f"{workflow} has {len(rows)} labels; training needs {view.spec.training.min_labels}"
@@ -192,28 +152,7 @@ def train_workflow(ctx: Context, workflow: str, actor: str = "cli") -> dict[str,
     metrics = dict(model.metrics)
     now = ctx.clock.now()
     with engine.transaction(ctx.sessions) as session:
-        latest = session.execute(
-            sa.select(sa.func.max(t.model_versions.c.version)).where(
-                t.model_versions.c.workflow_id == view.id
-            )
-        ).scalar_one()
-        version = (latest or 0) + 1
-        session.execute(
-            sa.update(t.model_versions)
-            .where(t.model_versions.c.workflow_id == view.id)
-            .values(active=False)
-        )
-        session.execute(
-            sa.insert(t.model_versions).values(
-                workflow_id=view.id,
-                version=version,
-                created_at=now,
-                n_labels=len(rows),
-                metrics=metrics,
-                artifact=artifact,
-                active=True,
-            )
-        )
+        version = models.create_active_version(session, view.id, len(rows), metrics, artifact, now)
         audit.append_system_event(
             session,
             "model_trained",

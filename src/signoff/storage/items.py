@@ -152,3 +152,46 @@ def count_items_by_state(session: Session, workflow_id: int | None = None) -> di
     if workflow_id is not None:
         query = query.where(t.items.c.workflow_id == workflow_id)
     return {state: int(n) for state, n in session.execute(query)}
+
+
+def list_reviewed_confidences(session: Session, workflow_id: int) -> list[Any]:
+    """(confidence, override) of every item a person decided after the AI gave a confidence."""
+    decided = [ItemState.APPROVED.value, ItemState.REJECTED.value, ItemState.ARCHIVED.value]
+    return list(
+        session.execute(
+            sa.select(t.items.c.confidence, t.items.c.override).where(
+                t.items.c.workflow_id == workflow_id,
+                t.items.c.route == "human",
+                t.items.c.confidence.is_not(None),
+                t.items.c.override.is_not(None),
+                t.items.c.state.in_(decided),
+            )
+        )
+    )
+
+
+def count_decided_by_route(session: Session, workflow_id: int) -> dict[str, int]:
+    query = (
+        sa.select(t.items.c.route, sa.func.count())
+        .where(t.items.c.workflow_id == workflow_id, t.items.c.decided_at.is_not(None))
+        .group_by(t.items.c.route)
+    )
+    return {route: int(n) for route, n in session.execute(query)}
+
+
+def list_outcomes(session: Session, ids: list[int]) -> list[Any]:
+    """What the AI said and how each item ended, for evaluation replays."""
+    return list(
+        session.execute(
+            sa.select(
+                t.items.c.id,
+                t.items.c.ai_label,
+                t.items.c.confidence,
+                t.items.c.route,
+                t.items.c.final_label,
+                t.items.c.prediction,
+            )
+            .where(t.items.c.id.in_(ids))
+            .order_by(t.items.c.id)
+        )
+    )

@@ -1,0 +1,81 @@
+"""The layering rules of docs/architecture.md, checked on every module's imports."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "signoff"
+
+# For each layer, the signoff packages it must not import (dependencies point down only).
+FORBIDDEN = {
+    "domain": {
+        "storage",
+        "services",
+        "api",
+        "ui",
+        "workers",
+        "ai",
+        "notify",
+        "cli",
+        "app",
+        "client",
+        "settings",
+    },
+    "storage": {"services", "api", "ui", "workers", "cli", "app", "ai", "notify"},
+    "ai": {"storage", "services", "api", "ui", "workers", "cli", "app"},
+    "notify": {"storage", "services", "api", "ui", "workers", "cli", "app"},
+    "services": {"api", "ui", "workers", "cli", "app"},
+    "workers": {"api", "ui", "cli", "app"},
+    "client": {
+        "domain",
+        "storage",
+        "services",
+        "api",
+        "ui",
+        "workers",
+        "ai",
+        "notify",
+        "cli",
+        "app",
+        "settings",
+    },
+}
+
+
+def _imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("signoff."):
+            found.add(node.module.split(".")[1])
+            if node.module == "signoff":
+                found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module == "signoff":
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("signoff."):
+                    found.add(alias.name.split(".")[1])
+    return found
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_layer_imports_only_what_lies_below_it(layer: str) -> None:
+    offenders = []
+    for path in sorted((SRC / layer).rglob("*.py")):
+        bad = _imports(path) & FORBIDDEN[layer]
+        if bad:
+            offenders.append(f"{path.relative_to(SRC)} imports {sorted(bad)}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_only_storage_writes_sql() -> None:
+    offenders = [
+        str(path.relative_to(SRC))
+        for layer in ("services", "api", "ui", "workers")
+        for path in sorted((SRC / layer).rglob("*.py"))
+        if "storage import tables" in path.read_text() or "storage.tables" in path.read_text()
+    ]
+    assert not offenders, f"SQL tables used outside storage/: {offenders}"
