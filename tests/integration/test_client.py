@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from typing import Any
 
@@ -77,4 +78,6 @@ def test_the_async_client_waits_for_a_decision(server: str, keys: Keys) -> None:
             item = await client.submit("docs", {"label": "receipt", "confidence": 0.95})
             return await client.wait(item["id"], timeout=20)
 
-    assert asyncio.run(run())["state"] == "approved"
+    # A thread of its own: other tests (Playwright's sync API) may hold a loop in this one.
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(asyncio.run, run()).result(timeout=60)["state"] == "approved"
