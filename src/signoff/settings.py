@@ -14,6 +14,11 @@ class WorkerSettings(BaseModel):
     lease_seconds: float = Field(default=60.0, gt=0, description="How long a claim lasts")
     poll_seconds: float = Field(default=0.2, gt=0, description="Idle wait between claims")
     enabled: bool = Field(default=True, description="Run workers inside `signoff serve`")
+    model_process: bool = Field(
+        default=False,
+        description="Score with the built-in model in a separate process, overlapping "
+        "database work (faster on several cores)",
+    )
 
 
 class LimitSettings(BaseModel):

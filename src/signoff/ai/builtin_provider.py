@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from signoff.ai import entities, learner
+from signoff.ai import entities, learner, model_process
 from signoff.ai.base import AiInput, ModelStore, ProviderContext
 from signoff.domain import errors
 from signoff.domain.prediction import Prediction
@@ -33,6 +33,7 @@ class BuiltinProvider:
         *,
         refresh_seconds: float = REFRESH_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        scorer: model_process.ModelProcess | None = None,
     ) -> None:
         self.spec = spec
         self._store = store
@@ -42,6 +43,8 @@ class BuiltinProvider:
         self._checked_at: float | None = None
         self._version: str | None = None
         self._model: learner.TrainedModel | None = None
+        self._artifact: bytes | None = None
+        self._scorer = scorer
 
     def predict(self, item: AiInput) -> Prediction:
         return self.predict_batch([item])[0]
@@ -50,7 +53,7 @@ class BuiltinProvider:
         """One prediction per item, featurised and scored in one pass."""
         if not items:
             return []
-        version, model = self._current_model()
+        version, model, artifact = self._current_model()
         found = [entities.extract_entities(item.text, self.spec.entities) for item in items]
         allowed = (
             [i for i, label in enumerate(model.labels) if label in self.spec.labels]
@@ -64,7 +67,11 @@ class BuiltinProvider:
                 Prediction(label=None, confidence=None, model=MODEL_NAME, entities=e) for e in found
             ]
         try:
-            proba = model.predict_matrix([item.text for item in items])
+            texts = [item.text for item in items]
+            if self._scorer is not None and version is not None and artifact is not None:
+                proba = self._scorer.predict_matrix(version, artifact, texts)
+            else:
+                proba = model.predict_matrix(texts)
         except errors.SignoffError:
             raise
         except Exception as exc:  # a broken artifact fails in many ways; none is retryable
@@ -89,7 +96,9 @@ class BuiltinProvider:
             for row, b, e in zip(proba, best, found, strict=True)
         ]
 
-    def _current_model(self) -> tuple[str | None, learner.TrainedModel | None]:
+    def _current_model(
+        self,
+    ) -> tuple[str | None, learner.TrainedModel | None, bytes | None]:
         """The cached model, refreshed from the store at most once per interval."""
         with self._lock:
             now = self._clock()
@@ -97,7 +106,7 @@ class BuiltinProvider:
             if stale and self._store is not None:
                 self._refresh(self._store)
                 self._checked_at = now
-            return self._version, self._model
+            return self._version, self._model, self._artifact
 
     def _refresh(self, store: ModelStore) -> None:
         # A store may offer a cheap version probe; then the artifact is read only
@@ -124,6 +133,7 @@ class BuiltinProvider:
         version, artifact = loaded
         if version != self._version or self._model is None:
             self._model = learner.TrainedModel.from_bytes(artifact)
+            self._artifact = artifact
             self._version = version
 
 
@@ -138,4 +148,6 @@ def create(spec: WorkflowSpec, context: ProviderContext) -> BuiltinProvider:
                 "ai.options.embeddings_model_path needs sentence-transformers: "
                 "pip install 'signoff[embeddings]'"
             )
-    return BuiltinProvider(spec, context.model_store)
+    worker = getattr(context.settings, "worker", None)
+    scorer = model_process.ModelProcess() if getattr(worker, "model_process", False) else None
+    return BuiltinProvider(spec, context.model_store, scorer=scorer)
