@@ -7,6 +7,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,20 +49,34 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def pg_template() -> Iterator[str]:
+def require_postgres() -> None:
+    """Skip when no PostgreSQL answers — except in CI, where these tests must run."""
     if not _pg_available():
         if IN_CI:
             pytest.fail(f"PostgreSQL is not reachable at {PG_URL} (CI must run these tests)")
         pytest.skip("PostgreSQL is not reachable; set SIGNOFF_TEST_POSTGRES_URL")
-    name = f"signoff_tpl_{uuid.uuid4().hex[:8]}"
+
+
+@contextmanager
+def pg_database(prefix: str, template: str | None = None) -> Iterator[str]:
+    """A new PostgreSQL database (optionally copied from `template`), dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
     with psycopg.connect(_pg_admin_dsn(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = _with_db(PG_URL, name)
-    migrate.upgrade(url)
-    yield name
-    with psycopg.connect(_pg_admin_dsn(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"{copy}')
+    try:
+        yield name
+    finally:
+        with psycopg.connect(_pg_admin_dsn(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    require_postgres()
+    with pg_database("signoff_tpl") as name:
+        migrate.upgrade(_with_db(PG_URL, name))
+        yield name
 
 
 def _with_db(url: str, name: str) -> str:
@@ -78,12 +93,8 @@ def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
 
 @pytest.fixture
 def pg_url(pg_template: str) -> Iterator[str]:
-    name = f"signoff_t_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(_pg_admin_dsn(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
-    yield _with_db(PG_URL, name)
-    with psycopg.connect(_pg_admin_dsn(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with pg_database("signoff_t", template=pg_template) as name:
+        yield _with_db(PG_URL, name)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

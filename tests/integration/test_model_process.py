@@ -25,7 +25,8 @@ def test_the_scoring_process_predicts_what_the_model_predicts_in_process(ctx: Co
     training.import_labels(ctx, "docs-ml", list(documents.generate(150, seed=1)))
     training.train_workflow(ctx, "docs-ml")
     inputs = [
-        ai.AiInput(i, text, {"text": text}) for i, (text, _) in enumerate(documents.generate(20, seed=5))
+        ai.AiInput(i, text, {"text": text})
+        for i, (text, _) in enumerate(documents.generate(20, seed=5))
     ]
     store = training.ModelStore(ctx)
     in_process = ai.create_provider(view.spec, ai.ProviderContext(ctx.secret, store, ctx.settings))

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -19,7 +17,7 @@ from typer.testing import CliRunner
 from signoff import cli
 from signoff.domain import errors
 from signoff.storage import migrate, tables
-from tests.conftest import IN_CI, PG_URL, _pg_admin_dsn, _pg_available, _with_db
+from tests.conftest import PG_URL, _with_db, pg_database, require_postgres
 
 
 @pytest.fixture
@@ -29,16 +27,9 @@ def empty_sqlite(tmp_path: Path) -> str:
 
 @pytest.fixture
 def empty_postgres() -> Iterator[str]:
-    if not _pg_available():
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is not reachable at {PG_URL}")
-        pytest.skip("PostgreSQL is not reachable; set SIGNOFF_TEST_POSTGRES_URL")
-    name = f"signoff_mig_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(_pg_admin_dsn(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield _with_db(PG_URL, name)
-    with psycopg.connect(_pg_admin_dsn(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    require_postgres()
+    with pg_database("signoff_mig") as name:
+        yield _with_db(PG_URL, name)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
