@@ -56,7 +56,9 @@ def _create_item(sessions: Any, item_state: ItemState, **values: Any) -> int:
     }
     row.update(values)
     with engine.transaction(sessions) as session:
-        return items.create_items(session, [row])[0]
+        row["id"] = items.allocate_ids(session, 1)[0]
+        items.create_items(session, [row])
+        return int(row["id"])
 
 
 def _events(session: Session, item_id: int) -> list[audit_rules.StoredEvent]:

@@ -9,11 +9,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from signoff.domain import audit as audit_rules
 from signoff.domain import errors
 from signoff.domain.states import ItemState
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
-from signoff.storage import engine, items, state
+from signoff.storage import audit, engine, items
 
 
 @dataclass(frozen=True)
@@ -106,23 +107,22 @@ def _insert(
             }
         )
     if rows:
-        ids = items.create_items(session, rows)
-        state.set_item_states(
-            session,
-            [
-                state.StateChange(
-                    item_id=item_id,
-                    expected=None,
-                    target=None,
-                    event="received",
-                    actor=actor,
-                    data={"workflow_version": version, "external_id": new_items[pos].external_id},
-                    head=(0, ""),
-                )
-                for item_id, pos in zip(ids, positions, strict=True)
-            ],
-            now,
-        )
-        for item_id, pos in zip(ids, positions, strict=True):
+        ids = items.allocate_ids(session, len(rows))
+        events: list[dict[str, Any]] = []
+        for row, item_id, pos in zip(rows, ids, positions, strict=True):
+            received = audit.PendingEvent(
+                item_id,
+                "received",
+                actor,
+                {"workflow_version": version, "external_id": new_items[pos].external_id},
+            )
+            chain_rows, head = audit.build_rows(
+                audit_rules.item_chain(item_id), (0, audit_rules.GENESIS), [received], now
+            )
+            row["id"] = item_id
+            row["audit_seq"], row["audit_hash"] = head
+            events.extend(chain_rows)
             results[pos] = Submitted(item_id, created=True)
+        items.create_items(session, rows)
+        audit.insert_rows(session, events)
     return [r for r in results if r is not None]
