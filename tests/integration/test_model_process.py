@@ -40,7 +40,6 @@ def test_the_scoring_process_predicts_what_the_model_predicts_in_process(ctx: Co
         got = separate.predict_batch(inputs)  # type: ignore[attr-defined]
         # After a retrain the new version is sent along once and used from then on.
         training.train_workflow(ctx, "docs-ml")
-        store.CHECK_SECONDS = 0
         separate._checked_at = None  # type: ignore[attr-defined]
         again = separate.predict_batch(inputs)  # type: ignore[attr-defined]
     finally:

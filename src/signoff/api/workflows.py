@@ -6,6 +6,7 @@ from typing import Any
 
 import yaml
 from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
 
 from signoff.api.deps import AdminDep, CtxDep, ReaderDep
 from signoff.domain import errors
@@ -44,8 +45,6 @@ async def apply_workflow(
             f"name: the body names {data['name']!r} but the URL names {name!r}",
             problems=[{"field": "name", "message": "does not match the URL"}],
         )
-    from fastapi.concurrency import run_in_threadpool
-
     view, created = await run_in_threadpool(
         workflow_service.apply_workflow, ctx, data, principal.actor
     )

@@ -11,7 +11,7 @@ from signoff.notify import base as notify
 from signoff.notify import webhook
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
-from signoff.storage import engine, outbox, state
+from signoff.storage import engine, outbox, state, workflows
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +22,6 @@ def webhook_secret(ctx: Context, workflow_id: int | None) -> str:
     """The signing secret: the workflow's own, the configured one, or one derived."""
     if workflow_id is not None:
         with ctx.sessions() as session:
-            from signoff.storage import workflows
-
             row = workflows.read_workflow_by_id(session, workflow_id)
         if row is not None:
             spec = workflow_service.get_spec(ctx, row.id, row.current_version)

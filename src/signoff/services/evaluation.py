@@ -13,7 +13,7 @@ from typing import Any
 
 from signoff.domain import errors
 from signoff.domain.states import Role
-from signoff.services import intake, processing, review, users
+from signoff.services import calibration, intake, processing, review, users
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.storage import items
@@ -160,6 +160,4 @@ def _read(ctx: Context, ids: list[int]) -> list[Any]:
 
 
 def _threshold(ctx: Context, view: workflow_service.WorkflowView) -> float | None:
-    from signoff.services import calibration
-
     return calibration.threshold_in_force(ctx, view.id, view.spec)

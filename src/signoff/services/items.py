@@ -7,7 +7,7 @@ from typing import Any
 
 from signoff.domain import audit as audit_rules
 from signoff.domain import errors
-from signoff.domain.states import DECIDED_STATES, FINAL_STATES, OPEN_STATES, ItemState
+from signoff.domain.states import FINAL_STATES, OPEN_STATES, ItemState
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.services.users import Principal
@@ -160,7 +160,7 @@ def record_view(ctx: Context, principal: Principal, item_id: int) -> None:
 
 
 def is_settled(row: Any) -> bool:
-    return ItemState(row.state) in FINAL_STATES or ItemState(row.state) in DECIDED_STATES
+    return ItemState(row.state) in FINAL_STATES
 
 
 def wait_blocking(

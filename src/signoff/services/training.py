@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -26,32 +25,27 @@ _training_now: set[tuple[int, int]] = set()
 
 
 class ModelStore:
-    """Serves the active model of a workflow to providers, checking for a new one cheaply."""
+    """Serves the active model of a workflow to providers from the database.
 
-    CHECK_SECONDS = 1.0
+    Providers throttle how often they ask; `active_model_version` lets them read the
+    (large) artifact only when the version moved.
+    """
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
-        self._lock = threading.Lock()
-        self._cache: dict[str, tuple[float, str, bytes] | tuple[float, None, None]] = {}
 
-    def load_active_model(self, workflow: str) -> tuple[str, bytes] | None:
-        now = time.monotonic()
-        with self._lock:
-            cached = self._cache.get(workflow)
-        if cached is not None and now - cached[0] < self.CHECK_SECONDS:
-            return None if cached[1] is None else (cached[1], cached[2])
+    def active_model_version(self, workflow: str) -> str | None:
         with self._ctx.sessions() as session:
             version = models.read_active_version(session, workflow)
-            if version is None:
-                entry: Any = (now, None, None)
-            elif cached is not None and cached[1] == str(version):
-                entry = (now, cached[1], cached[2])
-            else:
-                entry = (now, str(version), models.read_active_artifact(session, workflow))
-        with self._lock:
-            self._cache[workflow] = entry
-        return None if entry[1] is None else (entry[1], entry[2])
+        return None if version is None else str(version)
+
+    def load_active_model(self, workflow: str) -> tuple[str, bytes] | None:
+        with self._ctx.sessions() as session:
+            version = models.read_active_version(session, workflow)
+            artifact = models.read_active_artifact(session, workflow) if version else None
+        if version is None or artifact is None:
+            return None
+        return str(version), artifact
 
 
 def record_label(session: Session, item: Any, spec: WorkflowSpec, label: str, now: Any) -> None:
