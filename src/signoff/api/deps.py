@@ -9,14 +9,7 @@ from fastapi import Depends, Request
 from signoff.domain import errors
 from signoff.domain.states import Role
 from signoff.services import users
-from signoff.services.context import Context
-
-
-def get_ctx(request: Request) -> Context:
-    return request.app.state.ctx  # type: ignore[no-any-return]
-
-
-CtxDep = Annotated[Context, Depends(get_ctx)]
+from signoff.web import CtxDep
 
 
 def get_principal(request: Request, ctx: CtxDep) -> users.Principal:

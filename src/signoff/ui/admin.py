@@ -7,7 +7,6 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from signoff.api.deps import CtxDep
 from signoff.domain import errors
 from signoff.domain import workflow as wf
 from signoff.domain.states import Role
@@ -15,6 +14,7 @@ from signoff.services import calibration, users
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.ui import render, security
+from signoff.web import CtxDep
 
 router = APIRouter(prefix="/ui/admin", dependencies=[Depends(security.verify_csrf)])
 

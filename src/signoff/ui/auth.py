@@ -9,10 +9,10 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
-from signoff.api.deps import CtxDep
 from signoff.domain import errors
 from signoff.services import users
 from signoff.ui import render, security
+from signoff.web import CtxDep
 
 router = APIRouter(prefix="/ui", dependencies=[Depends(security.verify_csrf)])
 

@@ -9,12 +9,12 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from signoff.api.deps import CtxDep
 from signoff.domain import errors
 from signoff.domain.states import ItemState
 from signoff.services import items as item_service
 from signoff.services import workflows as workflow_service
 from signoff.ui import render, security
+from signoff.web import CtxDep
 
 router = APIRouter(prefix="/ui", dependencies=[Depends(security.verify_csrf)])
 

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from signoff.ai import base as ai_base
-from signoff.api.deps import CtxDep
 from signoff.domain.states import Role, TaskStatus
 from signoff.domain.workflow import WorkflowSpec
 from signoff.services import items as item_service
@@ -17,6 +16,7 @@ from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.ui import highlight, render, security
 from signoff.ui.render import short_json
+from signoff.web import CtxDep
 
 router = APIRouter(prefix="/ui", dependencies=[Depends(security.verify_csrf)])
 

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from signoff.ai import base as ai_base
-from signoff.api.deps import CtxDep
 from signoff.domain import errors
 from signoff.services import items as item_service
 from signoff.services import queue, review
@@ -17,6 +16,7 @@ from signoff.services.context import Context
 from signoff.services.users import Principal
 from signoff.ui import items as item_pages
 from signoff.ui import render, security
+from signoff.web import CtxDep
 
 router = APIRouter(prefix="/ui", dependencies=[Depends(security.verify_csrf)])
 

@@ -17,11 +17,11 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from signoff.api.deps import CtxDep
 from signoff.domain import errors
 from signoff.domain.states import Role
 from signoff.services import users
 from signoff.settings import Settings
+from signoff.web import CtxDep
 
 SESSION_COOKIE = "signoff_session"
 SESSION_MAX_AGE = 12 * 3600

@@ -12,11 +12,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from signoff.api.deps import CtxDep
 from signoff.services import queue
 from signoff.services.context import Context
 from signoff.services.users import Principal
 from signoff.ui import security
+from signoff.web import CtxDep
 
 router = APIRouter(prefix="/ui")
 

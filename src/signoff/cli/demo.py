@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.panel import Panel
 
-from signoff.cli import app, console, friendly, load_settings
+from signoff.cli.common import console, friendly, load_settings
 from signoff.demo import documents
 from signoff.domain.states import Role
 from signoff.services import evaluation, intake, training, users
@@ -23,7 +23,6 @@ HISTORY = 300
 FRESH = 40
 
 
-@app.command()
 @friendly
 def demo(
     serve_after: Annotated[
@@ -70,6 +69,6 @@ def demo(
         )
     )
     if serve_after:
-        from signoff.cli import serve
+        from signoff.cli.run import serve
 
         serve(host=None, port=None, workers=True)

@@ -15,7 +15,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from signoff.cli import app, console, friendly, open_context
+from signoff.cli.common import console, friendly, open_context
 from signoff.domain import errors
 from signoff.domain import workflow as wf
 from signoff.services import calibration, evaluation, training
@@ -62,7 +62,6 @@ def read_examples(path: Path) -> Iterator[tuple[str, str]]:
                 ) from None
 
 
-@app.command("import-labels")
 @friendly
 def import_labels(workflow: str, file: Path) -> None:
     """Load labelled examples (JSONL or CSV with text,label) to seed the built-in model."""
@@ -78,7 +77,6 @@ def import_labels(workflow: str, file: Path) -> None:
     )
 
 
-@app.command()
 @friendly
 def train(workflow: str) -> None:
     """Train the built-in model on every label so far and make it the active version."""
@@ -93,7 +91,6 @@ def train(workflow: str) -> None:
     )
 
 
-@app.command()
 @friendly
 def calibrate(workflow: str) -> None:
     """Print the coverage / error trade-off behind the workflow's learned threshold."""
@@ -130,7 +127,6 @@ def calibrate(workflow: str) -> None:
     )
 
 
-@app.command("eval")
 @friendly
 def eval_command(
     file: Path,

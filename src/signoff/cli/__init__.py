@@ -1,0 +1,34 @@
+"""The `signoff` command line, assembled from one module per concern."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from signoff.cli import admin, demo, learning, run
+
+app = typer.Typer(
+    help="signoff: people in the loop of AI decisions.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(admin.db_app, name="db")
+app.add_typer(admin.workflows_app, name="workflows")
+app.add_typer(admin.users_app, name="users")
+app.add_typer(admin.keys_app, name="keys")
+app.add_typer(admin.audit_app, name="audit")
+app.command()(run.serve)
+app.command()(run.worker)
+app.command()(demo.demo)
+app.command("import-labels")(learning.import_labels)
+app.command()(learning.train)
+app.command()(learning.calibrate)
+app.command("eval")(learning.eval_command)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,63 @@
+"""`signoff serve | worker`: the long-running processes."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Annotated
+
+import typer
+
+from signoff.cli.common import console, friendly, open_context
+
+
+@friendly
+def worker(
+    concurrency: Annotated[int | None, typer.Option(help="AI-step threads")] = None,
+) -> None:
+    """Run background workers (AI step, outbox sender) against the database."""
+    from signoff.services import live
+    from signoff.workers.runner import WorkerPool
+
+    ctx = open_context()
+    # On PostgreSQL, this process's decisions reach UI servers' live pages at once.
+    bridge = live.start_bridge(ctx)
+    pool = WorkerPool(ctx, concurrency=concurrency)
+    pool.start()
+    console.print(f"worker {pool.name} running ({pool.concurrency} threads); Ctrl-C to stop")
+    stopped = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
+    stopped.wait()
+    pool.stop()
+    if bridge is not None:
+        bridge.stop()
+
+
+@friendly
+def serve(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+    workers: Annotated[bool, typer.Option(help="Run workers in this process")] = True,
+) -> None:
+    """Serve the API and UI, with workers in the same process."""
+    import uvicorn
+
+    from signoff.app import create_app
+    from signoff.workers.runner import WorkerPool
+
+    ctx = open_context()
+    settings = ctx.settings
+    pool = WorkerPool(ctx) if workers and settings.worker.enabled else None
+    if pool:
+        pool.start()
+    application = create_app(ctx=ctx)
+    url = f"http://{host or settings.host}:{port or settings.port}"
+    console.print(f"signoff serving at {url}")
+    try:
+        uvicorn.run(
+            application, host=host or settings.host, port=port or settings.port, log_level="warning"
+        )
+    finally:
+        if pool:
+            pool.stop()
