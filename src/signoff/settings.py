@@ -19,6 +19,14 @@ class WorkerSettings(BaseModel):
         description="Score with the built-in model in a separate process, overlapping "
         "database work (faster on several cores)",
     )
+    retrain_poll_seconds: float = Field(
+        default=5.0, gt=0, description="How often a worker checks whether a model is due"
+    )
+    retrain_lease_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="How long one worker holds a workflow's retrain (longer than a training)",
+    )
 
 
 class LimitSettings(BaseModel):

@@ -7,19 +7,24 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from signoff.clock import FrozenClock
 from signoff.demo import documents
 from signoff.domain.states import Role
 from signoff.services import intake, processing, review, training
 from signoff.services import workflows as workflow_service
-from signoff.services.context import Context
+from signoff.services.context import Context, create_context
 from signoff.services.users import Principal
+from signoff.storage import engine, learning
 from signoff.storage import tables as t
-from tests.conftest import Keys
+from signoff.workers import runner
+from tests.conftest import Keys, make_settings
 
 BUILTIN = {
     "name": "docs-ml",
@@ -86,13 +91,13 @@ def test_a_bad_label_in_an_import_file_is_named_and_nothing_is_imported(
     assert training.count_labels(ctx, workflow_service.get_workflow(ctx, "docs-ml").id) == 0
 
 
-def test_model_retrains_in_the_background_after_enough_reviewer_labels(ctx: Context) -> None:
-    view, _ = workflow_service.apply_workflow(ctx, BUILTIN, "test")
+def _review_cold_start(ctx: Context, n: int) -> None:
+    """Submit n documents to docs-ml, route them, and have a reviewer label every one."""
     from signoff.services import users
 
     user_id = users.add_user(ctx, "r@example.com", Role.REVIEWER)
     reviewer = Principal(user_id, "r@example.com", Role.REVIEWER)
-    corpus = list(documents.generate(40, seed=3))
+    corpus = list(documents.generate(n, seed=3))
     # Cold start: no model, every item goes to a person, nothing is an error.
     intake.submit_items(
         ctx, "docs-ml", [intake.NewItem(content={"text": t}) for t, _ in corpus], "t"
@@ -104,13 +109,85 @@ def test_model_retrains_in_the_background_after_enough_reviewer_labels(ctx: Cont
         item = task.item_id
         review.decide(ctx, reviewer, task.id, review.DecisionInput("approved", label=truth[item]))
         decided += 1
-    assert decided == 40
-    deadline = time.monotonic() + 60
-    while training.active_model_info(ctx, view.id) is None and time.monotonic() < deadline:
-        time.sleep(0.2)
+    assert decided == n
+
+
+def test_reviewer_decisions_do_not_train_but_the_worker_retrain_loop_does(ctx: Context) -> None:
+    view, _ = workflow_service.apply_workflow(ctx, BUILTIN, "test")
+    _review_cold_start(ctx, 40)
+    assert training.active_model_info(ctx, view.id) is None, "a request thread trained"
+
+    worker_ctx = create_context(
+        make_settings(ctx.settings.database_url, worker={"retrain_poll_seconds": 0.2})
+    )
+    pool = runner.WorkerPool(worker_ctx, concurrency=1, sender=False)
+    pool.start()
+    try:
+        deadline = time.monotonic() + 60
+        while training.active_model_info(ctx, view.id) is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        pool.stop()
+        worker_ctx.close()
     info = training.active_model_info(ctx, view.id)
-    assert info is not None, "no model was trained from reviewers' labels"
-    assert info.n_labels >= 20
+    assert info is not None, "the worker trained no model from reviewers' labels"
+    assert info.n_labels == 40
+    with ctx.sessions() as session:
+        state = session.execute(sa.select(t.learning_state)).one()
+    assert state.decisions == 40
+    assert state.retrain_owner is None, "the lease was not released after training"
+
+
+def test_retrain_schedule_waits_for_growth_by_a_fraction_and_the_minimum_interval(
+    ctx: Context,
+) -> None:
+    spec = {
+        **BUILTIN,
+        "training": {
+            "retrain_every": 5,
+            "min_labels": 20,
+            "retrain_growth": 0.5,
+            "retrain_min_interval_seconds": 3600,
+        },
+    }
+    ctx.clock = FrozenClock(datetime.now(UTC))
+    view, _ = workflow_service.apply_workflow(ctx, spec, "test")
+    training.import_labels(ctx, "docs-ml", list(documents.generate(19, seed=1)))
+    assert training.retrain_due_workflows(ctx, "w-1") == 0, "trained below min_labels"
+    training.import_labels(ctx, "docs-ml", list(documents.generate(1, seed=2)))
+    assert training.retrain_due_workflows(ctx, "w-1") == 1
+    # 20 labels in the model: the next one needs max(5, 0.5 * 20) = 10 more, and an hour.
+    training.import_labels(ctx, "docs-ml", list(documents.generate(9, seed=3)))
+    assert not training.retrain_due(ctx, view.id, view.spec)
+    training.import_labels(ctx, "docs-ml", list(documents.generate(1, seed=4)))
+    assert not training.retrain_due(ctx, view.id, view.spec), "ignored the minimum interval"
+    assert isinstance(ctx.clock, FrozenClock)
+    ctx.clock.advance(seconds=3600)
+    assert training.retrain_due(ctx, view.id, view.spec)
+    assert training.retrain_due_workflows(ctx, "w-1") == 1
+    assert [int(v.n_labels) for v in training.list_model_versions(ctx, "docs-ml")] == [30, 20]
+
+
+def test_two_workers_never_train_the_same_workflow_at_once(ctx: Context) -> None:
+    ctx.clock = FrozenClock(datetime.now(UTC))
+    view, _ = workflow_service.apply_workflow(ctx, BUILTIN, "test")
+    training.import_labels(ctx, "docs-ml", list(documents.generate(30, seed=1)))
+    now = ctx.clock.now()
+    with engine.transaction(ctx.sessions) as session:
+        assert learning.claim_retrain(session, view.id, "w-1", now, now + timedelta(minutes=5))
+    # w-2 finds the schedule due but w-1 holds the lease: w-2 trains nothing.
+    assert training.retrain_due(ctx, view.id, view.spec)
+    assert training.retrain_due_workflows(ctx, "w-2") == 0
+    assert training.active_model_info(ctx, view.id) is None
+    # A model trained under a lease that w-1 no longer holds is not stored.
+    with pytest.raises(training.RetrainLeaseLost):
+        training.train_workflow(ctx, "docs-ml", lease_owner="w-2")
+    assert training.active_model_info(ctx, view.id) is None
+    # Once w-1's lease expires (a crashed worker), w-2 takes over.
+    assert isinstance(ctx.clock, FrozenClock)
+    ctx.clock.advance(minutes=5)
+    assert training.retrain_due_workflows(ctx, "w-2") == 1
+    assert training.active_model_info(ctx, view.id) is not None
 
 
 def test_calibration_endpoint_learns_a_threshold_as_decisions_arrive(

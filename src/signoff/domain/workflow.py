@@ -122,6 +122,12 @@ class DeliverySpec(_Strict):
 
 class TrainingSpec(_Strict):
     retrain_every: int = Field(default=50, ge=1, description="Retrain after N new human labels")
+    retrain_growth: float = Field(
+        default=0.1, ge=0, le=10, description="...and once labels grew by this fraction"
+    )
+    retrain_min_interval_seconds: float = Field(
+        default=60.0, ge=0, description="...and at least this long after the last model"
+    )
     min_labels: int = Field(default=20, ge=2, description="Labels needed before predicting")
 
 

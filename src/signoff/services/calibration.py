@@ -2,68 +2,69 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from signoff.domain import error_budget
 from signoff.domain.workflow import WorkflowSpec
 from signoff.services import workflows as workflow_service
-from signoff.services.context import Context
-from signoff.storage import items
+from signoff.services.context import CachedThreshold, Context
+from signoff.storage import items, learning
 
-#: Recompute a budget threshold at most this often, unless many decisions arrived.
+#: A threshold is recomputed when the workflow's decision counter moved, at most this
+#: often unless RECOMPUTE_DECISIONS decisions arrived: so every process routes with a
+#: threshold that includes every decision committed more than this long ago.
 RECOMPUTE_SECONDS = 1.0
 RECOMPUTE_DECISIONS = 20
 
 
-@dataclass
-class _Entry:
-    choice: error_budget.ThresholdChoice
-    computed_at: float
-    dirty: int = 0
-
-
-_cache: dict[tuple[int, int], _Entry] = {}
-_lock = threading.Lock()
-
-
-def _key(ctx: Context, workflow_id: int) -> tuple[int, int]:
-    return (id(ctx), workflow_id)
-
-
 def threshold_in_force(ctx: Context, workflow_id: int, spec: WorkflowSpec) -> float | None:
-    """The confidence an item needs to be decided automatically (None: nothing is)."""
+    """The confidence an item needs to be decided automatically (None: nothing is).
+
+    Error budgets: the cached threshold is revalidated against the workflow's decision
+    counter in the database (one primary-key read), so a decision made in any process
+    reaches this one within RECOMPUTE_SECONDS.
+    """
     mode = spec.routing.mode
     if mode == "fixed":
         return spec.routing.threshold
     if mode == "always_human":
         return None
-    key = _key(ctx, workflow_id)
-    with _lock:
-        entry = _cache.get(key)
-        fresh = entry is not None and (
-            entry.dirty == 0
-            or (
-                entry.dirty < RECOMPUTE_DECISIONS
-                and time.monotonic() - entry.computed_at < RECOMPUTE_SECONDS
-            )
-        )
-    if entry is not None and fresh:
+    started = time.monotonic()
+    with ctx.sessions() as session:
+        decisions = learning.read_decisions(session, workflow_id)
+    with ctx.caches.lock:
+        entry = ctx.caches.thresholds.get(workflow_id)
+    if entry is not None and _still_good(entry, decisions, started):
         return entry.choice.threshold
-    choice = compute_choice(ctx, workflow_id, spec)
-    with _lock:
-        _cache[key] = _Entry(choice, time.monotonic())
-    return choice.threshold
+    return _recompute(ctx, workflow_id, spec, started).choice.threshold
 
 
-def note_decision(ctx: Context, workflow_id: int) -> None:
-    """A reviewer decided an item of this workflow: the evidence changed."""
-    with _lock:
-        entry = _cache.get(_key(ctx, workflow_id))
-        if entry is not None:
-            entry.dirty += 1
+def _still_good(entry: CachedThreshold, decisions: int, now: float) -> bool:
+    arrived = decisions - entry.decisions
+    if arrived == 0:
+        return True
+    return 0 < arrived < RECOMPUTE_DECISIONS and now - entry.computed_at < RECOMPUTE_SECONDS
+
+
+def _recompute(
+    ctx: Context, workflow_id: int, spec: WorkflowSpec, started: float
+) -> CachedThreshold:
+    # The counter is read before the evidence: a decision landing in between makes
+    # the entry look older than it is (one extra recompute), never newer.
+    with ctx.sessions() as session:
+        decisions = learning.read_decisions(session, workflow_id)
+    entry = CachedThreshold(compute_choice(ctx, workflow_id, spec), decisions, started)
+    with ctx.caches.lock:
+        ctx.caches.thresholds[workflow_id] = entry
+    return entry
+
+
+def count_decision(session: Session, workflow_id: int) -> None:
+    """A person decided an item of this workflow: the evidence changed (in its transaction)."""
+    learning.count_decision(session, workflow_id)
 
 
 def observations(
@@ -117,9 +118,7 @@ def calibration_report(ctx: Context, name: str) -> dict[str, Any]:
     if spec.routing.mode != "error_budget":
         report["threshold"] = spec.routing.threshold
         return report
-    choice = compute_choice(ctx, view.id, spec)
-    with _lock:
-        _cache[_key(ctx, view.id)] = _Entry(choice, time.monotonic())
+    choice = _recompute(ctx, view.id, spec, time.monotonic()).choice
     report.update(
         {
             "threshold": choice.threshold,

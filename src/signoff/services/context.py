@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,9 +12,31 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from signoff.clock import Clock, SystemClock
+from signoff.domain import error_budget
+from signoff.domain import workflow as wf
 from signoff.services.events import EventBus
 from signoff.settings import Settings
 from signoff.storage import engine as storage_engine
+
+
+@dataclass
+class CachedThreshold:
+    """A threshold and the evidence it was computed from (the decision counter then)."""
+
+    choice: error_budget.ThresholdChoice
+    decisions: int
+    computed_at: float
+
+
+@dataclass
+class ProcessCaches:
+    """What one process caches; each entry is revalidated against the database or immutable."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Workflow versions never change once written: (workflow_id, version) -> spec.
+    specs: dict[tuple[int, int], wf.WorkflowSpec] = field(default_factory=dict)
+    #: workflow_id -> threshold, trusted while the workflow's decision counter is unchanged.
+    thresholds: dict[int, CachedThreshold] = field(default_factory=dict)
 
 
 @dataclass
@@ -24,7 +47,9 @@ class Context:
     clock: Clock
     bus: EventBus = field(default_factory=EventBus)
     rng: random.Random = field(default_factory=random.Random)
-    #: Retrain in the caller's thread (evaluation replays) instead of in the background.
+    caches: ProcessCaches = field(default_factory=ProcessCaches)
+    #: Retrain in the caller's thread after each decision (evaluation replays, the demo)
+    #: instead of leaving it to the workers' retrain loop.
     sync_training: bool = False
 
     def secret(self, name: str) -> str | None:

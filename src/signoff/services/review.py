@@ -9,7 +9,7 @@ from typing import Any
 
 from signoff.domain import errors
 from signoff.domain.states import ItemState, Role, TaskStatus
-from signoff.services import decisions, training
+from signoff.services import calibration, decisions, training
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.services.users import Principal
@@ -194,6 +194,7 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
         )
         if label is not None and (not rejected or decision.label is not None):
             training.record_label(session, item, spec, label, now)
+        calibration.count_decision(session, item.workflow_id)
     ctx.bus.publish("items_decided", {"item_ids": [item.id], "workflow_id": item.workflow_id})
     training.note_new_label(ctx, item.workflow_id, spec)
     return get_task(ctx, task_id)

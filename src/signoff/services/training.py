@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-import threading
+import math
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -12,16 +13,13 @@ from sqlalchemy.orm import Session
 from signoff.ai import base as ai
 from signoff.domain import errors
 from signoff.domain.workflow import WorkflowSpec
-from signoff.services import calibration
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
-from signoff.storage import audit, engine, models
+from signoff.storage import audit, engine, learning, models
 
 log = logging.getLogger(__name__)
 
 LEARNING_PROVIDERS = {"builtin"}
-_training_lock = threading.Lock()
-_training_now: set[tuple[int, int]] = set()
 
 
 class ModelStore:
@@ -130,8 +128,20 @@ def list_model_versions(ctx: Context, workflow: str) -> list[Any]:
         return models.list_versions(session, view.id)
 
 
-def train_workflow(ctx: Context, workflow: str, actor: str = "cli") -> dict[str, Any]:
-    """Train the built-in model on every label so far and make it the active version."""
+class RetrainLeaseLost(errors.SignoffError):
+    """Another worker took over this workflow's retrain; this model is not stored."""
+
+    code = "retrain_lease_lost"
+
+
+def train_workflow(
+    ctx: Context, workflow: str, actor: str = "cli", lease_owner: str | None = None
+) -> dict[str, Any]:
+    """Train the built-in model on every label so far and make it the active version.
+
+    With `lease_owner`, the model is stored only while that owner still holds the
+    workflow's retrain lease, and the lease is released in the same transaction.
+    """
     from signoff.ai import learner  # scikit-learn loads only when training
 
     view = workflow_service.get_workflow(ctx, workflow)
@@ -146,6 +156,8 @@ def train_workflow(ctx: Context, workflow: str, actor: str = "cli") -> dict[str,
     metrics = dict(model.metrics)
     now = ctx.clock.now()
     with engine.transaction(ctx.sessions) as session:
+        if lease_owner is not None and not learning.release_retrain(session, view.id, lease_owner):
+            raise RetrainLeaseLost(workflow=workflow)
         version = models.create_active_version(session, view.id, len(rows), metrics, artifact, now)
         audit.append_system_event(
             session,
@@ -167,38 +179,70 @@ def train_workflow(ctx: Context, workflow: str, actor: str = "cli") -> dict[str,
 
 
 def note_new_label(ctx: Context, workflow_id: int, spec: WorkflowSpec) -> None:
-    """After a human decision: refresh calibration, and retrain when enough labels arrived."""
-    calibration.note_decision(ctx, workflow_id)
-    if spec.ai.provider not in LEARNING_PROVIDERS:
-        return
-    if not retrain_due(ctx, workflow_id, spec):
-        return
-    key = (id(ctx), workflow_id)
-    with _training_lock:
-        if key in _training_now:
-            return
-        _training_now.add(key)
+    """After a human decision: with `ctx.sync_training`, retrain now if the schedule says so.
 
-    def run() -> None:
+    Otherwise the workers' retrain loop (`retrain_due_workflows`) picks it up: training
+    never runs in a reviewer's request.
+    """
+    if not ctx.sync_training or spec.ai.provider not in LEARNING_PROVIDERS:
+        return
+    if retrain_due(ctx, workflow_id, spec):
         try:
             train_workflow(ctx, spec.name, actor="retrainer")
         except errors.SignoffError as exc:
             log.info("action=retrain_skipped workflow=%s reason=%s", spec.name, exc.detail)
-        except Exception:
-            log.exception("action=retrain_failed workflow=%s", spec.name)
-        finally:
-            with _training_lock:
-                _training_now.discard(key)
-
-    if getattr(ctx, "sync_training", False):
-        run()
-    else:
-        threading.Thread(target=run, name=f"retrain-{spec.name}", daemon=True).start()
 
 
 def retrain_due(ctx: Context, workflow_id: int, spec: WorkflowSpec) -> bool:
+    """The retrain schedule: a first model at `min_labels`, then once labels grew enough.
+
+    Enough means at least `retrain_every` new labels and at least `retrain_growth` times
+    the labels of the active model, and `retrain_min_interval_seconds` since it was made.
+    Growth by a fraction keeps the total training cost linear in the labels (a geometric
+    series) instead of quadratic.
+    """
     labels = count_labels(ctx, workflow_id)
     active = active_model_info(ctx, workflow_id)
+    training_spec = spec.training
     if active is None:
-        return labels >= spec.training.min_labels
-    return labels - int(active.n_labels) >= spec.training.retrain_every
+        return labels >= training_spec.min_labels
+    trained_on = int(active.n_labels)
+    needed = max(training_spec.retrain_every, math.ceil(training_spec.retrain_growth * trained_on))
+    if labels - trained_on < needed:
+        return False
+    age = float((ctx.clock.now() - active.created_at).total_seconds())
+    return age >= training_spec.retrain_min_interval_seconds
+
+
+def retrain_due_workflows(ctx: Context, owner: str) -> int:
+    """Train each learning workflow whose schedule is due and whose lease `owner` wins."""
+    trained = 0
+    for view in workflow_service.list_workflows(ctx):
+        if view.spec.ai.provider not in LEARNING_PROVIDERS:
+            continue
+        if retrain_due(ctx, view.id, view.spec) and _retrain_under_lease(ctx, view, owner):
+            trained += 1
+    return trained
+
+
+def _retrain_under_lease(ctx: Context, view: workflow_service.WorkflowView, owner: str) -> bool:
+    now = ctx.clock.now()
+    lease = timedelta(seconds=ctx.settings.worker.retrain_lease_seconds)
+    with engine.transaction(ctx.sessions) as session:
+        if not learning.claim_retrain(session, view.id, owner, now, now + lease):
+            return False
+    try:
+        # Another worker may have stored a model between our check and our claim.
+        if not retrain_due(ctx, view.id, view.spec):
+            with engine.transaction(ctx.sessions) as session:
+                learning.release_retrain(session, view.id, owner)
+            return False
+        train_workflow(ctx, view.name, actor="retrainer", lease_owner=owner)
+    except RetrainLeaseLost:
+        log.warning("action=retrain_lease_lost workflow=%s owner=%s", view.name, owner)
+        return False
+    except Exception:
+        # The lease stays taken until it expires: a failing training backs off that long.
+        log.exception("action=retrain_failed workflow=%s owner=%s", view.name, owner)
+        return False
+    return True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,10 +18,6 @@ class WorkflowView:
     version: int
     spec: wf.WorkflowSpec
     source: str
-
-
-_spec_cache: dict[tuple[str, int, int], wf.WorkflowSpec] = {}
-_cache_lock = threading.Lock()
 
 
 def apply_workflow(
@@ -76,10 +71,9 @@ def get_workflow(ctx: Context, name: str) -> WorkflowView:
 
 
 def get_spec(ctx: Context, workflow_id: int, version: int) -> wf.WorkflowSpec:
-    """The spec an item ran under (cached: versions never change)."""
-    key = (str(ctx.settings.database_url), workflow_id, version)
-    with _cache_lock:
-        cached = _spec_cache.get(key)
+    """The spec an item ran under (cached on the context: versions never change)."""
+    with ctx.caches.lock:
+        cached = ctx.caches.specs.get((workflow_id, version))
     if cached is not None:
         return cached
     with ctx.sessions() as session:
@@ -90,11 +84,14 @@ def get_spec(ctx: Context, workflow_id: int, version: int) -> wf.WorkflowSpec:
 
 
 def _spec(ctx: Context, workflow_id: int, version: int, data: dict[str, Any]) -> wf.WorkflowSpec:
-    key = (str(ctx.settings.database_url), workflow_id, version)
-    with _cache_lock:
-        if key not in _spec_cache:
-            _spec_cache[key] = wf.parse_workflow(data)
-        return _spec_cache[key]
+    key = (workflow_id, version)
+    with ctx.caches.lock:
+        cached = ctx.caches.specs.get(key)
+    if cached is None:
+        cached = wf.parse_workflow(data)
+        with ctx.caches.lock:
+            cached = ctx.caches.specs.setdefault(key, cached)
+    return cached
 
 
 def list_workflows(ctx: Context) -> list[WorkflowView]:

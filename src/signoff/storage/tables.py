@@ -233,6 +233,17 @@ model_versions = sa.Table(
     sa.UniqueConstraint("workflow_id", "version", name="uq_model_versions_workflow_version"),
 )
 
+# Learning state shared by every process (0003): the decision counter calibration
+# revalidates against, and the retrain schedule's lease.
+learning_state = sa.Table(
+    "learning_state",
+    metadata,
+    sa.Column("workflow_id", BigId, sa.ForeignKey("workflows.id"), primary_key=True),
+    sa.Column("decisions", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("retrain_owner", sa.String(64), nullable=True),
+    sa.Column("retrain_lease_expires_at", UTCDateTime, nullable=True),
+)
+
 labelled_examples = sa.Table(
     "labelled_examples",
     metadata,

@@ -10,7 +10,7 @@ import threading
 import uuid
 from collections.abc import Callable
 
-from signoff.services import delivery, processing
+from signoff.services import delivery, processing, training
 from signoff.services.context import Context
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ class WorkerPool:
             self._spawn(f"ai-{index}", functools.partial(self._process, f"{self.name}-{index}"))
         if self.sender:
             self._spawn("outbox", self._send)
+        self._spawn("retrain", self._retrain)
         log.info("action=workers_started name=%s concurrency=%s", self.name, self.concurrency)
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
@@ -64,6 +65,15 @@ class WorkerPool:
                 sent = 0
             if sent == 0:
                 self.stop_event.wait(0.5)
+
+    def _retrain(self) -> None:
+        """Train the built-in models the schedule says are due (one worker per workflow)."""
+        owner = f"{self.name}-retrain"
+        while not self.stop_event.wait(self.ctx.settings.worker.retrain_poll_seconds):
+            try:
+                training.retrain_due_workflows(self.ctx, owner)
+            except Exception:
+                log.exception("action=retrain_loop_error owner=%s", owner)
 
     def stop(self, timeout: float = 10.0) -> None:
         self.stop_event.set()
