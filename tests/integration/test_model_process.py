@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 
 from signoff.ai import base as ai
@@ -47,3 +50,26 @@ def test_the_scoring_process_predicts_what_the_model_predicts_in_process(ctx: Co
     assert [p.label for p in got] == [p.label for p in expected]
     assert [p.confidence for p in got] == pytest.approx([p.confidence for p in expected])
     assert {p.model_version for p in again} != {p.model_version for p in got}
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_killed_scoring_process_is_replaced_and_gets_the_model_again(ctx: Context) -> None:
+    view, _ = workflow_service.apply_workflow(ctx, WORKFLOW, "test")
+    training.import_labels(ctx, "docs-ml", list(documents.generate(150, seed=1)))
+    training.train_workflow(ctx, "docs-ml")
+    stored = training.ModelStore(ctx).load_active_model("docs-ml")
+    assert stored is not None
+    version, artifact = stored
+    texts = [text for text, _ in documents.generate(10, seed=5)]
+    scorer = model_process.ModelProcess()
+    try:
+        first = scorer.predict_matrix(version, artifact, texts)
+        victim = scorer._process
+        assert victim is not None and victim.pid is not None
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.join(timeout=10)
+        again = scorer.predict_matrix(version, artifact, texts)
+        assert scorer._process is not victim
+    finally:
+        scorer.close()
+    assert again == pytest.approx(first)

@@ -8,66 +8,95 @@ last one.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 
 import numpy as np
 
 from signoff.ai import learner
 
-_loaded: dict[str, learner.TrainedModel] = {}
 
+def _serve(connection: Connection) -> None:
+    """The scoring process: keep the last model sent, score each request with it.
 
-class _MissingModel(Exception):
-    """The scoring process does not hold this model version (it was restarted)."""
-
-
-def _score(version: str, artifact: bytes | None, texts: Sequence[str]) -> np.ndarray:
-    """Runs in the scoring process: load the model once per version, then score."""
-    if artifact is not None:
-        _loaded.clear()
-        _loaded[version] = learner.TrainedModel.from_bytes(artifact)
-    model = _loaded.get(version)
-    if model is None:
-        raise _MissingModel(version)
-    return model.predict_matrix(list(texts))
+    Requests are (version, artifact or None, texts); answers ("ok", matrix),
+    ("missing", version) when it holds another version, or ("error", text).
+    """
+    version: str | None = None
+    model: learner.TrainedModel | None = None
+    while True:
+        try:
+            request = connection.recv()
+        except EOFError:  # the parent is gone
+            return
+        if request is None:
+            return
+        wanted, artifact, texts = request
+        try:
+            if artifact is not None:
+                version, model = wanted, learner.TrainedModel.from_bytes(artifact)
+            if model is None or version != wanted:
+                connection.send(("missing", wanted))
+            else:
+                connection.send(("ok", model.predict_matrix(list(texts))))
+        except Exception as exc:  # report, keep serving
+            connection.send(("error", f"{type(exc).__name__}: {exc}"))
 
 
 class ModelProcess:
-    """One scoring process; tasks run in submission order, so a model sent once stays loaded."""
+    """One scoring process holding one model version; the artifact is sent once per version."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pool: ProcessPoolExecutor | None = None
+        self._process: BaseProcess | None = None
+        self._connection: Connection | None = None
         self._sent: str | None = None
 
     def predict_matrix(self, version: str, artifact: bytes, texts: Sequence[str]) -> np.ndarray:
-        for attempt in range(2):
-            with self._lock:
-                if self._pool is None:
-                    # spawn, not fork: the parent runs threads and holds database connections.
-                    context = multiprocessing.get_context("spawn")
-                    self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
-                    self._sent = None
+        with self._lock:
+            for attempt in range(2):
+                connection = self._connection or self._start()
                 send = artifact if self._sent != version or attempt else None
+                try:
+                    connection.send((version, send, list(texts)))
+                    kind, value = connection.recv()
+                except (EOFError, OSError):  # the scoring process died: start another
+                    self._stop()
+                    if attempt:
+                        raise
+                    continue
                 self._sent = version
-                future = self._pool.submit(_score, version, send, list(texts))
-            try:
-                return future.result()
-            except _MissingModel:
-                continue
-            except BrokenProcessPool:
-                with self._lock:
-                    self._pool = None
-                if attempt:
-                    raise
-        raise RuntimeError("the scoring process lost the model twice")
+                if kind == "ok":
+                    return np.asarray(value)
+                if kind == "error":
+                    raise RuntimeError(f"the scoring process failed: {value}")
+            raise RuntimeError("the scoring process lost the model twice")
+
+    def _start(self) -> Connection:
+        # spawn, not fork: the parent runs threads and holds database connections.
+        context = multiprocessing.get_context("spawn")
+        parent, child = context.Pipe()
+        process = context.Process(target=_serve, args=(child,), daemon=True)
+        process.start()
+        child.close()
+        self._process, self._connection, self._sent = process, parent, None
+        return parent
+
+    def _stop(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(OSError):  # it may be dead already
+                self._connection.send(None)
+            self._connection.close()
+        if self._process is not None:
+            self._process.join(timeout=5)
+            if self._process.is_alive():
+                self._process.kill()
+        self._process, self._connection, self._sent = None, None, None
 
     def close(self) -> None:
         with self._lock:
-            if self._pool is not None:
-                self._pool.shutdown(cancel_futures=True)
-                self._pool = None
+            self._stop()
