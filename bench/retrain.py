@@ -129,9 +129,12 @@ def render(r: dict[str, Any]) -> list[str]:
         )
     lines += [
         "",
-        "With growth by a fraction the labels fitted over all retrains stay about 11 × N",
-        "(a geometric series), so the training time spent per label stays flat as labels",
-        "grow; at a fixed step it grows with N.",
+        "With growth by a fraction the labels fitted over all retrains stay below about",
+        "11 × N (a geometric series), so the training time spent per label stays flat as",
+        "labels grow; at a fixed step it grows with N. One retrain still grows linearly",
+        "with the labels and runs in a thread of a worker process, where it competes for",
+        "the GIL with that process's AI-step threads: on large workflows, give retraining",
+        "its own worker (`SIGNOFF_WORKER__RETRAIN=false` on the others).",
         "",
     ]
     return lines

@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 
-from bench import engine, learning
+from bench import engine, learning, retrain
 from signoff.services.context import create_context
 from signoff.settings import Settings
 from signoff.storage import migrate
@@ -101,6 +101,7 @@ def main() -> None:
         )
         results["eval_seconds"] = time.perf_counter() - started
         print(f"eval: {results['eval_seconds']:.1f}s", flush=True)
+    results["retrain"] = retrain.measure()
     (ROOT / "docs" / "benchmarks.md").write_text(render(results))
     print("written docs/benchmarks.md")
 
@@ -194,6 +195,8 @@ def render(r: dict[str, Any]) -> str:
             "submission from a separate API process, as a deployment would run it.",
             "",
         ]
+    if "retrain" in r:
+        lines += retrain.render(r["retrain"])
     return "\n".join(lines)
 
 

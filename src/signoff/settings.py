@@ -19,6 +19,9 @@ class WorkerSettings(BaseModel):
         description="Score with the built-in model in a separate process, overlapping "
         "database work (faster on several cores)",
     )
+    retrain: bool = Field(
+        default=True, description="Run the built-in model's retrain loop in this worker process"
+    )
     retrain_poll_seconds: float = Field(
         default=5.0, gt=0, description="How often a worker checks whether a model is due"
     )

@@ -35,7 +35,8 @@ class WorkerPool:
             self._spawn(f"ai-{index}", functools.partial(self._process, f"{self.name}-{index}"))
         if self.sender:
             self._spawn("outbox", self._send)
-        self._spawn("retrain", self._retrain)
+        if self.ctx.settings.worker.retrain:
+            self._spawn("retrain", self._retrain)
         log.info("action=workers_started name=%s concurrency=%s", self.name, self.concurrency)
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
