@@ -186,14 +186,17 @@ def note_new_label(ctx: Context, workflow_id: int, spec: WorkflowSpec) -> None:
     """
     if not ctx.sync_training or spec.ai.provider not in LEARNING_PROVIDERS:
         return
-    if retrain_due(ctx, workflow_id, spec):
+    # A replay compresses time: only the label counts of the schedule apply.
+    if retrain_due(ctx, workflow_id, spec, min_interval=False):
         try:
             train_workflow(ctx, spec.name, actor="retrainer")
         except errors.SignoffError as exc:
             log.info("action=retrain_skipped workflow=%s reason=%s", spec.name, exc.detail)
 
 
-def retrain_due(ctx: Context, workflow_id: int, spec: WorkflowSpec) -> bool:
+def retrain_due(
+    ctx: Context, workflow_id: int, spec: WorkflowSpec, *, min_interval: bool = True
+) -> bool:
     """The retrain schedule: a first model at `min_labels`, then once labels grew enough.
 
     Enough means at least `retrain_every` new labels and at least `retrain_growth` times
@@ -210,6 +213,8 @@ def retrain_due(ctx: Context, workflow_id: int, spec: WorkflowSpec) -> bool:
     needed = max(training_spec.retrain_every, math.ceil(training_spec.retrain_growth * trained_on))
     if labels - trained_on < needed:
         return False
+    if not min_interval:
+        return True
     age = float((ctx.clock.now() - active.created_at).total_seconds())
     return age >= training_spec.retrain_min_interval_seconds
 
