@@ -246,8 +246,11 @@ def _retrain_under_lease(ctx: Context, view: workflow_service.WorkflowView, owne
     except RetrainLeaseLost:
         log.warning("action=retrain_lease_lost workflow=%s owner=%s", view.name, owner)
         return False
+    # In both cases the lease stays taken until it expires: a failing training backs off.
+    except errors.SignoffError as exc:  # e.g. every label so far is the same one
+        log.info("action=retrain_skipped workflow=%s reason=%s", view.name, exc.detail)
+        return False
     except Exception:
-        # The lease stays taken until it expires: a failing training backs off that long.
         log.exception("action=retrain_failed workflow=%s owner=%s", view.name, owner)
         return False
     return True
