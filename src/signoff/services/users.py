@@ -219,8 +219,17 @@ def revoke_key(ctx: Context, key_id: int, actor: str) -> None:
 
 
 def list_keys(ctx: Context) -> list[Any]:
+    """Every key with its user's email and role (None for service keys)."""
     with ctx.sessions() as session:
         return users.list_api_keys(session)
+
+
+def key_powers(key: Any) -> str:
+    """What a key (a `list_keys` row) may do, as listings show it."""
+    if key.user_id is not None:
+        return f"role {key.role}"
+    scopes = key.scopes if key.scopes is not None else sorted(access.LEGACY_SCOPES)
+    return "scope " + ", ".join(sorted(scopes))
 
 
 def authenticate_key(ctx: Context, token: str) -> Principal:
@@ -242,7 +251,7 @@ def authenticate_key(ctx: Context, token: str) -> Principal:
     _note_key_use(ctx, key)
     if user is None:
         # A service key acts within its scopes; within them it may do what an admin may.
-        scopes = access.parse_scopes(key.scopes) if key.scopes else access.LEGACY_SCOPES
+        scopes = access.LEGACY_SCOPES if key.scopes is None else access.parse_scopes(key.scopes)
         return Principal(None, None, Role.ADMIN, key.workflows, key.id, scopes)
     allowed = access.narrow_workflows(user.workflows, key.workflows)
     return Principal(user.id, user.email, Role(user.role), allowed, key.id)

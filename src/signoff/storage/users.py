@@ -49,7 +49,7 @@ def read_api_key_by_prefix(session: Session, prefix: str) -> Any | None:
 
 def list_api_keys(session: Session) -> list[Any]:
     query = (
-        sa.select(t.api_keys, t.users.c.email)
+        sa.select(t.api_keys, t.users.c.email, t.users.c.role)
         .select_from(t.api_keys.outerjoin(t.users, t.users.c.id == t.api_keys.c.user_id))
         .order_by(t.api_keys.c.id)
     )

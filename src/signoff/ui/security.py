@@ -127,6 +127,15 @@ async def form_fields(request: Request) -> dict[str, str]:
 FormDep = Annotated[dict[str, str], Depends(form_fields)]
 
 
+async def form_lists(request: Request) -> dict[str, list[str]]:
+    """The posted form's text fields with every value of a repeated name (checkboxes)."""
+    form = await request.form()
+    return {k: [v for v in form.getlist(k) if isinstance(v, str)] for k in form}
+
+
+FormListsDep = Annotated[dict[str, list[str]], Depends(form_lists)]
+
+
 class LoginRequired(Exception):
     """The page needs a signed-in user; the handler redirects to the sign-in page."""
 
