@@ -36,9 +36,12 @@ def _signoff() -> list[str]:
 
 
 def run(
-    db_url: str, *args: str, timeout: float = 60, **env: str
+    db_url: str, *args: str, timeout: float = 60, stdin: str | None = None, **env: str
 ) -> subprocess.CompletedProcess[str]:
-    """Run `signoff ARGS` with the database URL (and any SIGNOFF_* overrides) set."""
+    """Run `signoff ARGS` with the database URL (and any SIGNOFF_* overrides) set.
+
+    Standard input is `stdin`, or empty: never the terminal, where commands would prompt.
+    """
     environment = {
         **os.environ,
         "SIGNOFF_DATABASE_URL": db_url,
@@ -49,7 +52,12 @@ def run(
     if "SIGNOFF_SECRET_KEY" not in env:
         environment.pop("SIGNOFF_SECRET_KEY", None)
     return subprocess.run(
-        [*_signoff(), *args], env=environment, capture_output=True, text=True, timeout=timeout
+        [*_signoff(), *args],
+        env=environment,
+        input=stdin or "",
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
