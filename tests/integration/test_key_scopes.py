@@ -317,3 +317,16 @@ def _signed_in_admin(client: TestClient) -> TestClient:
     )
     assert response.status_code == 303, response.text
     return client
+
+
+def test_admin_adding_a_user_with_a_weak_password_sees_why_and_nobody_is_added(
+    client: TestClient, ctx: Context, keys: Keys
+) -> None:
+    admin = _signed_in_admin(client)
+    token = _csrf(admin.get("/ui/admin/users").text)
+    form = {"email": "new@example.com", "role": "reviewer", "csrf_token": token}
+    refused = admin.post("/ui/admin/users", data={**form, "password": "short"})
+    assert "password: use at least 12 characters" in refused.text
+    assert not any(u.email == "new@example.com" for u in users.list_users(ctx))
+    added = admin.post("/ui/admin/users", data={**form, "password": "a-fine-long-password"})
+    assert "Added new@example.com" in added.text
