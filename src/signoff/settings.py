@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: The secret development falls back to when no key is set and none can be kept on disk.
 DEV_SECRET = "dev-insecure-secret-change-me"
 
 
@@ -59,8 +60,14 @@ class Settings(BaseSettings):
         default="sqlite:///./signoff.db",
         description="SQLAlchemy URL (sqlite or postgresql+psycopg)",
     )
-    secret_key: str = Field(
-        default=DEV_SECRET, description="Signs sessions and derives webhook secrets"
+    secret_key: str | None = Field(
+        default=None,
+        description="Signs sessions and derives webhook secrets; unset: a random key made "
+        "once per installation and kept in the data directory",
+    )
+    data_dir: str | None = Field(
+        default=None,
+        description="Directory for the generated secret key; unset: the SQLite file's directory",
     )
     environment: str = Field(default="development", description="development or production")
     host: str = Field(default="127.0.0.1", description="Address `signoff serve` binds")
@@ -76,19 +83,29 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_weak_secret(self) -> Settings:
-        if self.environment != "development":
-            weak = (
-                self.secret_key == DEV_SECRET
-                or len(self.secret_key) < 32
-                or len(set(self.secret_key)) < 8
+        if (
+            self.environment != "development"
+            and self.secret_key is not None
+            and self.is_weak_secret
+        ):
+            raise ValueError(
+                "SIGNOFF_SECRET_KEY is weak: outside development it must be at least 32 "
+                "random characters (python -c 'import secrets; print(secrets.token_urlsafe(48))')"
             )
-            if weak:
-                raise ValueError(
-                    "SIGNOFF_SECRET_KEY is weak: outside development it must be at least 32 "
-                    "random characters (python -c 'import secrets; print(secrets.token_urlsafe(48))')"
-                )
         return self
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def is_weak_secret(self) -> bool:
+        """Whether the key in force is the public development key or too short to trust."""
+        key = self.secret_key or ""
+        return key == DEV_SECRET or len(key) < 32 or len(set(key)) < 8
+
+    def signing_secret(self) -> str:
+        """The secret key in force (set by `installation.with_secret_key` when not configured)."""
+        if not self.secret_key:
+            raise ValueError("no secret key: build the context with create_context(settings)")
+        return self.secret_key

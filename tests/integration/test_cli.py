@@ -36,9 +36,12 @@ def _signoff() -> list[str]:
 
 
 def run(
-    db_url: str, *args: str, timeout: float = 60, **env: str
+    db_url: str, *args: str, timeout: float = 60, stdin: str | None = None, **env: str
 ) -> subprocess.CompletedProcess[str]:
-    """Run `signoff ARGS` with the database URL (and any SIGNOFF_* overrides) set."""
+    """Run `signoff ARGS` with the database URL (and any SIGNOFF_* overrides) set.
+
+    Standard input is `stdin`, or empty: never the terminal, where commands would prompt.
+    """
     environment = {
         **os.environ,
         "SIGNOFF_DATABASE_URL": db_url,
@@ -49,7 +52,12 @@ def run(
     if "SIGNOFF_SECRET_KEY" not in env:
         environment.pop("SIGNOFF_SECRET_KEY", None)
     return subprocess.run(
-        [*_signoff(), *args], env=environment, capture_output=True, text=True, timeout=timeout
+        [*_signoff(), *args],
+        env=environment,
+        input=stdin or "",
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -288,20 +296,26 @@ def test_db_upgrade_makes_a_never_migrated_database_usable(empty_db_url: str) ->
 
 @pytest.mark.parametrize(
     "secret",
-    [None, "tooShort1", "a" * 48, "dev-insecure-secret-change-me"],
-    ids=["unset", "short", "repetitive", "the-dev-default"],
+    ["tooShort1", "a" * 48, "dev-insecure-secret-change-me"],
+    ids=["short", "repetitive", "the-dev-default"],
 )
 def test_weak_secret_in_production_is_refused_with_a_clear_message(
-    secret: str | None, sqlite_url: str
+    secret: str, sqlite_url: str
 ) -> None:
-    env = {"SIGNOFF_ENVIRONMENT": "production"}
-    if secret is not None:
-        env["SIGNOFF_SECRET_KEY"] = secret
+    env = {"SIGNOFF_ENVIRONMENT": "production", "SIGNOFF_SECRET_KEY": secret}
     result = run(sqlite_url, "serve", "--port", str(_free_port()), timeout=30, **env)
     text = assert_refused(result, "SIGNOFF_SECRET_KEY is weak", "at least 32")
     # The refusal must not echo the secret into a terminal or a log.
-    if secret is not None:
-        assert secret not in text
+    assert secret not in text
+
+
+def test_production_without_a_secret_key_generates_one_next_to_the_database(
+    sqlite_url: str,
+) -> None:
+    assert_ok(run(sqlite_url, "audit", "verify", SIGNOFF_ENVIRONMENT="production"))
+    key_file = Path(sqlite_url.removeprefix("sqlite:///")).parent / "secret_key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert len(key_file.read_text().strip()) >= 32
 
 
 def test_invalid_setting_is_refused_naming_its_environment_variable(sqlite_url: str) -> None:

@@ -1,4 +1,4 @@
-"""Dependencies: the service context, who is asking, and role checks."""
+"""Dependencies: the service context, who is asking, and role and scope checks."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from signoff.domain import errors
+from signoff.domain.access import Scope
 from signoff.domain.states import Role
 from signoff.services import users
-from signoff.web import CtxDep
+from signoff.web import CtxDep as CtxDep  # re-exported for the routers
 
 
 def get_principal(request: Request, ctx: CtxDep) -> users.Principal:
@@ -19,8 +20,9 @@ def get_principal(request: Request, ctx: CtxDep) -> users.Principal:
     if scheme.lower() == "bearer" and token.strip():
         return users.authenticate_key(ctx, token.strip())
     session_user = getattr(request.state, "session_user_id", None)
-    if session_user is not None:
-        principal = users.principal_for_user(ctx, session_user)
+    session_token = getattr(request.state, "session_token", None)
+    if session_user is not None and session_token is not None:
+        principal = users.principal_for_session(ctx, session_user, session_token)
         if principal is not None:
             return principal
     raise errors.Unauthorized("send `Authorization: Bearer <api key>`")
@@ -29,17 +31,41 @@ def get_principal(request: Request, ctx: CtxDep) -> users.Principal:
 PrincipalDep = Annotated[users.Principal, Depends(get_principal)]
 
 
-def require(*roles: Role):  # type: ignore[no-untyped-def]
-    def check(principal: PrincipalDep) -> users.Principal:
-        if principal.role not in roles:
-            raise errors.Forbidden(
-                f"this needs role {' or '.join(r.value for r in roles)}; you are {principal.role.value}"
-            )
+def require(*roles: Role, scope: Scope = Scope.ADMIN):  # type: ignore[no-untyped-def]
+    """A dependency: users need one of `roles`; service keys need `scope` (or admin).
+
+    A route's `{name}` path parameter and `?workflow=` query parameter name a workflow:
+    a caller restricted to other workflows gets the answer a missing workflow gets.
+    """
+
+    def check(principal: PrincipalDep, request: Request) -> users.Principal:
+        if not principal.allows(scope, roles):
+            needs = f"role {' or '.join(r.value for r in roles)}"
+            if principal.scopes is not None:
+                needs = f"scope {scope.value}"
+            raise errors.Forbidden(f"this needs {needs}; {principal.describe()}")
+        for workflow in (request.path_params.get("name"), request.query_params.get("workflow")):
+            if workflow is not None and not principal.may_access(workflow):
+                raise errors.WorkflowNotFound(f"no workflow named {workflow!r}", workflow=workflow)
         return principal
 
     return check
 
 
+# Service keys need the admin scope for everything without a scope of its own.
 AdminDep = Annotated[users.Principal, Depends(require(Role.ADMIN))]
 ReviewerDep = Annotated[users.Principal, Depends(require(Role.REVIEWER, Role.ADMIN))]
 ReaderDep = Annotated[users.Principal, Depends(require(Role.ADMIN, Role.AUDITOR, Role.REVIEWER))]
+
+# Items: submitting and cancelling is an admin's (or an `items` key's); reading is everyone's.
+ItemWriterDep = Annotated[users.Principal, Depends(require(Role.ADMIN, scope=Scope.ITEMS))]
+ItemReaderDep = Annotated[
+    users.Principal,
+    Depends(require(Role.ADMIN, Role.AUDITOR, Role.REVIEWER, scope=Scope.ITEMS)),
+]
+# Workflows: changing them is an admin's (or a `workflows` key's); reading is everyone's.
+WorkflowWriterDep = Annotated[users.Principal, Depends(require(Role.ADMIN, scope=Scope.WORKFLOWS))]
+WorkflowReaderDep = Annotated[
+    users.Principal,
+    Depends(require(Role.ADMIN, Role.AUDITOR, Role.REVIEWER, scope=Scope.WORKFLOWS)),
+]

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from signoff.api import schemas
-from signoff.api.deps import AdminDep, CtxDep, ReaderDep
+from signoff.api.deps import CtxDep, ItemReaderDep, ItemWriterDep
 from signoff.domain import errors
 from signoff.services import intake
 from signoff.services import items as item_service
@@ -23,7 +23,7 @@ def submit_item(
     name: str,
     body: schemas.ItemCreate,
     ctx: CtxDep,
-    principal: AdminDep,
+    principal: ItemWriterDep,
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> dict[str, Any]:
@@ -42,7 +42,7 @@ def submit_item(
 
 @router.post("/workflows/{name}/items/batch", status_code=201)
 def submit_batch(
-    name: str, body: schemas.ItemBatchCreate, ctx: CtxDep, principal: AdminDep
+    name: str, body: schemas.ItemBatchCreate, ctx: CtxDep, principal: ItemWriterDep
 ) -> dict[str, Any]:
     """Submit up to `limits.max_batch_items` items in one transaction."""
     limit = ctx.settings.limits.max_batch_items
@@ -71,7 +71,7 @@ def submit_batch(
 @router.get("/items")
 def list_items(
     ctx: CtxDep,
-    principal: ReaderDep,
+    principal: ItemReaderDep,
     workflow: str | None = None,
     state: str | None = None,
     cursor: int | None = Query(default=None, ge=1),
@@ -85,7 +85,7 @@ def list_items(
 
 
 @router.get("/items/{item_id}")
-def get_item(item_id: int, ctx: CtxDep, principal: ReaderDep) -> dict[str, Any]:
+def get_item(item_id: int, ctx: CtxDep, principal: ItemReaderDep) -> dict[str, Any]:
     return item_service.get_item(ctx, principal, item_id)
 
 
@@ -93,7 +93,7 @@ def get_item(item_id: int, ctx: CtxDep, principal: ReaderDep) -> dict[str, Any]:
 async def wait_for_item(
     item_id: int,
     ctx: CtxDep,
-    principal: ReaderDep,
+    principal: ItemReaderDep,
     timeout: float = Query(default=30.0, ge=0),
 ) -> dict[str, Any]:
     """Answer as soon as the item is decided or cancelled, or when `timeout` runs out."""
@@ -114,12 +114,12 @@ async def wait_for_item(
 
 @router.post("/items/{item_id}/cancel")
 def cancel_item(
-    item_id: int, ctx: CtxDep, principal: AdminDep, body: schemas.ItemCancel | None = None
+    item_id: int, ctx: CtxDep, principal: ItemWriterDep, body: schemas.ItemCancel | None = None
 ) -> dict[str, Any]:
     return item_service.cancel_item(ctx, principal, item_id, body.reason if body else None)
 
 
 @router.get("/items/{item_id}/events")
-def item_events(item_id: int, ctx: CtxDep, principal: ReaderDep) -> dict[str, Any]:
+def item_events(item_id: int, ctx: CtxDep, principal: ItemReaderDep) -> dict[str, Any]:
     """The item's audit trail, and whether its hash chain verifies."""
     return item_service.item_events(ctx, principal, item_id)

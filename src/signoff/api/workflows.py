@@ -8,7 +8,7 @@ import yaml
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from signoff.api.deps import AdminDep, CtxDep, ReaderDep
+from signoff.api.deps import CtxDep, WorkflowReaderDep, WorkflowWriterDep
 from signoff.domain import errors
 from signoff.services import calibration
 from signoff.services import workflows as workflow_service
@@ -26,7 +26,7 @@ def workflow_public(view: workflow_service.WorkflowView) -> dict[str, Any]:
 
 @router.put("/{name}")
 async def apply_workflow(
-    name: str, request: Request, ctx: CtxDep, principal: AdminDep, response: Response
+    name: str, request: Request, ctx: CtxDep, principal: WorkflowWriterDep, response: Response
 ) -> dict[str, Any]:
     """Create or update a workflow from a YAML or JSON body; each change is a new version."""
     raw = await request.body()
@@ -53,20 +53,20 @@ async def apply_workflow(
 
 
 @router.get("")
-def list_workflows(ctx: CtxDep, principal: ReaderDep) -> dict[str, Any]:
+def list_workflows(ctx: CtxDep, principal: WorkflowReaderDep) -> dict[str, Any]:
     views = [v for v in workflow_service.list_workflows(ctx) if principal.may_access(v.name)]
     return {"workflows": [workflow_public(v) for v in views]}
 
 
 @router.get("/{name}")
-def get_workflow(name: str, ctx: CtxDep, principal: ReaderDep) -> dict[str, Any]:
+def get_workflow(name: str, ctx: CtxDep, principal: WorkflowReaderDep) -> dict[str, Any]:
     if not principal.may_access(name):
         raise errors.WorkflowNotFound(f"no workflow named {name!r}")
     return workflow_public(workflow_service.get_workflow(ctx, name))
 
 
 @router.get("/{name}/versions")
-def list_versions(name: str, ctx: CtxDep, principal: AdminDep) -> dict[str, Any]:
+def list_versions(name: str, ctx: CtxDep, principal: WorkflowWriterDep) -> dict[str, Any]:
     versions = workflow_service.list_versions(ctx, name)
     for v in versions:
         v["created_at"] = v["created_at"].isoformat()
@@ -74,7 +74,7 @@ def list_versions(name: str, ctx: CtxDep, principal: AdminDep) -> dict[str, Any]
 
 
 @router.get("/{name}/calibration")
-def get_calibration(name: str, ctx: CtxDep, principal: ReaderDep) -> dict[str, Any]:
+def get_calibration(name: str, ctx: CtxDep, principal: WorkflowReaderDep) -> dict[str, Any]:
     """The threshold in force, the evidence behind it and the estimated auto error."""
     if not principal.may_access(name):
         raise errors.WorkflowNotFound(f"no workflow named {name!r}")

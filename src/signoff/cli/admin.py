@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -9,7 +10,7 @@ import typer
 from rich.table import Table
 
 from signoff.cli.common import console, err, friendly, load_settings, open_context
-from signoff.domain import errors
+from signoff.domain import access, errors
 from signoff.domain.states import Role
 from signoff.services import audit as audit_service
 from signoff.services import users
@@ -65,18 +66,59 @@ def workflows_list() -> None:
     console.print(table)
 
 
+def _read_password(
+    email: str, password: str | None, from_stdin: bool, required: bool
+) -> str | None:
+    """The new password: from --password, from stdin, or asked for (hidden, twice) on a terminal."""
+    if password is not None and from_stdin:
+        raise errors.ValidationFailed("give --password or --password-stdin, not both")
+    if from_stdin:
+        given = sys.stdin.readline().rstrip("\r\n")
+        if not given:
+            raise errors.ValidationFailed("--password-stdin: no password on standard input")
+        return given
+    if password is not None:
+        return password
+    if not sys.stdin.isatty():
+        if required:
+            raise errors.ValidationFailed(
+                "no password given: pass --password-stdin and pipe it in, or run on a terminal"
+            )
+        return None
+    # Check the rules before asking twice, so a refused password is not typed again for nothing.
+    while True:
+        first = typer.prompt(f"Password for {email}", hide_input=True)
+        try:
+            users.check_password_rules(first, email)
+        except errors.ValidationFailed as exc:
+            err.print(f"[red]{exc.detail}[/red]")
+            continue
+        if typer.prompt("Repeat it", hide_input=True) == first:
+            return str(first)
+        err.print("[red]the two passwords differ; try again[/red]")
+
+
 @users_app.command("add")
 @friendly
 def users_add(
     email: str,
     role: Annotated[Role, typer.Option(help="admin, reviewer or auditor")] = Role.REVIEWER,
-    password: Annotated[str | None, typer.Option(help="Password for the web UI")] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(help="Password for the web UI (visible in shell history: prefer the prompt)"),
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input")
+    ] = False,
     name: Annotated[str | None, typer.Option(help="Display name")] = None,
 ) -> None:
-    """Add a user."""
+    """Add a user; asks for a password on a terminal (none: the user signs in by API key only)."""
     ctx = open_context()
-    user_id = users.add_user(ctx, email, role, password=password, display_name=name)
+    secret = _read_password(email, password, password_stdin, required=False)
+    user_id = users.add_user(ctx, email, role, password=secret, display_name=name)
     console.print(f"user {email} added with role {role.value} (id {user_id})")
+    if secret is None:
+        console.print("no password set: the user cannot sign in to the web UI until one is")
 
 
 @users_app.command("list")
@@ -93,39 +135,68 @@ def users_list() -> None:
 @users_app.command("set-password")
 @friendly
 def users_set_password(
-    email: str, password: Annotated[str, typer.Option(prompt=True, hide_input=True)]
+    email: str,
+    password: Annotated[
+        str | None, typer.Option(help="The new password (prefer the prompt or --password-stdin)")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input")
+    ] = False,
 ) -> None:
-    """Set a user's web UI password."""
+    """Set a user's web UI password; their open sessions end."""
     ctx = open_context()
-    users.set_password(ctx, email, password)
-    console.print(f"password set for {email}")
+    secret = _read_password(email, password, password_stdin, required=True)
+    assert secret is not None
+    users.set_password(ctx, email, secret)
+    console.print(f"password set for {email}; their open sessions have ended")
 
 
 @keys_app.command("create")
 @friendly
 def keys_create(
     name: str,
-    user: Annotated[str | None, typer.Option(help="The user the key acts as")] = None,
+    user: Annotated[
+        str | None, typer.Option(help="The user the key acts as (with that user's role)")
+    ] = None,
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="What a service key may do: items (the default), workflows, admin; repeatable"
+        ),
+    ] = None,
+    workflow: Annotated[
+        list[str] | None, typer.Option(help="Only this workflow (repeatable; default: all)")
+    ] = None,
 ) -> None:
     """Create an API key; it is printed once and stored hashed."""
+    try:
+        scopes = access.parse_scopes(scope)
+    except ValueError as exc:
+        raise errors.ValidationFailed(f"--scope: {exc}") from None
     ctx = open_context()
-    key_id, token = users.create_key(ctx, name, user)
-    err.print(f"API key {name} (id {key_id}) created; it will not be shown again:")
+    key_id, token = users.create_key(ctx, name, user, scopes=scopes, workflows=workflow)
+    shown = sorted(s.value for s in scopes or access.DEFAULT_SCOPES)
+    what = f"acts as {user}" if user else "scope " + ", ".join(shown)
+    where = f" on {', '.join(workflow)}" if workflow else ""
+    err.print(f"API key {name} (id {key_id}, {what}{where}) created; it will not be shown again:")
     print(token)
 
 
 @keys_app.command("list")
 @friendly
 def keys_list() -> None:
-    """List API keys (never their secrets)."""
+    """List API keys (never their secrets), with scopes, workflows and when last used."""
     ctx = open_context()
-    table = Table("id", "name", "user", "created", "revoked")
+    table = Table("id", "name", "user", "scopes", "workflows", "created", "last used", "revoked")
     for k in users.list_keys(ctx):
         table.add_row(
             str(k.id),
             k.name,
             k.email or "(service)",
+            users.key_powers(k),
+            ", ".join(k.workflows) if k.workflows else "all",
             str(k.created_at)[:19],
+            str(k.last_used_at)[:19] if k.last_used_at else "never",
             str(k.revoked_at)[:19] if k.revoked_at else "",
         )
     console.print(table)

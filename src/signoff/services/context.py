@@ -11,6 +11,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from signoff import installation
 from signoff.clock import Clock, SystemClock
 from signoff.domain import error_budget
 from signoff.domain import workflow as wf
@@ -68,6 +69,7 @@ class Context:
 
 
 def create_context(settings: Settings, clock: Clock | None = None) -> Context:
+    settings = installation.with_secret_key(settings)
     engine = storage_engine.create_engine(settings.database_url)
     return Context(
         settings=settings,

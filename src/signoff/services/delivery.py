@@ -31,7 +31,7 @@ def webhook_secret(ctx: Context, workflow_id: int | None) -> str:
                     return secret
     if ctx.settings.delivery.webhook_secret:
         return ctx.settings.delivery.webhook_secret
-    return webhook.derive_secret(ctx.settings.secret_key)
+    return webhook.derive_secret(ctx.settings.signing_secret())
 
 
 def send_due(ctx: Context, limit: int = 50) -> int:

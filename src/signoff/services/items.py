@@ -95,7 +95,8 @@ def list_items(
     if workflow is not None:
         view = workflow_service.get_workflow(ctx, workflow)
         if not principal.may_access(view.name):
-            raise errors.Forbidden(f"you have no access to workflow {workflow!r}")
+            # The answer a missing workflow gets, so existence does not leak.
+            raise errors.WorkflowNotFound(f"no workflow named {workflow!r}", workflow=workflow)
         workflow_id = view.id
     if state_filter is not None and state_filter not in {s.value for s in ItemState}:
         raise errors.ValidationFailed(

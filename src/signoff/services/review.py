@@ -32,7 +32,8 @@ def _workflow_ids(ctx: Context, principal: Principal, workflow: str | None) -> l
     if workflow is not None:
         view = workflow_service.get_workflow(ctx, workflow)
         if not principal.may_access(view.name):
-            raise errors.Forbidden(f"you have no access to workflow {workflow!r}")
+            # The answer a missing workflow gets, so existence does not leak.
+            raise errors.WorkflowNotFound(f"no workflow named {workflow!r}", workflow=workflow)
         return [view.id]
     if principal.workflows is None:
         return None

@@ -1,8 +1,10 @@
-"""Users, roles, API keys and passwords (argon2), and who is asking."""
+"""Users, roles, API keys and their scopes, passwords (argon2), sessions, and who is asking."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -10,29 +12,37 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from signoff.domain import errors
+from signoff.domain import access, errors, passwords
+from signoff.domain.access import Scope
 from signoff.domain.states import Role
 from signoff.services.context import Context
 from signoff.storage import audit, engine, users
+from signoff.storage import workflows as workflow_rows
 
 KEY_PREFIX = "sk_"
 _hasher = PasswordHasher()
 # API keys are long random strings, so a cheap argon2 profile is enough and keeps auth fast.
 _key_hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
-LOGIN_WINDOW = timedelta(minutes=15)
-LOGIN_MAX_FAILURES = 5
+#: `last_used_at` is written at most this often per key, not on every request.
+KEY_TOUCH_INTERVAL = timedelta(minutes=1)
+#: A web session ends this long after sign-in (the cookie expires at the same time).
+SESSION_LIFETIME = timedelta(hours=12)
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is making a request: a user (by key or session) or a service key without a user."""
+    """Who is making a request: a user (by key or session) or a service key without a user.
+
+    A service key carries `scopes`; a user (and a user's personal key) acts with its role.
+    """
 
     user_id: int | None
     email: str | None
     role: Role
     workflows: list[str] | None = None
     key_id: int | None = None
+    scopes: frozenset[Scope] | None = None
 
     @property
     def actor(self) -> str:
@@ -42,6 +52,24 @@ class Principal:
 
     def may_access(self, workflow: str) -> bool:
         return self.workflows is None or workflow in self.workflows
+
+    def allows(self, needed: Scope, roles: Collection[Role]) -> bool:
+        """Whether a service key's scopes cover `needed`, or a user's role is one of `roles`."""
+        if self.scopes is not None:
+            return access.grants(self.scopes, needed)
+        return self.role in roles
+
+    def describe(self) -> str:
+        if self.scopes is not None:
+            return "this key has scope " + ", ".join(sorted(s.value for s in self.scopes))
+        return f"you are {self.role.value}"
+
+
+def check_password_rules(password: str, email: str | None = None) -> None:
+    """ValidationFailed when `password` breaks the length or common-password rules."""
+    problem = passwords.problem(password, email)
+    if problem is not None:
+        raise errors.ValidationFailed(problem, field="password")
 
 
 def add_user(
@@ -57,6 +85,8 @@ def add_user(
     email = email.strip().lower()
     if "@" not in email:
         raise errors.ValidationFailed("email: not an email address", field="email")
+    if password is not None:
+        check_password_rules(password, email)
     now = ctx.clock.now()
     with engine.transaction(ctx.sessions) as session:
         if users.read_user_by_email(session, email) is not None:
@@ -80,22 +110,29 @@ def add_user(
 
 
 def set_password(ctx: Context, email: str, password: str, actor: str = "cli") -> None:
+    """Set a user's password and end every session they have open."""
+    check_password_rules(password, email)
+    password_hash = _hasher.hash(password)
     now = ctx.clock.now()
     with engine.transaction(ctx.sessions) as session:
         user = users.read_user_by_email(session, email.strip().lower())
         if user is None:
             raise errors.UserNotFound(f"no user {email}")
-        users.update_user(session, user.id, {"password_hash": _hasher.hash(password)})
+        users.update_user(session, user.id, {"password_hash": password_hash})
+        users.revoke_user_sessions(session, user.id, now)
         audit.append_system_event(session, "password_set", actor, {"email": user.email}, now)
 
 
 def set_role(ctx: Context, user_id: int, role: Role, active: bool, actor: str) -> None:
+    """Change a user's role or active flag; a change ends the user's open sessions."""
     now = ctx.clock.now()
     with engine.transaction(ctx.sessions) as session:
         user = users.read_user(session, user_id)
         if user is None:
             raise errors.UserNotFound()
         users.update_user(session, user_id, {"role": role.value, "active": active})
+        if user.role != role.value or bool(user.active) != active:
+            users.revoke_user_sessions(session, user_id, now)
         audit.append_system_event(
             session,
             "user_changed",
@@ -110,8 +147,26 @@ def list_users(ctx: Context) -> list[Any]:
         return users.list_users(session)
 
 
-def create_key(ctx: Context, name: str, email: str | None, actor: str = "cli") -> tuple[int, str]:
-    """Create an API key; the secret is returned once and only its hash is stored."""
+def create_key(
+    ctx: Context,
+    name: str,
+    email: str | None,
+    actor: str = "cli",
+    *,
+    scopes: Collection[Scope] | None = None,
+    workflows: list[str] | None = None,
+) -> tuple[int, str]:
+    """Create an API key; the secret is returned once and only its hash is stored.
+
+    A service key (no `email`) gets `scopes` (default: items only); a personal key acts
+    with its user's role. `workflows` restricts either kind to the workflows named.
+    """
+    if email and scopes:
+        raise errors.ValidationFailed(
+            "scope: a personal key acts with its user's role; scopes are for service keys",
+            field="scopes",
+        )
+    chosen = None if email else sorted(s.value for s in (scopes or access.DEFAULT_SCOPES))
     now = ctx.clock.now()
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
@@ -123,6 +178,11 @@ def create_key(ctx: Context, name: str, email: str | None, actor: str = "cli") -
             if user is None:
                 raise errors.UserNotFound(f"no user {email}; add it with `signoff users add`")
             user_id = user.id
+        for workflow in workflows or []:
+            if workflow_rows.read_workflow(session, workflow) is None:
+                raise errors.WorkflowNotFound(
+                    f"no workflow named {workflow!r}; apply it first", workflow=workflow
+                )
         key_id = users.create_api_key(
             session,
             {
@@ -131,10 +191,22 @@ def create_key(ctx: Context, name: str, email: str | None, actor: str = "cli") -
                 "prefix": prefix,
                 "key_hash": _key_hasher.hash(secret),
                 "created_at": now,
+                "scopes": chosen,
+                "workflows": sorted(set(workflows)) if workflows else None,
             },
         )
         audit.append_system_event(
-            session, "api_key_created", actor, {"name": name, "key_id": key_id, "user": email}, now
+            session,
+            "api_key_created",
+            actor,
+            {
+                "name": name,
+                "key_id": key_id,
+                "user": email,
+                "scopes": chosen,
+                "workflows": workflows or None,
+            },
+            now,
         )
     return key_id, token
 
@@ -147,8 +219,17 @@ def revoke_key(ctx: Context, key_id: int, actor: str) -> None:
 
 
 def list_keys(ctx: Context) -> list[Any]:
+    """Every key with its user's email and role (None for service keys)."""
     with ctx.sessions() as session:
         return users.list_api_keys(session)
+
+
+def key_powers(key: Any) -> str:
+    """What a key (a `list_keys` row) may do, as listings show it."""
+    if key.user_id is not None:
+        return f"role {key.role}"
+    scopes = key.scopes if key.scopes is not None else sorted(access.LEGACY_SCOPES)
+    return "scope " + ", ".join(sorted(scopes))
 
 
 def authenticate_key(ctx: Context, token: str) -> Principal:
@@ -165,15 +246,29 @@ def authenticate_key(ctx: Context, token: str) -> Principal:
         _key_hasher.verify(key.key_hash, secret)
     except (VerificationError, InvalidHashError):
         raise errors.Unauthorized("invalid API key") from None
-    if user is None:
-        # A key without a user is a service key: it submits items and manages workflows.
-        return Principal(None, None, Role.ADMIN, None, key.id)
-    if not user.active:
+    if user is not None and not user.active:
         raise errors.Unauthorized("this user is deactivated")
-    return Principal(user.id, user.email, Role(user.role), user.workflows, key.id)
+    _note_key_use(ctx, key)
+    if user is None:
+        # A service key acts within its scopes; within them it may do what an admin may.
+        scopes = access.LEGACY_SCOPES if key.scopes is None else access.parse_scopes(key.scopes)
+        return Principal(None, None, Role.ADMIN, key.workflows, key.id, scopes)
+    allowed = access.narrow_workflows(user.workflows, key.workflows)
+    return Principal(user.id, user.email, Role(user.role), allowed, key.id)
+
+
+def _note_key_use(ctx: Context, key: Any) -> None:
+    """Record when a key was last used, writing at most once per KEY_TOUCH_INTERVAL."""
+    now = ctx.clock.now()
+    stale = now - KEY_TOUCH_INTERVAL
+    if key.last_used_at is not None and key.last_used_at >= stale:
+        return
+    with engine.transaction(ctx.sessions) as session:
+        users.touch_api_key(session, key.id, now, stale)
 
 
 def principal_for_user(ctx: Context, user_id: int) -> Principal | None:
+    """The principal of an active user by id (for services and tests, not for sessions)."""
     with ctx.sessions() as session:
         user = users.read_user(session, user_id)
     if user is None or not user.active:
@@ -181,26 +276,32 @@ def principal_for_user(ctx: Context, user_id: int) -> Principal | None:
     return Principal(user.id, user.email, Role(user.role), user.workflows)
 
 
-def check_password(ctx: Context, email: str, password: str, remote: str | None) -> Principal:
-    """Sign-in: verify the password, throttle repeated failures, record every attempt."""
-    email = email.strip().lower()
-    now = ctx.clock.now()
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(ctx: Context, user_id: int) -> str:
+    """A new server-side session for a signed-in user; the token goes into the cookie."""
+    token = secrets.token_urlsafe(32)
     with engine.transaction(ctx.sessions) as session:
-        failures = users.count_failed_logins(session, email, now - LOGIN_WINDOW)
-        if failures >= LOGIN_MAX_FAILURES:
-            raise errors.Unauthorized(
-                "too many failed sign-in attempts; try again in 15 minutes", throttled=True
-            )
-        user = users.read_user_by_email(session, email)
-        ok = False
-        if user is not None and user.password_hash and user.active:
-            try:
-                ok = _hasher.verify(user.password_hash, password)
-            except (VerificationError, InvalidHashError):
-                ok = False
-        users.create_login_attempt(
-            session, {"email": email, "remote": remote, "success": ok, "attempted_at": now}
+        users.create_user_session(
+            session,
+            {"user_id": user_id, "token_hash": _token_hash(token), "created_at": ctx.clock.now()},
         )
-    if not ok or user is None:
-        raise errors.Unauthorized("wrong email or password")
+    return token
+
+
+def principal_for_session(ctx: Context, user_id: int, token: str) -> Principal | None:
+    """The signed-in user, if the session is live (not ended, not expired, user active)."""
+    since = ctx.clock.now() - SESSION_LIFETIME
+    with ctx.sessions() as session:
+        user = users.read_session_user(session, _token_hash(token), since)
+    if user is None or user.id != user_id:
+        return None
     return Principal(user.id, user.email, Role(user.role), user.workflows)
+
+
+def end_session(ctx: Context, token: str) -> None:
+    """Sign out: the session's cookie no longer authenticates anywhere."""
+    with engine.transaction(ctx.sessions) as session:
+        users.revoke_user_session(session, _token_hash(token), ctx.clock.now())

@@ -71,6 +71,22 @@ api_keys = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("revoked_at", UTCDateTime, nullable=True),
     sa.Column("last_used_at", UTCDateTime, nullable=True),
+    # Service keys only (None on personal keys, which act with their user's role).
+    sa.Column("scopes", JSONType, nullable=True),
+    sa.Column("workflows", JSONType, nullable=True),  # None: every workflow
+)
+
+# Web UI sessions: the cookie carries a random id whose hash is here, so signing out,
+# a new password, a role change or deactivation ends the session on the server.
+user_sessions = sa.Table(
+    "user_sessions",
+    metadata,
+    _id(),
+    sa.Column("user_id", BigId, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+    sa.Index("ix_user_sessions_user_id", "user_id"),
 )
 
 items = sa.Table(
@@ -266,4 +282,14 @@ login_attempts = sa.Table(
     sa.Column("success", sa.Boolean, nullable=False),
     sa.Column("attempted_at", UTCDateTime, nullable=False),
     sa.Index("ix_login_attempts_email_at", "email", "attempted_at"),
+)
+
+# Sign-in throttling: one counter per (account, address) and per address, incremented
+# atomically before the password is checked.
+login_throttles = sa.Table(
+    "login_throttles",
+    metadata,
+    sa.Column("key", sa.String(400), primary_key=True),
+    sa.Column("window_start", UTCDateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
 )

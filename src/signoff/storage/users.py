@@ -6,8 +6,10 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from signoff.storage import engine
 from signoff.storage import tables as t
 
 
@@ -47,7 +49,7 @@ def read_api_key_by_prefix(session: Session, prefix: str) -> Any | None:
 
 def list_api_keys(session: Session) -> list[Any]:
     query = (
-        sa.select(t.api_keys, t.users.c.email)
+        sa.select(t.api_keys, t.users.c.email, t.users.c.role)
         .select_from(t.api_keys.outerjoin(t.users, t.users.c.id == t.api_keys.c.user_id))
         .order_by(t.api_keys.c.id)
     )
@@ -58,17 +60,108 @@ def update_api_key(session: Session, key_id: int, values: dict[str, Any]) -> Non
     session.execute(sa.update(t.api_keys).where(t.api_keys.c.id == key_id).values(**values))
 
 
-def create_login_attempt(session: Session, values: dict[str, Any]) -> None:
-    session.execute(sa.insert(t.login_attempts).values(**values))
+def touch_api_key(session: Session, key_id: int, now: datetime, unless_since: datetime) -> int:
+    """Set `last_used_at`, unless it is already at or after `unless_since` (rows touched)."""
+    keys = t.api_keys
+    result = session.execute(
+        sa.update(keys)
+        .where(
+            keys.c.id == key_id,
+            sa.or_(keys.c.last_used_at.is_(None), keys.c.last_used_at < unless_since),
+        )
+        .values(last_used_at=now)
+    )
+    return engine.rowcount(result)
 
 
-def count_failed_logins(session: Session, email: str, since: datetime) -> int:
+def create_user_session(session: Session, values: dict[str, Any]) -> int:
     return int(
         session.execute(
-            sa.select(sa.func.count()).where(
-                t.login_attempts.c.email == email,
-                t.login_attempts.c.success.is_(False),
-                t.login_attempts.c.attempted_at >= since,
-            )
+            sa.insert(t.user_sessions).values(**values).returning(t.user_sessions.c.id)
         ).scalar_one()
     )
+
+
+def read_session_user(session: Session, token_hash: str, since: datetime) -> Any | None:
+    """The active user behind a live (not revoked, created after `since`) session."""
+    s, u = t.user_sessions, t.users
+    query = (
+        sa.select(u)
+        .select_from(s.join(u, u.c.id == s.c.user_id))
+        .where(
+            s.c.token_hash == token_hash,
+            s.c.revoked_at.is_(None),
+            s.c.created_at >= since,
+            u.c.active.is_(True),
+        )
+    )
+    return session.execute(query).first()
+
+
+def revoke_user_session(session: Session, token_hash: str, now: datetime) -> None:
+    s = t.user_sessions
+    session.execute(
+        sa.update(s)
+        .where(s.c.token_hash == token_hash, s.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+def revoke_user_sessions(session: Session, user_id: int, now: datetime) -> int:
+    """End every live session of a user (rows touched)."""
+    s = t.user_sessions
+    result = session.execute(
+        sa.update(s).where(s.c.user_id == user_id, s.c.revoked_at.is_(None)).values(revoked_at=now)
+    )
+    return engine.rowcount(result)
+
+
+def count_live_user_sessions(session: Session, user_id: int) -> int:
+    s = t.user_sessions
+    return int(
+        session.execute(
+            sa.select(sa.func.count()).where(s.c.user_id == user_id, s.c.revoked_at.is_(None))
+        ).scalar_one()
+    )
+
+
+def bump_login_throttle(session: Session, key: str, now: datetime, window_start: datetime) -> int:
+    """Count one attempt against `key` in one atomic statement; the count in this window.
+
+    A counter whose window began before `window_start` starts over at 1. Concurrent
+    callers serialise on the row, so each sees a distinct count.
+    """
+    table = t.login_throttles
+    insert = postgresql.insert if engine.dialect_name(session) == "postgresql" else sqlite.insert
+    expired = table.c.window_start < window_start
+    statement = (
+        insert(table)
+        .values(key=key, window_start=now, attempts=1)
+        .on_conflict_do_update(
+            index_elements=[table.c.key],
+            set_={
+                "attempts": sa.case((expired, 1), else_=table.c.attempts + 1),
+                "window_start": sa.case((expired, now), else_=table.c.window_start),
+            },
+        )
+        .returning(table.c.attempts)
+    )
+    return int(session.execute(statement).scalar_one())
+
+
+def forget_login_throttle(session: Session, key: str) -> None:
+    session.execute(sa.delete(t.login_throttles).where(t.login_throttles.c.key == key))
+
+
+def refund_login_throttle(session: Session, key: str) -> None:
+    """Take back one counted attempt (a successful sign-in does not count as a failure)."""
+    table = t.login_throttles
+    session.execute(
+        sa.update(table)
+        .where(table.c.key == key, table.c.attempts > 0)
+        .values(attempts=table.c.attempts - 1)
+    )
+
+
+def create_login_attempt(session: Session, values: dict[str, Any]) -> None:
+    session.execute(sa.insert(t.login_attempts).values(**values))

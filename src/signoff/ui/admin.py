@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from signoff.domain import errors
+from signoff.domain import access, errors
 from signoff.domain import workflow as wf
 from signoff.domain.states import Role
 from signoff.services import calibration, users
@@ -179,16 +179,24 @@ def change_user(
 
 
 def _keys_page(
-    request: Request, ctx: Context, created: dict[str, Any] | None = None, status: int = 200
+    request: Request,
+    ctx: Context,
+    created: dict[str, Any] | None = None,
+    error: str | None = None,
+    status: int = 200,
 ) -> Response:
     return render.render(
         request,
         "admin_keys.html",
         {
             "title": "API keys",
-            "keys": users.list_keys(ctx),
+            "keys": [{"row": k, "powers": users.key_powers(k)} for k in users.list_keys(ctx)],
             "users": users.list_users(ctx),
+            "scopes": list(access.Scope),
+            "default_scopes": [s.value for s in access.DEFAULT_SCOPES],
+            "workflows": [v.name for v in workflow_service.list_workflows(ctx)],
             "created": created,
+            "error": error,
         },
         status=status,
     )
@@ -201,14 +209,28 @@ def keys_page(request: Request, ctx: CtxDep, principal: security.AdminUI) -> Res
 
 @router.post("/keys")
 def create_key(
-    request: Request, ctx: CtxDep, principal: security.AdminUI, form: security.FormDep
+    request: Request, ctx: CtxDep, principal: security.AdminUI, form: security.FormListsDep
 ) -> Response:
     """Create a key and show its secret this once (the page is not cached)."""
-    name = form.get("name", "").strip()[:255]
+    name = (form.get("name") or [""])[-1].strip()[:255]
+    email = (form.get("email") or [""])[-1] or None
     if not name:
         security.flash(request, "Give the key a name.", "error")
         return RedirectResponse("/ui/admin/keys", 303)
-    key_id, token = users.create_key(ctx, name, form.get("email") or None, principal.actor)
+    try:
+        scopes = access.parse_scopes(form.get("scope")) if not email else frozenset()
+        key_id, token = users.create_key(
+            ctx,
+            name,
+            email,
+            principal.actor,
+            scopes=scopes,
+            workflows=[w for w in form.get("workflow", []) if w] or None,
+        )
+    except ValueError as exc:
+        return _keys_page(request, ctx, error=f"scope: {exc}", status=422)
+    except (errors.ValidationFailed, errors.NotFound) as exc:
+        return _keys_page(request, ctx, error=exc.detail, status=422)
     return _keys_page(request, ctx, {"id": key_id, "name": name, "token": token})
 
 

@@ -13,7 +13,6 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from signoff.domain.states import Role
-from signoff.services import users
 from signoff.services.users import Principal
 from signoff.ui import security
 
@@ -167,9 +166,7 @@ def error_page(request: Request, status: int, body: dict[str, Any]) -> Response:
     }
     if getattr(request.state, "principal", None) is None:
         # The error may come before the page looked up its user; show the layout anyway.
-        user_id = request.session.get("uid")
-        if isinstance(user_id, int):
-            request.state.principal = users.principal_for_user(request.app.state.ctx, user_id)
+        request.state.principal = security.session_principal(request)
     return render(
         request,
         "error.html",

@@ -2,7 +2,9 @@
 
 The session is Starlette's itsdangerous-signed cookie (HttpOnly, SameSite=Lax,
 Secure behind https), keyed by a secret derived from `settings.secret_key`. It
-holds the user id, a per-session CSRF token and short-lived flash messages.
+holds the user id, the token of a server-side session (which signing out, a new
+password, a role change or deactivation ends), a per-session CSRF token and
+short-lived flash messages.
 """
 
 from __future__ import annotations
@@ -21,10 +23,9 @@ from signoff.domain import errors
 from signoff.domain.states import Role
 from signoff.services import users
 from signoff.settings import Settings
-from signoff.web import CtxDep
 
 SESSION_COOKIE = "signoff_session"
-SESSION_MAX_AGE = 12 * 3600
+SESSION_MAX_AGE = int(users.SESSION_LIFETIME.total_seconds())
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -35,7 +36,7 @@ CSP = (
 
 def derived_secret(settings: Settings, purpose: str) -> str:
     """A key for one purpose, so the session key is not the webhook key."""
-    return hmac.new(settings.secret_key.encode(), purpose.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(settings.signing_secret().encode(), purpose.encode(), hashlib.sha256).hexdigest()
 
 
 def is_ui_path(path: str) -> bool:
@@ -57,9 +58,12 @@ class SessionUser:
             await self.app(scope, receive, send)
             return
         session: dict[str, Any] = scope.get("session") or {}
-        user_id = session.get("uid")
-        if isinstance(user_id, int) and self._may_authenticate(scope, session):
-            scope.setdefault("state", {})["session_user_id"] = user_id
+        user_id, token = session.get("uid"), session.get("sid")
+        signed_in = isinstance(user_id, int) and isinstance(token, str)
+        if signed_in and self._may_authenticate(scope, session):
+            state = scope.setdefault("state", {})
+            state["session_user_id"] = user_id
+            state["session_token"] = token
         path = scope["path"]
         if not is_ui_path(path):
             await self.app(scope, receive, send)
@@ -123,14 +127,30 @@ async def form_fields(request: Request) -> dict[str, str]:
 FormDep = Annotated[dict[str, str], Depends(form_fields)]
 
 
+async def form_lists(request: Request) -> dict[str, list[str]]:
+    """The posted form's text fields with every value of a repeated name (checkboxes)."""
+    form = await request.form()
+    return {k: [v for v in form.getlist(k) if isinstance(v, str)] for k in form}
+
+
+FormListsDep = Annotated[dict[str, list[str]], Depends(form_lists)]
+
+
 class LoginRequired(Exception):
     """The page needs a signed-in user; the handler redirects to the sign-in page."""
 
 
-def current_user(request: Request, ctx: CtxDep) -> users.Principal:
+def session_principal(request: Request) -> users.Principal | None:
+    """The signed-in user, if the session cookie names a live server-side session."""
+    user_id, token = request.session.get("uid"), request.session.get("sid")
+    if not isinstance(user_id, int) or not isinstance(token, str):
+        return None
+    return users.principal_for_session(request.app.state.ctx, user_id, token)
+
+
+def current_user(request: Request) -> users.Principal:
     """The signed-in user, or LoginRequired."""
-    user_id = request.session.get("uid")
-    principal = users.principal_for_user(ctx, user_id) if isinstance(user_id, int) else None
+    principal = session_principal(request)
     if principal is None:
         raise LoginRequired()
     request.state.principal = principal
