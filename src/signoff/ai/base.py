@@ -90,7 +90,6 @@ def _load_entry_points() -> None:
     _ENTRY_POINTS_LOADED = True
     # Built-ins import lazily so importing signoff.ai stays cheap.
     from signoff.ai import builtins  # noqa: F401
-    from signoff.testing import fake_provider  # noqa: F401
 
     for ep in entry_points(group="signoff.providers"):
         register_provider(ep.name, ep.load())
