@@ -31,4 +31,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) signoff.db signoff.db-wal signoff.db-shm
+	rm -rf $(VENV) signoff.db signoff.db-wal signoff.db-shm signoff.db.demo-key
