@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench install clean screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ demo: $(STAMP)
 ## Run the whole test suite (unit, integration on SQLite and PostgreSQL, browser, acceptance).
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+## Refresh the README's screenshots in docs/screenshots (the test run itself writes to tmp only).
+screenshots: $(STAMP)
+	$(BIN)/python -m pytest -q tests/browser --update-screenshots
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

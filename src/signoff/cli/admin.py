@@ -42,7 +42,9 @@ def db_current() -> None:
 
 @workflows_app.command("apply")
 @friendly
-def workflows_apply(file: Path) -> None:
+def workflows_apply(
+    file: Annotated[Path, typer.Argument(help="The workflow's YAML or JSON file")],
+) -> None:
     """Create or update a workflow from a YAML/JSON file (each change is a new version)."""
     if not file.is_file():
         raise errors.ValidationFailed(f"no such file: {file}")
@@ -93,7 +95,10 @@ def users_list() -> None:
 @users_app.command("set-password")
 @friendly
 def users_set_password(
-    email: str, password: Annotated[str, typer.Option(prompt=True, hide_input=True)]
+    email: str,
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, help="New password (asked when omitted)")
+    ],
 ) -> None:
     """Set a user's web UI password."""
     ctx = open_context()
