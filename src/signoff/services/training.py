@@ -124,12 +124,6 @@ def active_model_info(ctx: Context, workflow_id: int) -> Any | None:
         return models.read_active_summary(session, workflow_id)
 
 
-def list_model_versions(ctx: Context, workflow: str) -> list[Any]:
-    view = workflow_service.get_workflow(ctx, workflow)
-    with ctx.sessions() as session:
-        return models.list_versions(session, view.id)
-
-
 def train_workflow(ctx: Context, workflow: str, actor: str = "cli") -> dict[str, Any]:
     """Train the built-in model on every label so far and make it the active version."""
     from signoff.ai import learner  # scikit-learn loads only when training
