@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench install clean screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+## Refresh the README's screenshots in docs/screenshots (the test run itself writes to tmp only).
+screenshots: $(STAMP)
+	$(BIN)/python -m pytest -q tests/browser --update-screenshots
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
@@ -31,4 +35,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) signoff.db signoff.db-wal signoff.db-shm
+	rm -rf $(VENV) signoff.db signoff.db-wal signoff.db-shm signoff.db.demo-key

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +29,55 @@ PG_URL = os.environ.get(
 )
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+CHECKOUT = Path(__file__).resolve().parents[1]
+_TREE_BEFORE = pytest.StashKey[str | None]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-screenshots",
+        action="store_true",
+        help="write the browser tests' screenshots to docs/screenshots (make screenshots)",
+    )
+
+
+def _git_status() -> str | None:
+    """`git status --porcelain` of the checkout, or None outside a git checkout."""
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(CHECKOUT), "status", "--porcelain", "--untracked-files=all"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout if result.returncode == 0 else None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    update = session.config.getoption("--update-screenshots")
+    session.config.stash[_TREE_BEFORE] = None if update else _git_status()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Tests write to tmp only: fail the run when the checkout's git status changed."""
+    before = session.config.stash.get(_TREE_BEFORE, None)
+    if before is None:
+        return
+    after = _git_status()
+    if after is None or after == before:
+        return
+    changed = sorted(set(after.splitlines()) ^ set(before.splitlines()))
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    message = (
+        "the test run changed the checkout (tests must write to tmp only;"
+        " or these were edited during the run):\n"
+    ) + "\n".join(f"  {line}" for line in changed)
+    if reporter is not None:
+        reporter.ensure_newline()
+        reporter.write_line(message, red=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _pg_admin_dsn() -> str:

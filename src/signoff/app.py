@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -9,6 +11,7 @@ from fastapi import FastAPI
 from signoff import __version__, ui
 from signoff.api import errors as api_errors
 from signoff.api import items, limits, metrics, reviews, workflows
+from signoff.services import live
 from signoff.services.context import Context, create_context
 from signoff.settings import Settings
 
@@ -29,6 +32,7 @@ def create_app(settings: Settings | None = None, *, ctx: Context | None = None) 
     app.include_router(reviews.router)
     app.include_router(metrics.router)
     ui.install(app, ctx)
+    _run_live_bridge(app, ctx)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, Any]:
@@ -36,3 +40,20 @@ def create_app(settings: Settings | None = None, *, ctx: Context | None = None) 
 
     app.add_middleware(limits.BodyLimits, max_bytes=settings.limits.max_body_bytes)
     return app
+
+
+def _run_live_bridge(app: FastAPI, ctx: Context) -> None:
+    """On PostgreSQL, relay live events between processes for as long as the app runs."""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(application: Any) -> AsyncIterator[Any]:
+        bridge = live.start_bridge(ctx)
+        try:
+            async with inner(application) as state:
+                yield state
+        finally:
+            if bridge is not None:
+                bridge.stop()
+
+    app.router.lifespan_context = lifespan

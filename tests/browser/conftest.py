@@ -15,7 +15,7 @@ import uvicorn
 from signoff.app import create_app
 from signoff.services.context import Context, create_context
 from signoff.workers.runner import WorkerPool
-from tests.browser.support import LiveServer
+from tests.browser.support import SCREENSHOTS, LiveServer
 from tests.conftest import IN_CI, Keys, make_settings
 
 CHROMIUM = "/usr/bin/chromium"
@@ -51,6 +51,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "browser" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def screenshots(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """Where this test's screenshots go: docs/screenshots with --update-screenshots, else tmp."""
+    if request.config.getoption("--update-screenshots"):
+        return SCREENSHOTS
+    return tmp_path / "screenshots"
 
 
 def _serve(app: Any) -> tuple[uvicorn.Server, threading.Thread, str]:

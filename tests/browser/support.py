@@ -12,6 +12,7 @@ import httpx
 from signoff.services.context import Context
 from tests.conftest import Keys
 
+# The README's pictures; only `make screenshots` (pytest --update-screenshots) writes here.
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
@@ -90,9 +91,10 @@ def sign_in(page: Any, email: str, password: str) -> None:
     assert "/ui/login" not in page.url, page.content()
 
 
-def screenshot(target: Any, name: str, **kwargs: Any) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    target.screenshot(path=str(SCREENSHOTS / name), **kwargs)
+def screenshot(target: Any, path: Path, **kwargs: Any) -> None:
+    """Save a screenshot to `path` (see the `screenshots` fixture for where that is)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    target.screenshot(path=str(path), **kwargs)
 
 
 REVIEWER = ("reviewer@example.com", "reviewer-password-1")

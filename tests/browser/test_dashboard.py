@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +24,9 @@ def _counts(page: Any, chart: str, cls: str | None = None) -> list[float]:
     ]
 
 
-def test_dashboard_draws_charts_from_real_data(page: Any, live_server: LiveServer) -> None:
+def test_dashboard_draws_charts_from_real_data(
+    page: Any, live_server: LiveServer, screenshots: Path
+) -> None:
     seed_history(live_server)
     summary = live_server.api("GET", "/api/v1/metrics/summary?since=7d").json()
     assert summary["decisions"]["auto"] > 0 and summary["decisions"]["human"] > 0
@@ -38,7 +41,7 @@ def test_dashboard_draws_charts_from_real_data(page: Any, live_server: LiveServe
     assert page.locator("svg[data-chart=override] circle.dot").count() >= 5
     expect(page.locator("[data-metric=decisions]")).to_have_text(str(summary["decisions"]["total"]))
     expect(page.locator("#workflow-metrics")).to_contain_text("kyc")
-    screenshot(page, "dashboard.png", full_page=True)
+    screenshot(page, screenshots / "dashboard.png", full_page=True)
 
     page.click("button[name=range][value='24h']")
     expect(page).to_have_url(re.compile(r"range=24h"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -100,7 +101,7 @@ def test_skipping_hands_the_task_back_and_opens_the_next(
 
 
 def test_corrected_label_shows_as_an_override_on_the_timeline(
-    page: Any, live_server: LiveServer
+    page: Any, live_server: LiveServer, screenshots: Path
 ) -> None:
     (item_id,) = _submit_for_review(live_server, 1)
     sign_in(page, *REVIEWER)
@@ -111,7 +112,7 @@ def test_corrected_label_shows_as_an_override_on_the_timeline(
     page.select_option("#label", "receipt")
     page.fill("#comment", "The AI read a receipt as an invoice.")
     page.evaluate("window.scrollTo(0, 0)")
-    screenshot(page, "item.png", full_page=True)
+    screenshot(page, screenshots / "item.png", full_page=True)
     with page.expect_navigation():
         page.click("button[name=outcome][value=approved]")
 
@@ -124,10 +125,12 @@ def test_corrected_label_shows_as_an_override_on_the_timeline(
     for event in ("received", "claimed", "routed_to_review", "assigned", "decided"):
         expect(timeline.locator(f"[data-event={event}]")).to_have_count(1)
     timeline.scroll_into_view_if_needed()
-    screenshot(timeline, "timeline.png")
+    screenshot(timeline, screenshots / "timeline.png")
 
 
-def test_new_item_appears_in_the_queue_without_reload(page: Any, live_server: LiveServer) -> None:
+def test_new_item_appears_in_the_queue_without_reload(
+    page: Any, live_server: LiveServer, screenshots: Path
+) -> None:
     _submit_for_review(live_server, 4, seed=3)
     sign_in(page, *REVIEWER)
     with page.expect_navigation():
@@ -148,4 +151,4 @@ def test_new_item_appears_in_the_queue_without_reload(page: Any, live_server: Li
     expect(page.locator('[data-count="open"]')).to_have_text("4")
     expect(page.locator("#new-count")).to_have_text("1 new")
     assert page.evaluate("window.__notReloaded") is True
-    screenshot(page, "queue.png", full_page=True)
+    screenshot(page, screenshots / "queue.png", full_page=True)

@@ -11,7 +11,7 @@ import pytest
 from signoff.ai import base
 from signoff.domain import errors
 from signoff.domain.workflow import parse_workflow
-from signoff.testing.fake_llm import FakeModelEndpoint
+from signoff.testing.fake_endpoint import FakeModelEndpoint
 
 LABELS = ["ok", "fraud"]
 

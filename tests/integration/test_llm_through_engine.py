@@ -13,7 +13,7 @@ from signoff.services import items as item_service
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.services.users import Principal
-from signoff.testing.fake_llm import FakeChatServer
+from signoff.testing.fake_chat import FakeChatServer
 
 ADMIN = Principal(None, None, Role.ADMIN)
 

@@ -15,7 +15,8 @@ import pytest
 from signoff.ai import base, openai_provider
 from signoff.domain import errors
 from signoff.domain.workflow import parse_workflow
-from signoff.testing.fake_llm import FakeChatServer, RecordedRequest, Reply
+from signoff.testing.fake_chat import FakeChatServer
+from signoff.testing.scripted_server import RecordedRequest, Reply
 
 LABELS = ["invoice", "receipt", "contract"]
 KEY = "sk-test-0123456789"

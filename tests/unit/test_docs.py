@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import BaseModel
 
 from signoff import settings_doc
 from signoff.domain.workflow import WorkflowSpec
+from signoff.settings import Settings
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
 
 
 def test_settings_reference_matches_the_settings_model() -> None:
@@ -33,3 +36,26 @@ def test_every_workflow_field_is_documented() -> None:
     text = (DOCS / "workflows.md").read_text()
     missing = [p for p in _paths(WorkflowSpec) if f"`{p}`" not in text]
     assert not missing, f"docs/workflows.md does not describe {missing}"
+
+
+def _env_names(model: type[BaseModel], prefix: str = "SIGNOFF_") -> set[str]:
+    names = set()
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            names |= _env_names(annotation, f"{prefix}{name.upper()}__")
+        else:
+            names.add(f"{prefix}{name.upper()}")
+    return names
+
+
+def test_every_setting_the_docs_name_exists() -> None:
+    known = _env_names(Settings) | {"SIGNOFF_TEST_POSTGRES_URL"}  # the test suite's own
+    pages = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted(DOCS.glob("*.md"))]
+    unknown = {
+        f"{page.name}: {name}"
+        for page in pages
+        for name in re.findall(r"SIGNOFF_[A-Z0-9_]*[A-Z0-9]", page.read_text())
+        if name not in known
+    }
+    assert not unknown, f"settings that do not exist: {sorted(unknown)}"

@@ -33,6 +33,8 @@ FORBIDDEN = {
     # The two web edges share only `signoff.web`, never each other.
     "ui": {"api", "cli", "workers"},
     "api": {"ui", "cli", "workers"},
+    # What a user's own tests would use (services, ai, domain), never the edges or SQL.
+    "testing": {"storage", "api", "ui", "workers", "cli", "web"},
     "client": {
         "domain",
         "storage",
@@ -74,6 +76,22 @@ def test_layer_imports_only_what_lies_below_it(layer: str) -> None:
         if bad:
             offenders.append(f"{path.relative_to(SRC)} imports {sorted(bad)}")
     assert not offenders, "\n".join(offenders)
+
+
+# Modules outside testing/ that may import it: explicit opt-ins only (none today; the
+# `fake` provider registers through the package's entry point).
+TESTING_OPT_IN: set[str] = set()
+
+
+def test_nothing_in_the_package_imports_the_testing_fakes() -> None:
+    offenders = [
+        str(path.relative_to(SRC))
+        for path in sorted(SRC.rglob("*.py"))
+        if path.relative_to(SRC).parts[0] != "testing"
+        and str(path.relative_to(SRC)) not in TESTING_OPT_IN
+        and ("testing" in _imports(path) or "signoff.testing" in path.read_text())
+    ]
+    assert not offenders, f"signoff.testing imported by package code: {offenders}"
 
 
 def test_only_storage_writes_sql() -> None:

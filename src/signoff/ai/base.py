@@ -83,6 +83,21 @@ def create_provider(spec: WorkflowSpec, context: ProviderContext) -> Provider:
     return factory(spec, context)
 
 
+def check_provider(spec: WorkflowSpec, context: ProviderContext) -> None:
+    """Build the provider a workflow names and release it, or raise InvalidWorkflow.
+
+    This is how a workflow is validated before it is stored: a function that cannot
+    be imported or options a provider refuses fail now, not on the first item.
+    """
+    try:
+        provider = create_provider(spec, context)
+    except errors.ConfigError as exc:
+        raise errors.InvalidWorkflow(exc.detail) from None
+    close = getattr(provider, "close", None)
+    if callable(close):
+        close()
+
+
 def _load_entry_points() -> None:
     global _ENTRY_POINTS_LOADED
     if _ENTRY_POINTS_LOADED:
@@ -90,7 +105,6 @@ def _load_entry_points() -> None:
     _ENTRY_POINTS_LOADED = True
     # Built-ins import lazily so importing signoff.ai stays cheap.
     from signoff.ai import builtins  # noqa: F401
-    from signoff.testing import fake_provider  # noqa: F401
 
     for ep in entry_points(group="signoff.providers"):
         register_provider(ep.name, ep.load())

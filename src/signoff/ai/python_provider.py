@@ -23,7 +23,9 @@ def import_callable(path: str) -> Callable[..., Any]:
         func = getattr(module, attr)
     except (ImportError, AttributeError) as exc:
         raise errors.InvalidWorkflow(
-            f"ai.options.function: cannot import {path!r}: {exc}"
+            f"ai.options.function: cannot import {path!r}: {exc} "
+            "(the module must be importable by every signoff process: install it, "
+            "or add its directory to PYTHONPATH)"
         ) from None
     if not callable(func):
         raise errors.InvalidWorkflow(f"ai.options.function: {path!r} is not callable")

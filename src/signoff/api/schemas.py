@@ -37,13 +37,3 @@ class DecisionCreate(_Body):
     entities: list[dict[str, Any]] | None = None
     comment: str | None = Field(default=None, max_length=10_000)
     time_on_task_ms: int | None = Field(default=None, ge=0)
-
-
-class TaskPublic(BaseModel):
-    id: int
-    item_id: int
-    status: str
-    assignee_id: int | None
-    due_at: str | None
-    outcome: str | None
-    item: dict[str, Any] | None = None

@@ -6,18 +6,19 @@ import sys
 
 import typer
 
-from signoff.cli import admin, demo, learning, run
+from signoff.cli import admin, common, demo, learning, run
 
 app = typer.Typer(
+    cls=common.Group,
     help="signoff: people in the loop of AI decisions.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.add_typer(admin.db_app, name="db")
-app.add_typer(admin.workflows_app, name="workflows")
-app.add_typer(admin.users_app, name="users")
-app.add_typer(admin.keys_app, name="keys")
-app.add_typer(admin.audit_app, name="audit")
+app.add_typer(admin.db_app, name="db", cls=common.Group)
+app.add_typer(admin.workflows_app, name="workflows", cls=common.Group)
+app.add_typer(admin.users_app, name="users", cls=common.Group)
+app.add_typer(admin.keys_app, name="keys", cls=common.Group)
+app.add_typer(admin.audit_app, name="audit", cls=common.Group)
 app.command()(run.serve)
 app.command()(run.worker)
 app.command()(demo.demo)

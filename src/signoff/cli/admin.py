@@ -43,7 +43,9 @@ def db_current() -> None:
 
 @workflows_app.command("apply")
 @friendly
-def workflows_apply(file: Path) -> None:
+def workflows_apply(
+    file: Annotated[Path, typer.Argument(help="The workflow's YAML or JSON file")],
+) -> None:
     """Create or update a workflow from a YAML/JSON file (each change is a new version)."""
     if not file.is_file():
         raise errors.ValidationFailed(f"no such file: {file}")

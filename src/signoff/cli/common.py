@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 import typer
+import typer.core
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
@@ -21,6 +22,44 @@ from signoff.storage import migrate
 console = Console()
 err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Group(typer.core.TyperGroup):
+    """A command group whose help names each value (`--port PORT`) instead of its type.
+
+    Typer shows a parameter's Python type as a tag (`<str>`, `<int>`), flags and
+    `--help` included (`<bool>`): an option shows its metavar instead when it has one,
+    an argument always shows the tag. This gives every option a metavar (a flag an
+    empty one) and arguments no tag (their name says what they take), keeping choice
+    lists (`<admin|reviewer>`).
+    """
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _named_values(super().get_params(ctx))
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and not isinstance(command, Group):
+            _named_values(command.get_params(ctx))
+        return command
+
+
+def _named_values(params: list[Any]) -> list[Any]:
+    for param in params:
+        if param.metavar is not None or param.type_descriptor.is_choice:
+            continue
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+        else:
+            param.metavar = (param.name or "value").upper()
+        if isinstance(param, typer.core.TyperArgument):
+            # TyperArgument has no metavar-aware type column; this instance shows none.
+            setattr(param, "display_type_rich", _no_type)  # noqa: B010
+    return params
+
+
+def _no_type(ctx: Any) -> None:
+    return None
 
 
 def friendly(func: F) -> F:

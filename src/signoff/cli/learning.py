@@ -63,7 +63,12 @@ def read_examples(path: Path) -> Iterator[tuple[str, str]]:
 
 
 @friendly
-def import_labels(workflow: str, file: Path) -> None:
+def import_labels(
+    workflow: Annotated[str, typer.Argument(help="The workflow the labels belong to")],
+    file: Annotated[
+        Path, typer.Argument(help='JSON lines ({"text", "label"}) or CSV (text,label)')
+    ],
+) -> None:
     """Load labelled examples (JSONL or CSV with text,label) to seed the built-in model."""
     ctx = open_context()
     examples = list(read_examples(file))
@@ -78,7 +83,7 @@ def import_labels(workflow: str, file: Path) -> None:
 
 
 @friendly
-def train(workflow: str) -> None:
+def train(workflow: Annotated[str, typer.Argument(help="The workflow to train")]) -> None:
     """Train the built-in model on every label so far and make it the active version."""
     ctx = open_context()
     with console.status("training"):
@@ -92,7 +97,7 @@ def train(workflow: str) -> None:
 
 
 @friendly
-def calibrate(workflow: str) -> None:
+def calibrate(workflow: Annotated[str, typer.Argument(help="The workflow to report on")]) -> None:
     """Print the coverage / error trade-off behind the workflow's learned threshold."""
     ctx = open_context()
     report = calibration.calibration_report(ctx, workflow)
@@ -129,7 +134,7 @@ def calibrate(workflow: str) -> None:
 
 @friendly
 def eval_command(
-    file: Path,
+    file: Annotated[Path, typer.Argument(help="Labelled examples: JSON lines or CSV")],
     workflow_file: Annotated[Path, typer.Option("--workflow", help="Workflow YAML to evaluate")],
     output: Annotated[Path | None, typer.Option(help="Write the figures as JSON here")] = None,
     limit: Annotated[int | None, typer.Option(help="Use only the first N examples")] = None,

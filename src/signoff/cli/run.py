@@ -10,10 +10,25 @@ import typer
 
 from signoff.cli.common import console, friendly, open_context
 
+HostOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Address to bind; 0.0.0.0 listens on every interface",
+        show_default="SIGNOFF_HOST, else 127.0.0.1",
+    ),
+]
+PortOption = Annotated[
+    int | None,
+    typer.Option(help="Port to bind", show_default="SIGNOFF_PORT, else 8000"),
+]
+
 
 @friendly
 def worker(
-    concurrency: Annotated[int | None, typer.Option(help="AI-step threads")] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(help="AI-step threads", show_default="SIGNOFF_WORKER__CONCURRENCY, else 2"),
+    ] = None,
 ) -> None:
     """Run background workers (AI step, outbox sender) against the database."""
     from signoff.services import live
@@ -36,9 +51,14 @@ def worker(
 
 @friendly
 def serve(
-    host: Annotated[str | None, typer.Option()] = None,
-    port: Annotated[int | None, typer.Option()] = None,
-    workers: Annotated[bool, typer.Option(help="Run workers in this process")] = True,
+    host: HostOption = None,
+    port: PortOption = None,
+    workers: Annotated[
+        bool,
+        typer.Option(
+            help="Run workers in this process; --no-workers when `signoff worker` processes do"
+        ),
+    ] = True,
 ) -> None:
     """Serve the API and UI, with workers in the same process."""
     import uvicorn

@@ -152,8 +152,15 @@ def other(rng: random.Random) -> str:
     )
 
 
-def ambiguous(rng: random.Random) -> tuple[str, str]:
-    """Documents that mix the signals of two kinds; the label is the dominant one."""
+SECOND_READING = {"invoice": "contract", "contract": "invoice", "receipt": "invoice"}
+
+
+def ambiguous(rng: random.Random, disputed_share: float = 0.0) -> tuple[str, str]:
+    """Documents that mix the signals of two kinds; the label is usually the dominant one.
+
+    With probability `disputed_share` the true label is the other kind the text
+    suggests, as it is for real look-alike documents: no model gets those all right.
+    """
     kind = rng.choice(["invoice", "contract", "receipt"])
     if kind == "invoice":
         text = (
@@ -169,19 +176,23 @@ def ambiguous(rng: random.Random) -> tuple[str, str]:
         text = (
             f"Payment received {_money(rng)} for invoice INV-{rng.randint(1000, 9999)}. Thank you."
         )
+    if disputed_share and rng.random() < disputed_share:
+        return text, SECOND_READING[kind]
     return text, kind
 
 
 MAKERS = {"invoice": invoice, "contract": contract, "receipt": receipt, "other": other}
 
 
-def generate(n: int, seed: int = 7, ambiguous_share: float = 0.12) -> Iterator[tuple[str, str]]:
-    """`n` (text, label) pairs, reproducible from `seed`."""
+def generate(
+    n: int, seed: int = 7, ambiguous_share: float = 0.12, disputed_share: float = 0.0
+) -> Iterator[tuple[str, str]]:
+    """`n` (text, label) pairs, reproducible from `seed` (see `ambiguous` for the shares)."""
     rng = random.Random(seed)
     labels = list(MAKERS)
     for _ in range(n):
         if rng.random() < ambiguous_share:
-            yield ambiguous(rng)
+            yield ambiguous(rng, disputed_share)
         else:
             label = rng.choice(labels)
             yield MAKERS[label](rng), label

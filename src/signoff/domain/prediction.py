@@ -55,12 +55,6 @@ class Prediction:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Prediction:
-        values = dict(data)
-        values["entities"] = tuple(Entity(**e) for e in values.get("entities") or ())
-        return cls(**values)
-
-    @classmethod
     def failed(cls, model: str, error: str) -> Prediction:
         return cls(label=None, confidence=None, model=model, error=error)
 

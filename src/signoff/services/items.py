@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from signoff.domain import audit as audit_rules
@@ -162,21 +161,6 @@ def record_view(ctx: Context, principal: Principal, item_id: int) -> None:
 
 def is_settled(row: Any) -> bool:
     return ItemState(row.state) in FINAL_STATES
-
-
-def wait_blocking(
-    ctx: Context, principal: Principal, item_id: int, timeout: float
-) -> dict[str, Any]:
-    """Block until the item is decided or cancelled, or the timeout passes (used by threads)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        row = get_item_row(ctx, item_id)
-        name = check_access(ctx, principal, row)
-        remaining = deadline - time.monotonic()
-        if is_settled(row) or remaining <= 0:
-            return item_public(row, name)
-        # Other processes do not publish on this bus, so look again at least every second.
-        ctx.bus.wait(min(remaining, 1.0))
 
 
 def item_events(ctx: Context, principal: Principal, item_id: int) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from signoff.ai import base as ai
 from signoff.domain import errors
 from signoff.domain import workflow as wf
 from signoff.services.context import Context
@@ -23,13 +24,16 @@ class WorkflowView:
 def apply_workflow(
     ctx: Context, source: str | dict[str, Any], actor: str
 ) -> tuple[WorkflowView, bool]:
-    """Validate and store a definition; returns the view and whether a version was made."""
+    """Validate (the provider must build) and store a definition; returns the view and
+    whether a version was made."""
     if isinstance(source, str):
         spec = wf.load_workflow_text(source)
         text = source
     else:
         spec = wf.parse_workflow(source)
         text = wf.dump_workflow(spec)
+    # Outside the transaction: building a provider may import user code.
+    ai.check_provider(spec, ai.ProviderContext(secrets=ctx.secret, settings=ctx.settings))
     now = ctx.clock.now()
     with engine.transaction(ctx.sessions) as session:
         row = workflows.read_workflow(session, spec.name)

@@ -123,16 +123,6 @@ def list_item_events(session: Session, item_id: int) -> list[audit_rules.StoredE
     return [_stored(r) for r in rows]
 
 
-def list_system_events(session: Session, limit: int = 200) -> list[audit_rules.StoredEvent]:
-    rows = session.execute(
-        sa.select(t.audit_events)
-        .where(t.audit_events.c.chain == SYSTEM_CHAIN)
-        .order_by(t.audit_events.c.id.desc())
-        .limit(limit)
-    )
-    return [_stored(r) for r in rows]
-
-
 def iter_chains(
     session: Session, batch: int = 5000
 ) -> Iterator[tuple[str, list[audit_rules.StoredEvent]]]:

@@ -38,14 +38,6 @@ def read_item(session: Session, item_id: int) -> Any | None:
     return session.execute(sa.select(t.items).where(t.items.c.id == item_id)).first()
 
 
-def read_item_by_idempotency_key(session: Session, workflow_id: int, key: str) -> Any | None:
-    return session.execute(
-        sa.select(t.items).where(
-            t.items.c.workflow_id == workflow_id, t.items.c.idempotency_key == key
-        )
-    ).first()
-
-
 def list_items_by_idempotency_keys(
     session: Session, workflow_id: int, keys: list[str]
 ) -> dict[str, Any]:
@@ -159,13 +151,6 @@ def read_items_for_processing(session: Session, ids: list[int]) -> list[Any]:
         t.items.c.external_id,
     ).where(t.items.c.id.in_(ids))
     return list(session.execute(query))
-
-
-def count_items_by_state(session: Session, workflow_id: int | None = None) -> dict[str, int]:
-    query = sa.select(t.items.c.state, sa.func.count()).group_by(t.items.c.state)
-    if workflow_id is not None:
-        query = query.where(t.items.c.workflow_id == workflow_id)
-    return {state: int(n) for state, n in session.execute(query)}
 
 
 def list_reviewed_confidences(session: Session, workflow_id: int) -> list[Any]:

@@ -62,11 +62,3 @@ def list_attempts(session: Session, message_id: int) -> list[Any]:
             .order_by(t.delivery_attempts.c.id)
         )
     )
-
-
-def count_pending(session: Session) -> int:
-    return int(
-        session.execute(
-            sa.select(sa.func.count()).where(t.outbox.c.status == OutboxStatus.PENDING.value)
-        ).scalar_one()
-    )

@@ -23,17 +23,6 @@ def read_task(session: Session, task_id: int) -> Any | None:
     return session.execute(sa.select(t.review_tasks).where(t.review_tasks.c.id == task_id)).first()
 
 
-def read_open_task_for_item(session: Session, item_id: int) -> Any | None:
-    return session.execute(
-        sa.select(t.review_tasks)
-        .where(
-            t.review_tasks.c.item_id == item_id,
-            t.review_tasks.c.status.in_([TaskStatus.OPEN.value, TaskStatus.ASSIGNED.value]),
-        )
-        .order_by(t.review_tasks.c.id.desc())
-    ).first()
-
-
 def list_tasks_for_item(session: Session, item_id: int) -> list[Any]:
     return list(
         session.execute(

@@ -1,10 +1,7 @@
-"""The web UI: server-rendered pages, static files, live queue updates; `install` wires it in."""
+"""The web UI: server-rendered pages, static files, live queue pages; `install` wires it in."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -12,13 +9,12 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
-from signoff.services import live
 from signoff.services.context import Context
 from signoff.ui import admin, auth, browse, dashboard, items, render, review, security, stream
 
 
 def install(app: FastAPI, ctx: Context) -> None:
-    """Mount the pages and static files, the session, the HTML error page and the live bridge."""
+    """Mount the pages and static files, the session and the HTML error page."""
     for module in (auth, review, items, browse, dashboard, admin, stream):
         app.include_router(module.router, include_in_schema=False)
     app.mount("/ui/static", StaticFiles(directory=str(render.STATIC)), name="ui-static")
@@ -49,21 +45,3 @@ def install(app: FastAPI, ctx: Context) -> None:
         same_site="lax",
         https_only=(ctx.settings.base_url or "").lower().startswith("https://"),
     )
-    _run_live_bridge(app, ctx)
-
-
-def _run_live_bridge(app: FastAPI, ctx: Context) -> None:
-    """On PostgreSQL, run the LISTEN/NOTIFY bridge for as long as the app runs."""
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(application: Any) -> AsyncIterator[Any]:
-        bridge = live.start_bridge(ctx)
-        try:
-            async with inner(application) as state:
-                yield state
-        finally:
-            if bridge is not None:
-                bridge.stop()
-
-    app.router.lifespan_context = lifespan
