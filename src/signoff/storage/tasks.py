@@ -87,6 +87,29 @@ def assign_task(session: Session, task_id: int, user_id: int, now: datetime) -> 
     return engine.rowcount(result) == 1
 
 
+def take_task(
+    session: Session, task_id: int, user_id: int, now: datetime, lapsed_before: datetime
+) -> bool:
+    """Guarded: assign an open task, or one whose hold lapsed, to `user_id`; False otherwise."""
+    c = t.review_tasks.c
+    result = session.execute(
+        sa.update(t.review_tasks)
+        .where(
+            c.id == task_id,
+            sa.or_(
+                c.status == TaskStatus.OPEN.value,
+                sa.and_(
+                    c.status == TaskStatus.ASSIGNED.value,
+                    c.assigned_at < lapsed_before,
+                    c.assignee_id != user_id,
+                ),
+            ),
+        )
+        .values(status=TaskStatus.ASSIGNED.value, assignee_id=user_id, assigned_at=now)
+    )
+    return engine.rowcount(result) == 1
+
+
 def release_task(session: Session, task_id: int, user_id: int) -> bool:
     """Guarded: hand an assigned task back to the queue; False unless `user_id` held it."""
     result = session.execute(

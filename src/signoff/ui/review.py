@@ -75,6 +75,22 @@ def start_reviewing(
     return _next_task(request, ctx, principal)
 
 
+@router.post("/tasks/{task_id}/claim")
+def take_task(
+    task_id: int, request: Request, ctx: CtxDep, principal: security.ReviewerUI
+) -> Response:
+    """Review this particular item: its task becomes the caller's, unless someone holds it."""
+    try:
+        task = review.claim_task(ctx, principal, task_id)
+    except errors.TaskClaimed as exc:
+        security.flash(request, f"{exc.detail}; you cannot decide it now.", "warning")
+        task = review.get_task(ctx, task_id)
+    except errors.TaskAlreadyDecided:
+        security.flash(request, "This item was already decided.", "warning")
+        task = review.get_task(ctx, task_id)
+    return RedirectResponse(f"/ui/items/{task.item_id}", 303)
+
+
 @router.post("/tasks/{task_id}/skip")
 def skip_task(
     task_id: int, request: Request, ctx: CtxDep, principal: security.ReviewerUI
