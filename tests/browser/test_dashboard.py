@@ -76,7 +76,8 @@ def test_auto_error_figures_say_what_they_bound_and_agree_with_the_api(
     overall = summary["auto_error"]
     card = page.locator("#auto-error")
     expect(card).to_have_attribute("data-method", "qa_sample")
-    expect(card.locator(".stat-label")).to_have_text("Auto error (QA sample), all workflows")
+    expect(card.locator(".stat-label")).to_have_text("Auto error (QA sample)")
+    expect(card).to_contain_text("observed over all workflows")
     expect(card.locator("[data-metric=auto-error]")).to_have_text(_pct(overall["estimate"]))
     expect(card).to_contain_text("upper 95 % bound of the error on auto-decided items")
     expect(card).to_contain_text("QA-sampled reviews in this range")
