@@ -33,7 +33,10 @@ PATTERNS = [
         "confidence {0} is at or above the threshold {1}",
     ),
     (re.compile(r"label (.+) is always reviewed"), "label “{0}” is always reviewed by a person"),
-    (re.compile(r"entity (.+) present"), "a “{0}” entity was found, which a person must check"),
+    (
+        re.compile(r"entity (.+) present"),
+        "an entity of type “{0}” was found, which a person must check",
+    ),
     (re.compile(r"metadata (.+) matches"), "metadata field “{0}” matches a review rule"),
 ]
 

@@ -160,6 +160,10 @@ def decide_task(
     except errors.TaskAlreadyDecided:
         security.flash(request, f"Item {row.id} was already decided by someone else.", "warning")
         return _next_task(request, ctx, principal)
+    except errors.TaskNotAssigned:
+        # Their hold lapsed and another reviewer took the task over.
+        security.flash(request, f"Another reviewer took item {row.id} over.", "warning")
+        return _next_task(request, ctx, principal)
     relabelled = decision.label is not None and decision.label != row.ai_label
     security.flash(
         request,
