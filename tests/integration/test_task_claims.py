@@ -219,3 +219,36 @@ def test_claiming_a_decided_missing_or_forbidden_task_is_refused_clearly(
     assert missing.status_code == 404 and missing.json()["error"] == "task_not_found"
     auditor = _take(client, keys.auditor, task_id)
     assert auditor.status_code == 403 and auditor.json()["error"] == "forbidden"
+
+
+def test_the_next_task_claim_offers_a_lapsed_hold_in_due_order(
+    client: TestClient, keys: Keys, docs_workflow: str, ctx: Context
+) -> None:
+    first, second = _tasks_for_review(client, keys, 2)
+    assert _take(client, keys.reviewer, first).status_code == 200
+    nxt = client.post("/api/v1/reviews/claim", headers=Keys.auth(keys.reviewer2)).json()
+    assert nxt["id"] == second  # the held one is not offered while the hold lasts
+    client.post(
+        f"/api/v1/tasks/{second}/decision",
+        json={"outcome": "approved"},
+        headers=Keys.auth(keys.reviewer2),
+    )
+    none_left = client.post("/api/v1/reviews/claim", headers=Keys.auth(keys.reviewer2))
+    assert none_left.status_code == 204
+    long_ago = ctx.clock.now() - timedelta(minutes=ctx.settings.review.claim_minutes + 1)
+    with ctx.engine.begin() as connection:
+        connection.execute(
+            sa.update(t.review_tasks)
+            .where(t.review_tasks.c.id == first)
+            .values(assigned_at=long_ago)
+        )
+    taken = client.post("/api/v1/reviews/claim", headers=Keys.auth(keys.reviewer2))
+    assert taken.status_code == 200 and taken.json()["id"] == first
+    events = client.get(
+        f"/api/v1/items/{taken.json()['item_id']}/events", headers=Keys.auth(keys.admin)
+    )
+    assigned = [e for e in events.json()["events"] if e["type"] == "assigned"]
+    assert assigned[-1]["data"]["lapsed_hold_of"] == "reviewer@example.com"
+    # The first holder's own next claim no longer returns it.
+    theirs = client.post("/api/v1/reviews/claim", headers=Keys.auth(keys.reviewer))
+    assert theirs.status_code == 204

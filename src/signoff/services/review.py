@@ -47,25 +47,43 @@ def _workflow_ids(ctx: Context, principal: Principal, workflow: str | None) -> l
 def claim_next_task(
     ctx: Context, principal: Principal, workflow: str | None = None, skip: Sequence[int] = ()
 ) -> Any | None:
-    """The caller's assigned task, or the next open one (not in `skip`) now theirs; None if none."""
+    """The caller's assigned task, or the next open one (not in `skip`) now theirs; None if none.
+
+    A task whose hold lapsed counts as open: it takes its place in due order.
+    """
     if principal.user_id is None or principal.role not in (Role.REVIEWER, Role.ADMIN):
         raise errors.Forbidden("only reviewers can claim review tasks")
     workflow_ids = _workflow_ids(ctx, principal, workflow)
     now = ctx.clock.now()
+    lapsed_before = claim_lapsed_before(ctx, now)
     with engine.transaction(ctx.sessions) as session:
         mine = tasks.read_assigned_task(session, principal.user_id, workflow_ids)
         if mine is not None:
             return mine
-        for task_id in tasks.list_open_task_ids(session, workflow_ids, exclude=skip):
-            if tasks.assign_task(session, task_id, principal.user_id, now):
+        candidates = tasks.list_open_task_ids(
+            session, workflow_ids, exclude=skip, lapsed_before=lapsed_before
+        )
+        for task_id in candidates:
+            before = tasks.read_task(session, task_id)
+            if tasks.take_task(session, task_id, principal.user_id, now, lapsed_before):
                 task = tasks.read_task(session, task_id)
-                assert task is not None
+                assert before is not None and task is not None
+                data = _assigned_event_data(session, before)
                 state.append_item_event(
-                    session, task.item_id, "assigned", principal.actor, {"task_id": task_id}, now
+                    session, task.item_id, "assigned", principal.actor, data, now
                 )
                 ctx.bus.publish("task_assigned", {"task_id": task_id})
                 return task
     return None
+
+
+def _assigned_event_data(session: Session, before: Any) -> dict[str, Any]:
+    """The `assigned` event's data; a task taken over names whose hold lapsed."""
+    data: dict[str, Any] = {"task_id": before.id}
+    if before.status == TaskStatus.ASSIGNED.value and before.assignee_id is not None:
+        previous = users.read_user(session, before.assignee_id)
+        data["lapsed_hold_of"] = previous.email if previous else before.assignee_id
+    return data
 
 
 def claim_lapsed_before(ctx: Context, now: datetime) -> datetime:
@@ -107,10 +125,7 @@ def claim_task(ctx: Context, principal: Principal, task_id: int) -> Any:
         ):
             current = tasks.read_task(session, task_id)
             raise _held_elsewhere(session, task_id, current)
-        data: dict[str, Any] = {"task_id": task_id}
-        if task.status == TaskStatus.ASSIGNED.value and task.assignee_id is not None:
-            previous = users.read_user(session, task.assignee_id)
-            data["lapsed_hold_of"] = previous.email if previous else task.assignee_id
+        data = _assigned_event_data(session, task)
         state.append_item_event(session, task.item_id, "assigned", principal.actor, data, now)
         taken = tasks.read_task(session, task_id)
     log.info("action=task_claimed task_id=%s user_id=%s", task_id, principal.user_id)
