@@ -49,6 +49,16 @@ class DeliverySettings(BaseModel):
     base_backoff_seconds: float = Field(default=5.0, gt=0, description="First retry delay")
 
 
+class ReviewSettings(BaseModel):
+    claim_minutes: float = Field(
+        default=60.0,
+        gt=0,
+        le=10_080,
+        description="A reviewer's hold on a task lapses after this long without a decision; "
+        "another reviewer may then take it",
+    )
+
+
 class Settings(BaseSettings):
     """All of signoff's settings; env names follow the path (SIGNOFF_WORKER__CONCURRENCY)."""
 
@@ -80,6 +90,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
 
     @model_validator(mode="after")
     def _refuse_weak_secret(self) -> Settings:

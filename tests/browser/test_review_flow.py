@@ -112,6 +112,9 @@ def test_corrected_label_shows_as_an_override_on_the_timeline(
     page.select_option("#label", "receipt")
     page.fill("#comment", "The AI read a receipt as an invoice.")
     page.evaluate("window.scrollTo(0, 0)")
+    # A window as tall as the page, so the pinned outcome buttons sit where they belong.
+    height = page.evaluate("document.documentElement.scrollHeight")
+    page.set_viewport_size({"width": 1280, "height": height})
     screenshot(page, screenshots / "item.png", full_page=True)
     with page.expect_navigation():
         page.click("button[name=outcome][value=approved]")

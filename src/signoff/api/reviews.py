@@ -42,6 +42,12 @@ def claim(
     return task_public(ctx, principal, task)
 
 
+@router.post("/tasks/{task_id}/claim")
+def claim_task(task_id: int, ctx: CtxDep, principal: ReviewerDep) -> dict[str, Any]:
+    """Take this particular task; 409 while another reviewer holds it."""
+    return task_public(ctx, principal, review.claim_task(ctx, principal, task_id))
+
+
 @router.get("/tasks/{task_id}")
 def get_task(task_id: int, ctx: CtxDep, principal: ReviewerDep) -> dict[str, Any]:
     return task_public(ctx, principal, review.get_task(ctx, task_id))

@@ -74,6 +74,12 @@ class TaskNotAssigned(SignoffError):
     code = "task_not_assigned"
 
 
+class TaskClaimed(TaskNotAssigned):
+    """Another reviewer holds this review task."""
+
+    code = "task_claimed"
+
+
 class LeaseLost(SignoffError):
     """The worker no longer holds the lease on this item."""
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from signoff.domain import audit as audit_rules
 from signoff.domain import errors
@@ -10,7 +15,7 @@ from signoff.domain.states import FINAL_STATES, OPEN_STATES, ItemState
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.services.users import Principal
-from signoff.storage import audit, engine, items, state, tasks
+from signoff.storage import audit, engine, items, state, tasks, users, workflows
 
 
 def get_item_row(ctx: Context, item_id: int) -> Any:
@@ -169,11 +174,16 @@ def item_events(ctx: Context, principal: Principal, item_id: int) -> dict[str, A
     with ctx.sessions() as session:
         events = audit.list_item_events(session, item_id)
         task_rows = tasks.list_tasks_for_item(session, item_id)
+    return _trail(row, events, task_rows, (row.audit_seq, row.audit_hash))
+
+
+def _trail(
+    row: Any, events: list[Any], task_rows: list[Any], head: tuple[int, str]
+) -> dict[str, Any]:
+    """The item's audit events, checked against its chain head, and its review tasks."""
+    item_id = row.id
     problems = audit_rules.verify_chain(
-        audit_rules.item_chain(item_id),
-        events,
-        head=(row.audit_seq, row.audit_hash),
-        item_id=item_id,
+        audit_rules.item_chain(item_id), events, head=head, item_id=item_id
     )
     return {
         "item_id": item_id,
@@ -202,3 +212,73 @@ def item_events(ctx: Context, principal: Principal, item_id: int) -> dict[str, A
             for tk in task_rows
         ],
     }
+
+
+@dataclass(frozen=True)
+class ItemPage:
+    """Everything the item page shows, read together."""
+
+    row: Any
+    workflow: str
+    item: dict[str, Any]
+    trail: dict[str, Any]
+    task_rows: list[Any]
+    #: Email of each user holding or having held one of the item's tasks.
+    emails: dict[int, str]
+
+
+def open_item_page(
+    ctx: Context, principal: Principal, item_id: int, *, record_view: bool
+) -> ItemPage:
+    """The item, its trail and its tasks in one transaction, noting the view when asked.
+
+    The item row is read once; its audit head, read with it, chains the `viewed`
+    event, which the trail then includes. Without a view to record this is a read.
+    """
+    now = ctx.clock.now()
+    with _page_session(ctx, record_view) as session:
+        row = items.read_item(session, item_id)
+        workflow = workflows.read_workflow_by_id(session, row.workflow_id) if row else None
+        if row is None or workflow is None or not principal.may_access(workflow.name):
+            raise errors.ItemNotFound(f"no item {item_id}", item_id=item_id)
+        head = (row.audit_seq, row.audit_hash)
+        recorded = False
+        if record_view:
+            viewed = state.StateChange(
+                item_id=item_id,
+                expected=None,
+                target=None,
+                event="viewed",
+                actor=principal.actor,
+                head=head,
+            )
+            # A concurrent change moved the head (PostgreSQL): chain onto the new one.
+            recorded = bool(state.set_item_states(session, [viewed], now)) or (
+                state.append_item_event(session, item_id, "viewed", principal.actor, {}, now)
+            )
+        events = audit.list_item_events(session, item_id)
+        if recorded and events:
+            # The head this transaction just wrote: the event it appended.
+            head = (events[-1].seq, events[-1].hash)
+        task_rows = tasks.list_tasks_for_item(session, item_id)
+        holders = {tk.assignee_id for tk in task_rows if tk.assignee_id is not None}
+        emails = {u.id: u.email for u in users.list_users(session) if u.id in holders}
+    return ItemPage(
+        row=row,
+        workflow=str(workflow.name),
+        item=item_public(row, str(workflow.name)),
+        trail=_trail(row, events, task_rows, head),
+        task_rows=task_rows,
+        emails=emails,
+    )
+
+
+@contextmanager
+def _page_session(ctx: Context, writes: bool) -> Iterator[Session]:
+    """A write transaction when the page records a view, else a read session."""
+    if writes:
+        with engine.transaction(ctx.sessions) as session:
+            yield session
+    else:
+        with ctx.sessions() as session:
+            yield session

@@ -5,9 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from signoff.ai import base as ai_base
+from signoff.domain import reasons as reason_words
+from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.services.users import Principal
 from signoff.storage import metrics as queries
+
+#: Characters of an item's text the queue shows.
+PREVIEW_CHARS = 160
 
 
 @dataclass(frozen=True)
@@ -21,6 +27,10 @@ class QueueTask:
     ai_label: str | None
     confidence: float | None
     reasons: list[str]
+    #: The reasons in words, for people (`reasons` keeps the codes).
+    reason_texts: list[str]
+    #: The start of the item's text, whitespace collapsed (plain text; escape it when shown).
+    preview: str
     created_at: str
     due_at: str | None
     overdue: bool
@@ -124,6 +134,8 @@ def list_tasks(
             ai_label=r.ai_label,
             confidence=r.confidence,
             reasons=list(r.route_reasons or []),
+            reason_texts=reason_words.describe_all(r.route_reasons),
+            preview=_preview(ctx, r),
             created_at=r.created_at.isoformat(),
             due_at=r.due_at.isoformat() if r.due_at else None,
             overdue=bool(r.due_at is not None and r.due_at < now),
@@ -131,3 +143,10 @@ def list_tasks(
         for r in rows
         if r.workflow_id in names
     ]
+
+
+def _preview(ctx: Context, row: Any) -> str:
+    """The first PREVIEW_CHARS characters of the text the AI step read."""
+    spec = workflow_service.get_spec(ctx, row.workflow_id, row.workflow_version)
+    text = " ".join(ai_base.text_of(row.content or {}, spec.ai.text_field).split())
+    return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1].rstrip() + "…"

@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from signoff.domain import errors
 from signoff.domain.states import ItemState, Role, TaskStatus
@@ -13,7 +16,7 @@ from signoff.services import calibration, decisions, training
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.services.users import Principal
-from signoff.storage import engine, items, state, tasks, workflows
+from signoff.storage import engine, items, state, tasks, users, workflows
 
 log = logging.getLogger(__name__)
 
@@ -45,25 +48,101 @@ def _workflow_ids(ctx: Context, principal: Principal, workflow: str | None) -> l
 def claim_next_task(
     ctx: Context, principal: Principal, workflow: str | None = None, skip: Sequence[int] = ()
 ) -> Any | None:
-    """The caller's assigned task, or the next open one (not in `skip`) now theirs; None if none."""
+    """The caller's assigned task, or the next open one (not in `skip`) now theirs; None if none.
+
+    A task whose hold lapsed counts as open: it takes its place in due order.
+    """
     if principal.user_id is None or principal.role not in (Role.REVIEWER, Role.ADMIN):
         raise errors.Forbidden("only reviewers can claim review tasks")
     workflow_ids = _workflow_ids(ctx, principal, workflow)
     now = ctx.clock.now()
+    lapsed_before = claim_lapsed_before(ctx, now)
     with engine.transaction(ctx.sessions) as session:
         mine = tasks.read_assigned_task(session, principal.user_id, workflow_ids)
         if mine is not None:
             return mine
-        for task_id in tasks.list_open_task_ids(session, workflow_ids, exclude=skip):
-            if tasks.assign_task(session, task_id, principal.user_id, now):
+        candidates = tasks.list_open_task_ids(
+            session, workflow_ids, exclude=skip, lapsed_before=lapsed_before
+        )
+        for task_id in candidates:
+            before = tasks.read_task(session, task_id)
+            if tasks.take_task(session, task_id, principal.user_id, now, lapsed_before):
                 task = tasks.read_task(session, task_id)
-                assert task is not None
+                assert before is not None and task is not None
+                data = _assigned_event_data(session, before)
                 state.append_item_event(
-                    session, task.item_id, "assigned", principal.actor, {"task_id": task_id}, now
+                    session, task.item_id, "assigned", principal.actor, data, now
                 )
                 ctx.bus.publish("task_assigned", {"task_id": task_id})
                 return task
     return None
+
+
+def _assigned_event_data(session: Session, before: Any) -> dict[str, Any]:
+    """The `assigned` event's data; a task taken over names whose hold lapsed."""
+    data: dict[str, Any] = {"task_id": before.id}
+    if before.status == TaskStatus.ASSIGNED.value and before.assignee_id is not None:
+        previous = users.read_user(session, before.assignee_id)
+        data["lapsed_hold_of"] = previous.email if previous else before.assignee_id
+    return data
+
+
+def claim_lapsed_before(ctx: Context, now: datetime) -> datetime:
+    """Holds on tasks taken before this moment have lapsed: another reviewer may take them."""
+    return now - timedelta(minutes=ctx.settings.review.claim_minutes)
+
+
+def hold_lapsed(ctx: Context, task: Any, now: datetime) -> bool:
+    """Whether another reviewer may take this assigned task over."""
+    return bool(
+        task.status == TaskStatus.ASSIGNED.value
+        and task.assigned_at is not None
+        and task.assigned_at < claim_lapsed_before(ctx, now)
+    )
+
+
+def claim_task(ctx: Context, principal: Principal, task_id: int) -> Any:
+    """Make one particular task the caller's; TaskClaimed while another reviewer holds it.
+
+    The same guarded update as the queue's claims, so two reviewers opening one item
+    cannot both get it; an open task, or one whose hold lapsed, can be taken.
+    """
+    if principal.user_id is None or principal.role not in (Role.REVIEWER, Role.ADMIN):
+        raise errors.Forbidden("only reviewers can claim review tasks")
+    now = ctx.clock.now()
+    with engine.transaction(ctx.sessions) as session:
+        task = tasks.read_task(session, task_id)
+        workflow = workflows.read_workflow_by_id(session, task.workflow_id) if task else None
+        if task is None or workflow is None or not principal.may_access(workflow.name):
+            raise errors.TaskNotFound(task_id=task_id)
+        if task.status == TaskStatus.ASSIGNED.value and task.assignee_id == principal.user_id:
+            return task
+        if task.status == TaskStatus.DECIDED.value:
+            raise errors.TaskAlreadyDecided(task_id=task_id)
+        if task.status == TaskStatus.CANCELLED.value:
+            raise errors.InvalidTransition("the item was cancelled; this task is closed")
+        if not tasks.take_task(
+            session, task_id, principal.user_id, now, claim_lapsed_before(ctx, now)
+        ):
+            current = tasks.read_task(session, task_id)
+            raise _held_elsewhere(session, task_id, current)
+        data = _assigned_event_data(session, task)
+        state.append_item_event(session, task.item_id, "assigned", principal.actor, data, now)
+        taken = tasks.read_task(session, task_id)
+    log.info("action=task_claimed task_id=%s user_id=%s", task_id, principal.user_id)
+    ctx.bus.publish("task_assigned", {"task_id": task_id})
+    return taken
+
+
+def _held_elsewhere(session: Session, task_id: int, task: Any) -> errors.SignoffError:
+    """Why a guarded claim found nothing to take: decided, closed, or held by someone."""
+    if task is not None and task.status == TaskStatus.DECIDED.value:
+        return errors.TaskAlreadyDecided(task_id=task_id)
+    if task is not None and task.status == TaskStatus.CANCELLED.value:
+        return errors.InvalidTransition("the item was cancelled; this task is closed")
+    holder = users.read_user(session, task.assignee_id) if task and task.assignee_id else None
+    who = holder.email if holder is not None else "another reviewer"
+    return errors.TaskClaimed(f"{who} is reviewing this item", task_id=task_id)
 
 
 def release_task(ctx: Context, principal: Principal, task_id: int) -> None:

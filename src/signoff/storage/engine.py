@@ -1,4 +1,4 @@
-"""Engines and sessions: SQLite pragmas and BEGIN IMMEDIATE, PostgreSQL pooling."""
+"""Engines and sessions: SQLite pragmas and BEGIN IMMEDIATE for writes, PostgreSQL pooling."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
+
+#: Execution option that marks a connection's transaction as one that writes.
+WRITES = "signoff_writes"
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> sa.Engine:
@@ -39,9 +42,13 @@ def _configure_sqlite(engine: sa.Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
-        # Take the write lock up front: a deferred transaction that later writes can
-        # fail with SQLITE_BUSY instead of waiting on the busy timeout.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A writing transaction takes the write lock up front: a deferred one that later
+        # writes can fail with SQLITE_BUSY instead of waiting on the busy timeout. Reads
+        # begin deferred, so they never queue behind a writer (WAL gives them a snapshot).
+        if connection.get_execution_options().get(WRITES):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            connection.exec_driver_sql("BEGIN")
 
 
 def make_sessionmaker(engine: sa.Engine) -> sessionmaker[Session]:
@@ -50,8 +57,13 @@ def make_sessionmaker(engine: sa.Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on error."""
+    """One unit of work that writes: commit on success, roll back on error.
+
+    On SQLite it holds the write lock from its first statement; a plain
+    `factory()` session is for reads and does not.
+    """
     with factory() as session, session.begin():
+        session.connection(execution_options={WRITES: True})
         yield session
 
 

@@ -264,7 +264,7 @@ def list_pending_tasks(
     after_task_id: int | None = None,
     limit: int = 25,
 ) -> list[Any]:
-    """Pending tasks with their item's AI answer, newest first."""
+    """Pending tasks with their item's AI answer and content, newest first."""
     r, i = t.review_tasks.c, t.items.c
     query = (
         sa.select(
@@ -279,6 +279,8 @@ def list_pending_tasks(
             i.confidence,
             i.route_reasons,
             i.external_id,
+            i.workflow_version,
+            i.content,
         )
         .select_from(t.review_tasks.join(t.items, t.items.c.id == r.item_id))
         .where(r.status.in_(PENDING), _in_workflows(r.workflow_id, workflow_ids))

@@ -50,8 +50,15 @@ def list_open_task_ids(
     workflow_ids: list[int] | None,
     limit: int = 20,
     exclude: Sequence[int] = (),
+    lapsed_before: datetime | None = None,
 ) -> list[int]:
-    query = sa.select(t.review_tasks.c.id).where(t.review_tasks.c.status == TaskStatus.OPEN.value)
+    """Tasks to offer next, due first: open ones and, with `lapsed_before`, lapsed holds."""
+    c = t.review_tasks.c
+    takeable = c.status == TaskStatus.OPEN.value
+    if lapsed_before is not None:
+        lapsed = sa.and_(c.status == TaskStatus.ASSIGNED.value, c.assigned_at < lapsed_before)
+        takeable = sa.or_(takeable, lapsed)
+    query = sa.select(t.review_tasks.c.id).where(takeable)
     if workflow_ids is not None:
         query = query.where(t.review_tasks.c.workflow_id.in_(workflow_ids))
     if exclude:
@@ -66,11 +73,24 @@ def list_open_task_ids(
     return [int(r) for r in session.execute(query).scalars()]
 
 
-def assign_task(session: Session, task_id: int, user_id: int, now: datetime) -> bool:
-    """Guarded: only an open task can be assigned; False if someone else got it."""
+def take_task(
+    session: Session, task_id: int, user_id: int, now: datetime, lapsed_before: datetime
+) -> bool:
+    """Guarded: assign an open task, or one whose hold lapsed, to `user_id`; False otherwise."""
+    c = t.review_tasks.c
     result = session.execute(
         sa.update(t.review_tasks)
-        .where(t.review_tasks.c.id == task_id, t.review_tasks.c.status == TaskStatus.OPEN.value)
+        .where(
+            c.id == task_id,
+            sa.or_(
+                c.status == TaskStatus.OPEN.value,
+                sa.and_(
+                    c.status == TaskStatus.ASSIGNED.value,
+                    c.assigned_at < lapsed_before,
+                    c.assignee_id != user_id,
+                ),
+            ),
+        )
         .values(status=TaskStatus.ASSIGNED.value, assignee_id=user_id, assigned_at=now)
     )
     return engine.rowcount(result) == 1

@@ -8,10 +8,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from signoff.ai import base as ai_base
+from signoff.domain import reasons
 from signoff.domain.states import Role, TaskStatus
 from signoff.domain.workflow import WorkflowSpec
 from signoff.services import items as item_service
-from signoff.services import users
+from signoff.services import review, users
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.ui import highlight, render, security
@@ -171,13 +172,12 @@ def item_response(
     form: dict[str, str] | None = None,
     error: str | None = None,
     status: int = 200,
+    record_view: bool = False,
 ) -> Response:
     """Render the item page; a reviewer holding its task gets the decision form."""
-    row = item_service.get_item_row(ctx, item_id)
-    name = item_service.check_access(ctx, principal, row)
-    item = item_service.item_public(row, name)
+    view = item_service.open_item_page(ctx, principal, item_id, record_view=record_view)
+    row, item, trail = view.row, view.item, view.trail
     spec = workflow_service.get_spec(ctx, row.workflow_id, row.workflow_version)
-    trail = item_service.item_events(ctx, principal, item_id)
     text = ai_base.text_of(row.content, spec.ai.text_field)
     decision = item.get("decision")
     shown = (
@@ -186,8 +186,8 @@ def item_response(
         else (item.get("prediction") or {}).get("entities")
     )
     types = [e.type for e in spec.entities]
-    emails = {u.id: u.email for u in users.list_users(ctx)}
-    tasks = [{**t, "assignee": emails.get(t["assignee_id"])} for t in trail["tasks"]]
+    tasks = [{**t, "assignee": view.emails.get(t["assignee_id"])} for t in trail["tasks"]]
+    may_review = principal.role in (Role.REVIEWER, Role.ADMIN)
     mine = next(
         (
             t
@@ -196,7 +196,14 @@ def item_response(
         ),
         None,
     )
-    may_review = principal.role in (Role.REVIEWER, Role.ADMIN)
+    now = ctx.clock.now()
+    lapsed = {tk.id for tk in view.task_rows if review.hold_lapsed(ctx, tk, now)}
+    for t in tasks:
+        t["lapsed"] = t["id"] in lapsed
+        t["may_take"] = (
+            may_review and t is not mine and (t["status"] == TaskStatus.OPEN.value or t["lapsed"])
+        )
+    route = item.get("route") or {}
     return render.render(
         request,
         "item.html",
@@ -205,6 +212,7 @@ def item_response(
             "item": item,
             "spec": spec,
             "text": text,
+            "reasons": reasons.describe_all(route.get("reasons")),
             "segments": highlight.segments(text, shown or [], types),
             "legend": [
                 (t, highlight.tone_of(t, types))
@@ -229,6 +237,4 @@ def item_response(
 @router.get("/items/{item_id}")
 def item_page(item_id: int, request: Request, ctx: CtxDep, principal: security.UserDep) -> Response:
     """Any role may open an item of a workflow they can see; the view is audited."""
-    item_service.check_access(ctx, principal, item_service.get_item_row(ctx, item_id))
-    item_service.record_view(ctx, principal, item_id)
-    return item_response(request, ctx, principal, item_id)
+    return item_response(request, ctx, principal, item_id, record_view=True)

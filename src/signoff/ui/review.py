@@ -75,6 +75,22 @@ def start_reviewing(
     return _next_task(request, ctx, principal)
 
 
+@router.post("/tasks/{task_id}/claim")
+def take_task(
+    task_id: int, request: Request, ctx: CtxDep, principal: security.ReviewerUI
+) -> Response:
+    """Review this particular item: its task becomes the caller's, unless someone holds it."""
+    try:
+        task = review.claim_task(ctx, principal, task_id)
+    except errors.TaskClaimed as exc:
+        security.flash(request, f"{exc.detail}; you cannot decide it now.", "warning")
+        task = review.get_task(ctx, task_id)
+    except errors.TaskAlreadyDecided:
+        security.flash(request, "This item was already decided.", "warning")
+        task = review.get_task(ctx, task_id)
+    return RedirectResponse(f"/ui/items/{task.item_id}", 303)
+
+
 @router.post("/tasks/{task_id}/skip")
 def skip_task(
     task_id: int, request: Request, ctx: CtxDep, principal: security.ReviewerUI
@@ -143,6 +159,10 @@ def decide_task(
         )
     except errors.TaskAlreadyDecided:
         security.flash(request, f"Item {row.id} was already decided by someone else.", "warning")
+        return _next_task(request, ctx, principal)
+    except errors.TaskNotAssigned:
+        # Their hold lapsed and another reviewer took the task over.
+        security.flash(request, f"Another reviewer took item {row.id} over.", "warning")
         return _next_task(request, ctx, principal)
     relabelled = decision.label is not None and decision.label != row.ai_label
     security.flash(

@@ -86,6 +86,28 @@
     return td;
   }
 
+  function takeCell(task) {
+    // The same form the server renders: POST with the page's CSRF token.
+    var td = document.createElement("td");
+    var token = document.querySelector("input[name=csrf_token]");
+    var form = document.createElement("form");
+    form.method = "post";
+    form.action = "/ui/tasks/" + encodeURIComponent(task.task_id) + "/claim";
+    form.className = "inline";
+    var hidden = document.createElement("input");
+    hidden.type = "hidden";
+    hidden.name = "csrf_token";
+    hidden.value = token ? token.value : "";
+    var button = document.createElement("button");
+    button.type = "submit";
+    button.className = "btn small";
+    button.textContent = "Review";
+    form.appendChild(hidden);
+    form.appendChild(button);
+    td.appendChild(form);
+    return td;
+  }
+
   function taskRow(task) {
     var tr = document.createElement("tr");
     tr.setAttribute("data-task-id", String(task.task_id));
@@ -96,13 +118,17 @@
     var first = document.createElement("td");
     first.appendChild(link);
     tr.appendChild(first);
+    tr.appendChild(cell(task.preview || "", "preview"));
     tr.appendChild(cell(task.workflow));
     tr.appendChild(cell(task.ai_label || "—"));
     tr.appendChild(cell(task.confidence === null ? "—" : Number(task.confidence).toFixed(2), "num"));
-    tr.appendChild(cell((task.reasons || []).join(", "), "reasons opt"));
+    var reasons = cell((task.reason_texts || []).join("; "), "reasons opt");
+    reasons.title = (task.reasons || []).join(", ");
+    tr.appendChild(reasons);
     tr.appendChild(cell("just now", "nowrap"));
     tr.appendChild(cell(task.due_at ? task.due_at.replace("T", " ").slice(0, 19) + " UTC" : "—",
                         "nowrap opt"));
+    tr.appendChild(takeCell(task));
     return tr;
   }
 
