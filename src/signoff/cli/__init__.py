@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from signoff.cli import admin, demo, learning, run
+from signoff.cli import admin, demo, items, learning, run
 
 app = typer.Typer(
     help="signoff: people in the loop of AI decisions.",
@@ -18,6 +18,7 @@ app.add_typer(admin.workflows_app, name="workflows")
 app.add_typer(admin.users_app, name="users")
 app.add_typer(admin.keys_app, name="keys")
 app.add_typer(admin.audit_app, name="audit")
+app.add_typer(items.items_app, name="items")
 app.command()(run.serve)
 app.command()(run.worker)
 app.command()(demo.demo)
