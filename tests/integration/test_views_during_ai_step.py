@@ -6,22 +6,29 @@ threads run the AI step while a signed-in reviewer keeps opening the item pages.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from signoff.app import create_app
+from signoff.domain.prediction import Prediction
+from signoff.domain.states import Role
 from signoff.services import audit as audit_service
-from signoff.services import intake
+from signoff.services import intake, processing
+from signoff.services import items as item_service
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context, create_context
+from signoff.services.users import Principal
+from signoff.storage import audit, items
 from signoff.testing.fake_llm import FakeChatServer
 from signoff.workers.runner import WorkerPool
-from tests.conftest import Keys, make_settings
+from tests.conftest import FAKE_WORKFLOW, Keys, make_settings
 from tests.integration.test_ui_security import sign_in
 
 ITEMS = 4
@@ -123,3 +130,44 @@ def test_item_pages_opened_during_a_slow_ai_step_cost_no_second_llm_call(
     assert viewed_while_processing > 0
     checked, problems = audit_service.verify_all(slow_ctx)
     assert checked > 0 and not problems, problems
+
+
+def test_concurrent_views_and_a_worker_result_all_chain_on_the_real_head(db_url: str) -> None:
+    ctx = create_context(make_settings(db_url, worker={"lease_seconds": 600}))
+    try:
+        workflow_service.apply_workflow(ctx, FAKE_WORKFLOW, "test")
+        content = {"text": "an invoice", "label": "invoice", "confidence": 0.99}
+        item_id = intake.submit_item(ctx, "docs", intake.NewItem(content=content), "test").item_id
+        [work] = processing.claim_batch(ctx, "w1", 10)
+        spec = workflow_service.get_spec(ctx, work.workflow_id, work.version)
+        viewer = Principal(None, None, Role.REVIEWER)
+        threads, views = 6, 15
+        start = threading.Barrier(threads + 1)
+
+        def look() -> None:
+            start.wait()
+            for _ in range(views):
+                item_service.record_view(ctx, viewer, item_id)
+
+        def record() -> None:
+            start.wait()
+            prediction = Prediction(label="invoice", confidence=0.99, model="test")
+            processing.record_results(ctx, "w1", [(work, spec, prediction)])
+
+        with ThreadPoolExecutor(threads + 1) as pool:
+            futures = [pool.submit(look) for _ in range(threads)] + [pool.submit(record)]
+            for future in futures:
+                future.result(timeout=DEADLINE)
+
+        with ctx.sessions() as session:
+            events = audit.list_item_events(session, item_id)
+            row = items.read_item(session, item_id)
+        types = [e.type for e in events]
+        assert row.state == "approved"  # the worker's result was not thrown away
+        assert types.count("auto_decided") == 1
+        assert types.count("viewed") == threads * views  # and no view was lost either
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))
+        checked, problems = audit_service.verify_all(ctx)
+        assert checked > len(events) and not problems, problems  # + the system chain
+    finally:
+        ctx.close()

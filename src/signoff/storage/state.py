@@ -124,13 +124,14 @@ def set_item_states(
 
 
 def _fill_heads(session: Session, changes: Sequence[StateChange]) -> None:
-    missing = [c.item_id for c in changes if c.head is None]
+    # Sorted: every transaction that locks several items locks them in id order.
+    missing = sorted({c.item_id for c in changes if c.head is None})
     if not missing:
         return
     heads: dict[int, tuple[int, str]] = {}
     lock = engine.dialect_name(session) == "postgresql"
     for start in range(0, len(missing), 500):
-        chunk = sorted(missing[start : start + 500])
+        chunk = missing[start : start + 500]
         query = (
             sa.select(t.items.c.id, t.items.c.audit_seq, t.items.c.audit_hash)
             .where(t.items.c.id.in_(chunk))
