@@ -95,7 +95,7 @@ def test_admin_archives_a_decided_item_and_it_stays_readable(
     sign_in(client, "reviewer@example.com", "reviewer-password-1")
     page = client.get(f"/ui/items/{decided}")
     assert page.status_code == 200, page.text
-    assert "archived" in page.text
+    assert 'class="badge state state-archived">archived</span>' in page.text
     assert _state(ctx, waiting) == "in_review"
     _verified(ctx)
 
