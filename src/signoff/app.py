@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
+import sqlalchemy as sa
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
 from signoff import __version__, ui
 from signoff.api import errors as api_errors
@@ -15,9 +18,26 @@ from signoff.services import live
 from signoff.services.context import Context, create_context
 from signoff.settings import Settings
 
+log = logging.getLogger(__name__)
 
-def create_app(settings: Settings | None = None, *, ctx: Context | None = None) -> FastAPI:
-    """Build the app; pass `ctx` to share a context (tests, `signoff serve`)."""
+#: Seconds a load balancer should wait before asking /readyz again.
+READY_RETRY_AFTER = 5
+
+
+class Workers(Protocol):
+    """What readiness needs of the worker threads a process runs (workers.runner.WorkerPool)."""
+
+    def dead_threads(self) -> list[str]: ...
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    ctx: Context | None = None,
+    workers: Workers | None = None,
+) -> FastAPI:
+    """Build the app; pass `ctx` to share a context (tests, `signoff serve`), and the
+    worker pool running in this process, if any, so that /readyz watches it."""
     settings = settings or (ctx.settings if ctx else Settings())
     ctx = ctx or create_context(settings)
     app = FastAPI(
@@ -36,7 +56,30 @@ def create_app(settings: Settings | None = None, *, ctx: Context | None = None) 
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, Any]:
+        """Liveness: the process answers HTTP."""
         return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", tags=["ops"])
+    def readyz() -> JSONResponse:
+        """Readiness: the database answers and this process's worker threads are alive."""
+        problems: list[str] = []
+        body: dict[str, Any] = {"version": __version__, "database": "ok"}
+        try:
+            with ctx.engine.connect() as connection:
+                connection.execute(sa.text("SELECT 1"))
+        except Exception as exc:
+            log.warning("action=not_ready check=database error=%s", type(exc).__name__)
+            body["database"] = "unavailable"
+            problems.append("the database does not answer")
+        if workers is not None:
+            dead = workers.dead_threads()
+            body["workers"] = {"status": "dead" if dead else "ok", "dead": dead}
+            if dead:
+                problems.append(f"worker threads not running: {', '.join(dead)}")
+        if not problems:
+            return JSONResponse({"status": "ready", **body})
+        body.update(status="not_ready", error="not_ready", detail="; ".join(problems))
+        return JSONResponse(body, status_code=503, headers={"Retry-After": str(READY_RETRY_AFTER)})
 
     app.add_middleware(limits.BodyLimits, max_bytes=settings.limits.max_body_bytes)
     return app

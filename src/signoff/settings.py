@@ -31,6 +31,15 @@ class WorkerSettings(BaseModel):
         gt=0,
         description="How long one worker holds a workflow's retrain (longer than a training)",
     )
+    archive_interval_seconds: float = Field(
+        default=60.0, gt=0, le=86400, description="How often workers archive due decided items"
+    )
+    archive_batch_size: int = Field(
+        default=500, ge=1, le=10000, description="Items archived per statement"
+    )
+    supervise_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="How often dead worker threads are restarted"
+    )
 
 
 class LimitSettings(BaseModel):

@@ -4,6 +4,10 @@ The whole deployment runs as separate `signoff` processes (an API server without
 workers, two workers, a replacement worker); the test plays the submitting
 application and a reviewer over HTTP, kills one worker while it holds leases, and
 checks that every item is decided exactly once with an intact audit trail.
+
+It waits on readiness and on progress, never on the wall clock: on a loaded machine
+processes start slowly and work goes slowly, so a wait fails only when a process
+died or nothing moved for `PATIENCE` seconds.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ pytestmark = pytest.mark.slow
 
 ITEMS = 60
 SLEEP = 0.5  # seconds the fake provider spends on each item: 5 items = 2.5 s in one lease
-DEADLINE = 75.0  # the whole scenario, per database
+PATIENCE = 120.0  # fail when nothing has moved for this long
 
 WORKFLOW = """
 name: crash
@@ -70,7 +74,7 @@ class Deployment:
             cwd=self.workdir,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=PATIENCE,  # only a hung command: each one has all the time it needs
         )
         assert result.returncode == 0, (
             f"signoff {' '.join(args)} exited {result.returncode}\n"
@@ -134,14 +138,20 @@ def deployment(crash_db_url: str, tmp_path: Path) -> Iterator[Deployment]:
         deploy.close()
 
 
-def _wait_until(predicate: Any, timeout: float, what: str, deploy: Deployment) -> Any:
-    deadline = time.monotonic() + timeout
+def _wait_until(
+    predicate: Any, what: str, deploy: Deployment, *, alive: tuple[str, ...] = ()
+) -> Any:
+    """Poll `predicate` until it holds; fail if a process in `alive` exits, or after PATIENCE."""
+    deadline = time.monotonic() + PATIENCE
     while time.monotonic() < deadline:
+        for name in alive:
+            code = deploy.processes[name].poll()
+            assert code is None, f"{name} exited with {code}\n{deploy.log_tails()}"
         value = predicate()
         if value:
             return value
         time.sleep(0.1)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}\n{deploy.log_tails()}")
+    pytest.fail(f"no sign of {what} after {PATIENCE:.0f}s\n{deploy.log_tails()}")
 
 
 def _leases_by_owner(url: str) -> dict[str, int]:
@@ -169,7 +179,6 @@ def _all_items(http: httpx.Client) -> list[dict[str, Any]]:
 def test_killed_worker_leases_are_recovered_and_every_item_is_decided_once(
     deployment: Deployment,
 ) -> None:
-    started = time.monotonic()
     deploy = deployment
     deploy.run("db", "upgrade")
     deploy.run("users", "add", "reviewer@example.com", "--role", "reviewer")
@@ -188,21 +197,21 @@ def test_killed_worker_leases_are_recovered_and_every_item_is_decided_once(
 
     base = f"http://127.0.0.1:{port}"
     app = httpx.Client(
-        base_url=base, headers={"Authorization": f"Bearer {service_key}"}, timeout=10
+        base_url=base, headers={"Authorization": f"Bearer {service_key}"}, timeout=60
     )
     reviewer = httpx.Client(
-        base_url=base, headers={"Authorization": f"Bearer {reviewer_key}"}, timeout=10
+        base_url=base, headers={"Authorization": f"Bearer {reviewer_key}"}, timeout=60
     )
     try:
 
-        def server_up() -> bool:
-            assert server.poll() is None, f"the server exited\n{deploy.log_tails()}"
+        def server_ready() -> bool:
             try:
-                return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+                return httpx.get(f"{base}/readyz", timeout=5).status_code == 200
             except httpx.TransportError:
                 return False
 
-        _wait_until(server_up, 20, "the API server", deploy)
+        _wait_until(server_ready, "a ready API server", deploy, alive=("serve",))
+        assert server.poll() is None
 
         # Submit: even items are confident (auto), odd ones go to a person.
         expected_route: dict[int, str] = {}
@@ -229,8 +238,11 @@ def test_killed_worker_leases_are_recovered_and_every_item_is_decided_once(
             assert response.status_code == 200, response.text
             return len(response.json()["items"]) > 0
 
-        _wait_until(processing, 20, "items in processing", deploy)
-        holders = _wait_until(lambda: _leases_by_owner(deploy.url), 10, "a lease owner", deploy)
+        workers = ("worker-a", "worker-b")
+        _wait_until(processing, "items in processing", deploy, alive=workers)
+        holders = _wait_until(
+            lambda: _leases_by_owner(deploy.url), "a lease owner", deploy, alive=workers
+        )
         pids = {worker_a.pid: worker_a, worker_b.pid: worker_b}
         # Lease owners are named `<host>-<pid>-<random>-<thread>` (workers.runner.WorkerPool).
         host = socket.gethostname()
@@ -242,25 +254,17 @@ def test_killed_worker_leases_are_recovered_and_every_item_is_decided_once(
         os.kill(victim.pid, signal.SIGKILL)
         assert victim.wait(timeout=10) == -signal.SIGKILL
         survivor = worker_b if victim is worker_a else worker_a
-        # A replacement worker joins a little later, as a supervisor would start one.
-        time.sleep(1.0)
-        deploy.start("worker-c", "worker")
+        # A replacement worker joins, as a supervisor would start one.
+        replacement = deploy.start("worker-c", "worker")
 
-        # The reviewer decides every human task until every item is decided.
+        # The reviewer decides every human task until every item is decided; the run
+        # fails only if nothing at all moves (no decision, no lease taken) for PATIENCE.
         decided_by_reviewer: set[int] = set()
-        deadline = started + DEADLINE
+        last_seen: tuple[Any, ...] = ()
+        last_progress = time.monotonic()
         while True:
-            if time.monotonic() > deadline:
-                open_items = sorted(
-                    (i["id"], i["state"])
-                    for i in _all_items(app)
-                    if i["state"] not in ("approved", "rejected")
-                )
-                pytest.fail(
-                    f"not every item was decided in {DEADLINE:.0f}s: {open_items}\n"
-                    f"{deploy.log_tails()}"
-                )
             assert survivor.poll() is None, f"a worker died\n{deploy.log_tails()}"
+            assert replacement.poll() is None, f"a worker died\n{deploy.log_tails()}"
             claim = reviewer.post("/api/v1/reviews/claim")
             if claim.status_code == 200:
                 task = claim.json()
@@ -279,6 +283,17 @@ def test_killed_worker_leases_are_recovered_and_every_item_is_decided_once(
             states = {i["id"]: i["state"] for i in _all_items(app)}
             if len(states) == ITEMS and all(s in ("approved", "rejected") for s in states.values()):
                 break
+            seen = (sorted(states.items()), sorted(_leases_by_owner(deploy.url).items()))
+            if seen != last_seen:
+                last_seen, last_progress = seen, time.monotonic()
+            elif time.monotonic() - last_progress > PATIENCE:
+                open_items = sorted(
+                    (i, s) for i, s in states.items() if s not in ("approved", "rejected")
+                )
+                pytest.fail(
+                    f"no progress for {PATIENCE:.0f}s; still open: {open_items}\n"
+                    f"{deploy.log_tails()}"
+                )
             time.sleep(0.2)
 
         assert decided_by_reviewer == {i for i, r in expected_route.items() if r == "human"}
@@ -308,4 +323,3 @@ def test_killed_worker_leases_are_recovered_and_every_item_is_decided_once(
     finally:
         app.close()
         reviewer.close()
-    assert time.monotonic() - started < 90

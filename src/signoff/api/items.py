@@ -1,4 +1,4 @@
-"""Items: submit, read, list, wait, cancel, audit trail."""
+"""Items: submit, read, list, wait, cancel, archive, audit trail."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from signoff.api import schemas
-from signoff.api.deps import CtxDep, ItemReaderDep, ItemWriterDep
+from signoff.api.deps import AdminDep, CtxDep, ItemReaderDep, ItemWriterDep
 from signoff.domain import errors
 from signoff.services import intake
 from signoff.services import items as item_service
@@ -117,6 +117,12 @@ def cancel_item(
     item_id: int, ctx: CtxDep, principal: ItemWriterDep, body: schemas.ItemCancel | None = None
 ) -> dict[str, Any]:
     return item_service.cancel_item(ctx, principal, item_id, body.reason if body else None)
+
+
+@router.post("/items/{item_id}/archive")
+def archive_item(item_id: int, ctx: CtxDep, principal: AdminDep) -> dict[str, Any]:
+    """Archive a decided item now (409 when it is not approved or rejected)."""
+    return item_service.archive_item(ctx, principal, item_id)
 
 
 @router.get("/items/{item_id}/events")

@@ -71,7 +71,7 @@ def serve(
     pool = WorkerPool(ctx) if workers and settings.worker.enabled else None
     if pool:
         pool.start()
-    application = create_app(ctx=ctx)
+    application = create_app(ctx=ctx, workers=pool)
     url = f"http://{host or settings.host}:{port or settings.port}"
     console.print(f"signoff serving at {url}")
     try:

@@ -38,6 +38,7 @@ TRANSITIONS: frozenset[tuple[ItemState, ItemState]] = frozenset(
 )
 
 OPEN_STATES: frozenset[ItemState] = frozenset({S.RECEIVED, S.PROCESSING, S.IN_REVIEW})
+DECIDED_STATES: frozenset[ItemState] = frozenset({S.APPROVED, S.REJECTED})
 FINAL_STATES: frozenset[ItemState] = frozenset({S.APPROVED, S.REJECTED, S.ARCHIVED, S.CANCELLED})
 
 

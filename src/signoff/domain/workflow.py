@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from typing import Any, Literal
 
 import yaml
@@ -12,6 +13,30 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from signoff.domain import errors
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+_DURATION = re.compile(r"^\s*(\d{1,7})\s*([smhdw])\s*$")
+_DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+#: Bounds of `archive_after` and of `signoff items archive --older-than`.
+MIN_ARCHIVE_AGE = timedelta(minutes=1)
+MAX_ARCHIVE_AGE = timedelta(days=3650)
+
+
+def parse_duration(text: str) -> timedelta:
+    """`90s`, `15m`, `12h`, `30d`, `2w` as a timedelta; ValueError says what is accepted."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(
+            f"{text!r} is not a duration: use a whole number and a unit s, m, h, d or w (e.g. 30d)"
+        )
+    return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def parse_archive_age(text: str) -> timedelta:
+    """A duration within the archive bounds (1m to 3650d)."""
+    age = parse_duration(text)
+    if not MIN_ARCHIVE_AGE <= age <= MAX_ARCHIVE_AGE:
+        raise ValueError(f"{text!r} is out of range: between 1m and 3650d")
+    return age
 
 
 class _Strict(BaseModel):
@@ -141,6 +166,20 @@ class WorkflowSpec(_Strict):
     review: ReviewSpec = Field(default_factory=ReviewSpec)
     delivery: DeliverySpec = Field(default_factory=DeliverySpec)
     training: TrainingSpec = Field(default_factory=TrainingSpec)
+    archive_after: str | None = Field(
+        default=None, description="Archive decided items this long after the decision (e.g. 30d)"
+    )
+
+    @field_validator("archive_after")
+    @classmethod
+    def _archive_after_bounded(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_archive_age(value)
+        return value
+
+    def archive_age(self) -> timedelta | None:
+        """How long decided items stay before the workers archive them (None: never)."""
+        return parse_archive_age(self.archive_after) if self.archive_after else None
 
     @model_validator(mode="after")
     def _consistent(self) -> WorkflowSpec:

@@ -1,21 +1,25 @@
-"""Reading items as the API shows them, listing, cancelling, waiting, audit trails."""
+"""Reading items as the API shows them, listing, cancelling, archiving, waiting, audit trails."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from signoff.domain import audit as audit_rules
 from signoff.domain import errors
-from signoff.domain.states import FINAL_STATES, OPEN_STATES, ItemState
+from signoff.domain.states import DECIDED_STATES, FINAL_STATES, OPEN_STATES, ItemState
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.services.users import Principal
 from signoff.storage import audit, engine, items, state, tasks, users, workflows
+
+log = logging.getLogger(__name__)
 
 
 def get_item_row(ctx: Context, item_id: int) -> Any:
@@ -155,6 +159,62 @@ def cancel_item(
         tasks.cancel_tasks_for_item(session, item_id)
     ctx.bus.publish("items_decided", {"item_ids": [item_id]})
     return item_public(get_item_row(ctx, item_id), name)
+
+
+def archive_item(ctx: Context, principal: Principal, item_id: int) -> dict[str, Any]:
+    """Archive one decided item now; InvalidTransition when it is not decided."""
+    row = get_item_row(ctx, item_id)
+    name = check_access(ctx, principal, row)
+    current = ItemState(row.state)
+    if current not in DECIDED_STATES:
+        raise errors.InvalidTransition(
+            f"item {item_id} is {current.value}; only decided items can be archived",
+            source=current.value,
+            target=ItemState.ARCHIVED.value,
+        )
+    with engine.transaction(ctx.sessions) as session:
+        state.set_item_state(
+            session, _archive_change(item_id, current, principal.actor), ctx.clock.now()
+        )
+    return item_public(get_item_row(ctx, item_id), name)
+
+
+def archive_decided(
+    ctx: Context, workflow_id: int, older_than: timedelta, actor: str, *, batch_size: int
+) -> int:
+    """Archive a workflow's items decided more than `older_than` ago; returns how many."""
+    cutoff = ctx.clock.now() - older_than
+    archived = 0
+    while True:
+        with engine.transaction(ctx.sessions) as session:
+            rows = items.list_archivable(session, workflow_id, cutoff, batch_size)
+            changes = [_archive_change(r.id, ItemState(r.state), actor) for r in rows]
+            # Items another process archived or changed meanwhile are skipped, not errors.
+            archived += len(state.set_item_states(session, changes, ctx.clock.now()))
+        if len(rows) < batch_size:
+            return archived
+
+
+def archive_due(ctx: Context, actor: str) -> int:
+    """Archive, in every workflow with `archive_after`, the items whose time has come."""
+    total = 0
+    for view in workflow_service.list_workflows(ctx):
+        age = view.spec.archive_age()
+        if age is None:
+            continue
+        count = archive_decided(
+            ctx, view.id, age, actor, batch_size=ctx.settings.worker.archive_batch_size
+        )
+        if count:
+            log.info("action=items_archived workflow=%s count=%s", view.name, count)
+        total += count
+    return total
+
+
+def _archive_change(item_id: int, current: ItemState, actor: str) -> state.StateChange:
+    return state.StateChange(
+        item_id=item_id, expected=current, target=ItemState.ARCHIVED, event="archived", actor=actor
+    )
 
 
 def record_view(ctx: Context, principal: Principal, item_id: int) -> None:

@@ -53,7 +53,6 @@ class _Work:
     version: int
     content: dict[str, Any]
     metadata: dict[str, Any]
-    head: tuple[int, str]
     external_id: str | None = None
 
 
@@ -95,7 +94,6 @@ def claim_batch(ctx: Context, owner: str, limit: int) -> list[_Work]:
             r.workflow_version,
             r.content,
             r.metadata,
-            (r.audit_seq, r.audit_hash),
             r.external_id,
         )
         for r in sorted(loaded, key=lambda r: r.id)
@@ -125,6 +123,22 @@ class LeaseKeeper:
         self._renew_at = now + self._lease / 2
 
 
+def reraise_shutdown(exc: BaseException) -> None:
+    """Re-raise `exc` when it is the process being stopped, not provider code failing.
+
+    Signals (Ctrl-C, SIGTERM handlers that call sys.exit) reach only the main thread;
+    the same exceptions in a worker thread come from the code that thread ran.
+    """
+    if isinstance(exc, KeyboardInterrupt | SystemExit) and (
+        threading.current_thread() is threading.main_thread()
+    ):
+        raise exc
+
+
+def describe_failure(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
 def predict_with_retries(
     provider: ai.Provider,
     inputs: list[ai.AiInput],
@@ -136,8 +150,13 @@ def predict_with_retries(
     if len(inputs) > 1 and isinstance(provider, ai.BatchProvider):
         try:
             return provider.predict_batch(inputs)
-        except errors.ProviderError as exc:
-            log.warning("action=batch_predict_failed provider=%s error=%s", provider.name, exc)
+        except BaseException as exc:  # provider code may raise anything, SystemExit included
+            reraise_shutdown(exc)
+            log.warning(
+                "action=batch_predict_failed provider=%s error=%s",
+                provider.name,
+                describe_failure(exc),
+            )
     return [_predict_one(provider, i, spec, ctx, keeper) for i in inputs]
 
 
@@ -170,6 +189,16 @@ def _predict_one(
                 delay = max(delay, exc.retry_after)
             time.sleep(min(delay, MAX_RETRY_SLEEP))
             continue
+        except BaseException as exc:  # a provider bug, sys.exit(), ...: not worth a retry
+            reraise_shutdown(exc)
+            last = f"{provider.name} raised {describe_failure(exc)}"
+            log.warning(
+                "action=ai_crashed item_id=%s provider=%s error=%s",
+                item.item_id,
+                provider.name,
+                describe_failure(exc),
+            )
+            break
         return prediction
     return Prediction.failed(provider.name, last)
 
@@ -186,68 +215,150 @@ def process_batch(ctx: Context, owner: str, providers: ProviderCache, limit: int
     keeper = LeaseKeeper(ctx, owner, [w.item_id for w in work])
     for (workflow_id, version), group in groups.items():
         spec = workflow_service.get_spec(ctx, workflow_id, version)
-        inputs = [
-            ai.AiInput(w.item_id, ai.text_of(w.content, spec.ai.text_field), w.content, w.metadata)
-            for w in group
-        ]
         try:
+            inputs = [
+                ai.AiInput(
+                    w.item_id, ai.text_of(w.content, spec.ai.text_field), w.content, w.metadata
+                )
+                for w in group
+            ]
             provider = providers.get(workflow_id, version, spec)
             predictions = predict_with_retries(provider, inputs, spec, ctx, keeper)
-        except errors.SignoffError as exc:  # e.g. a provider that cannot be built
-            predictions = [Prediction.failed(spec.ai.provider, exc.detail) for _ in group]
+        except BaseException as exc:  # e.g. a provider that cannot be built or imported
+            reraise_shutdown(exc)
+            detail = exc.detail if isinstance(exc, errors.SignoffError) else describe_failure(exc)
+            log.warning("action=provider_unavailable workflow_id=%s error=%s", workflow_id, detail)
+            predictions = [Prediction.failed(spec.ai.provider, detail) for _ in group]
         results.extend(zip(group, [spec] * len(group), predictions, strict=True))
     record_results(ctx, owner, results)
     return len(work)
 
 
+@dataclass
+class _Outcome:
+    """What recording one item writes: its state change and, for a person, a review task."""
+
+    change: state.StateChange
+    task: dict[str, Any] | None
+
+
 def record_results(
     ctx: Context, owner: str, results: list[tuple[_Work, WorkflowSpec, Prediction]]
 ) -> None:
-    """Route each prediction and write the outcome, if this worker still holds the lease."""
+    """Route each prediction and write the outcome, if this worker still holds the lease.
+
+    One item that cannot be routed or written never holds back the others: the batch
+    is written in one transaction, and if that fails each item is written on its own;
+    an item that still fails goes to a person with reason `ai_error`.
+    """
     now = ctx.clock.now()
-    changes: list[state.StateChange] = []
-    routes: dict[int, tuple[Route, WorkflowSpec, _Work]] = {}
     thresholds: dict[int, float | None] = {}
+    outcomes: list[_Outcome] = []
     for w, spec, prediction in results:
-        if w.workflow_id not in thresholds:
-            thresholds[w.workflow_id] = calibration.threshold_in_force(ctx, w.workflow_id, spec)
-        verdict = routing.route(
-            prediction,
-            spec.routing,
-            metadata=w.metadata,
-            qa_draw=ctx.rng.random(),
-            threshold=thresholds[w.workflow_id],
-            labels=spec.labels,
-        )
-        routes[w.item_id] = (verdict, spec, w)
-        changes.append(_change_for(owner, w, spec, prediction, verdict, now))
-    with engine.transaction(ctx.sessions) as session:
-        applied = state.set_item_states(session, changes, now)
-        task_rows = []
-        for change in applied:
-            verdict, spec, w = routes[change.item_id]
-            if verdict.kind is RouteKind.HUMAN:
-                due = (
-                    now + timedelta(hours=spec.review.sla_hours) if spec.review.sla_hours else None
-                )
-                task_rows.append(
-                    {
-                        "item_id": change.item_id,
-                        "workflow_id": w.workflow_id,
-                        "status": TaskStatus.OPEN.value,
-                        "created_at": now,
-                        "due_at": due,
-                    }
-                )
-        tasks.create_tasks(session, task_rows)
-    lost = len(changes) - len(applied)
+        try:
+            outcomes.append(_outcome_for(ctx, owner, w, spec, prediction, thresholds, now))
+        except Exception as exc:
+            log.exception("action=route_failed item_id=%s", w.item_id)
+            outcomes.append(_failed_outcome(owner, w, spec, exc, now))
+    try:
+        written = _write(ctx, outcomes, now)
+    except Exception:
+        log.exception("action=record_batch_failed owner=%s items=%s", owner, len(outcomes))
+        written = []
+        for (w, spec, _prediction), outcome in zip(results, outcomes, strict=True):
+            written.extend(_write_alone(ctx, owner, w, spec, outcome, now))
+    lost = len(outcomes) - len(written)
     if lost:
         log.warning("action=lease_lost owner=%s items=%s", owner, lost)
-    decided = [c.item_id for c in applied if c.target in (ItemState.APPROVED, ItemState.REJECTED)]
+    decided = [
+        o.change.item_id
+        for o in written
+        if o.change.target in (ItemState.APPROVED, ItemState.REJECTED)
+    ]
     if decided:
         ctx.bus.publish("items_decided", {"item_ids": decided})
-    if task_rows:
-        ctx.bus.publish("tasks_created", {"count": len(task_rows)})
+    created = sum(1 for o in written if o.task is not None)
+    if created:
+        ctx.bus.publish("tasks_created", {"count": created})
+
+
+def _outcome_for(
+    ctx: Context,
+    owner: str,
+    w: _Work,
+    spec: WorkflowSpec,
+    prediction: Prediction,
+    thresholds: dict[int, float | None],
+    now: datetime,
+) -> _Outcome:
+    if w.workflow_id not in thresholds:
+        thresholds[w.workflow_id] = calibration.threshold_in_force(ctx, w.workflow_id, spec)
+    verdict = routing.route(
+        prediction,
+        spec.routing,
+        metadata=w.metadata,
+        qa_draw=ctx.rng.random(),
+        threshold=thresholds[w.workflow_id],
+        labels=spec.labels,
+    )
+    change = _change_for(owner, w, spec, prediction, verdict, now)
+    if verdict.kind is not RouteKind.HUMAN:
+        return _Outcome(change, None)
+    due = now + timedelta(hours=spec.review.sla_hours) if spec.review.sla_hours else None
+    return _Outcome(change, _task_row(w, now, due))
+
+
+def _failed_outcome(
+    owner: str, w: _Work, spec: WorkflowSpec, exc: BaseException, now: datetime
+) -> _Outcome:
+    """Send the item to a person (`ai_error`, no due time) when its outcome cannot be recorded."""
+    prediction = Prediction.failed(spec.ai.provider, f"recording failed: {describe_failure(exc)}")
+    verdict = routing.route(
+        prediction, spec.routing, metadata={}, qa_draw=1.0, threshold=None, labels=spec.labels
+    )
+    return _Outcome(_change_for(owner, w, spec, prediction, verdict, now), _task_row(w, now, None))
+
+
+def _task_row(w: _Work, now: datetime, due: datetime | None) -> dict[str, Any]:
+    return {
+        "item_id": w.item_id,
+        "workflow_id": w.workflow_id,
+        "status": TaskStatus.OPEN.value,
+        "created_at": now,
+        "due_at": due,
+    }
+
+
+def _write(ctx: Context, outcomes: list[_Outcome], now: datetime) -> list[_Outcome]:
+    """Write outcomes in one transaction; returns those whose lease still held."""
+    for outcome in outcomes:
+        outcome.change.head = None  # read afresh, locked, in this transaction
+    with engine.transaction(ctx.sessions) as session:
+        applied = {
+            c.item_id for c in state.set_item_states(session, [o.change for o in outcomes], now)
+        }
+        written = [o for o in outcomes if o.change.item_id in applied]
+        tasks.create_tasks(session, [o.task for o in written if o.task is not None])
+    return written
+
+
+def _write_alone(
+    ctx: Context, owner: str, w: _Work, spec: WorkflowSpec, outcome: _Outcome, now: datetime
+) -> list[_Outcome]:
+    """Write one item's outcome; if that fails, its `ai_error` fallback; if that fails, nothing.
+
+    An item left unwritten keeps its lease until it expires and is then claimed again.
+    """
+    try:
+        return _write(ctx, [outcome], now)
+    except Exception as exc:
+        log.exception("action=record_failed item_id=%s", w.item_id)
+        fallback = _failed_outcome(owner, w, spec, exc, now)
+    try:
+        return _write(ctx, [fallback], now)
+    except Exception:
+        log.exception("action=record_failed item_id=%s fallback=ai_error", w.item_id)
+        return []
 
 
 def _change_for(
@@ -289,7 +400,6 @@ def _change_for(
             data=summary,
             values=values,
             lease_owner=owner,
-            head=w.head,
         )
     outcome = spec.review.auto_outcome
     entities = list(values["prediction"]["entities"])
@@ -312,7 +422,6 @@ def _change_for(
         data={**summary, "outcome": outcome},
         values=values,
         lease_owner=owner,
-        head=w.head,
         outbox=decisions.delivery_messages(
             spec, w.workflow_id, w.item_id, decision, {**values, "external_id": w.external_id}
         ),

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from signoff.domain.states import ItemState
+from signoff.domain.states import DECIDED_STATES, ItemState
 from signoff.storage import tables as t
 
 
@@ -194,3 +194,20 @@ def list_outcomes(session: Session, ids: list[int]) -> list[Any]:
             .order_by(t.items.c.id)
         )
     )
+
+
+def list_archivable(
+    session: Session, workflow_id: int, decided_before: datetime, limit: int
+) -> list[Any]:
+    """Decided items of a workflow whose decision is older than `decided_before`, oldest first."""
+    query = (
+        sa.select(t.items.c.id, t.items.c.state)
+        .where(
+            t.items.c.workflow_id == workflow_id,
+            t.items.c.state.in_([s.value for s in DECIDED_STATES]),
+            t.items.c.decided_at < decided_before,
+        )
+        .order_by(t.items.c.decided_at, t.items.c.id)
+        .limit(limit)
+    )
+    return list(session.execute(query))

@@ -1,8 +1,11 @@
 """The one function that changes an item's state, and its event-only sibling.
 
-Every change is a guarded UPDATE (the item must still be in the expected state at
-the expected audit head, and, for workers, still leased to them), the audit event
-that records it, and any outbox rows — all in the caller's transaction.
+Every change is a guarded UPDATE (the item must still be in the expected state and,
+for workers, still leased to them), the audit event that records it, and any outbox
+rows — all in the caller's transaction. The audit head an event chains on is read in
+that same transaction (rows locked on PostgreSQL; SQLite serialises writers), so an
+event that only moves the head — a person viewing the item — never voids a
+worker's result; the update is still guarded on that head, so a chain cannot fork.
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ class StateChange:
     values: dict[str, Any] = field(default_factory=dict)
     outbox: list[OutboxMessage] = field(default_factory=list)
     lease_owner: str | None = None
-    #: The item's audit head (seq, hash) when the caller already read it.
+    #: The item's audit head (seq, hash) when the caller read it in this transaction
+    #: (with the row locked); leave None to have it read here.
     head: tuple[int, str] | None = None
 
 
@@ -120,17 +124,23 @@ def set_item_states(
 
 
 def _fill_heads(session: Session, changes: Sequence[StateChange]) -> None:
-    missing = [c.item_id for c in changes if c.head is None]
+    # Sorted: every transaction that locks several items locks them in id order.
+    missing = sorted({c.item_id for c in changes if c.head is None})
     if not missing:
         return
     heads: dict[int, tuple[int, str]] = {}
+    lock = engine.dialect_name(session) == "postgresql"
     for start in range(0, len(missing), 500):
         chunk = missing[start : start + 500]
-        rows = session.execute(
-            sa.select(t.items.c.id, t.items.c.audit_seq, t.items.c.audit_hash).where(
-                t.items.c.id.in_(chunk)
-            )
+        query = (
+            sa.select(t.items.c.id, t.items.c.audit_seq, t.items.c.audit_hash)
+            .where(t.items.c.id.in_(chunk))
+            .order_by(t.items.c.id)
         )
+        if lock:
+            # Hold the heads until commit: a concurrent append waits, then reads ours.
+            query = query.with_for_update()
+        rows = session.execute(query)
         heads.update({r.id: (r.audit_seq, r.audit_hash) for r in rows})
     for change in changes:
         if change.head is None:

@@ -1,4 +1,4 @@
-"""Threads that claim and run work until told to stop."""
+"""Threads that claim and run work until told to stop, and the supervisor that keeps them up."""
 
 from __future__ import annotations
 
@@ -11,13 +11,18 @@ import uuid
 from collections.abc import Callable
 
 from signoff.services import delivery, processing, training
+from signoff.services import items as item_service
 from signoff.services.context import Context
 
 log = logging.getLogger(__name__)
 
 
 class WorkerPool:
-    """`concurrency` AI-step threads and one outbox sender, sharing one provider cache."""
+    """`concurrency` AI-step threads, an outbox sender and an archiver, kept alive by a supervisor.
+
+    Each loop survives whatever one round raises (provider code may even raise
+    SystemExit); a thread that dies anyway is started again by the supervisor.
+    """
 
     def __init__(
         self, ctx: Context, *, concurrency: int | None = None, sender: bool = True
@@ -29,6 +34,9 @@ class WorkerPool:
         self.providers = processing.ProviderCache(ctx)
         self.threads: list[threading.Thread] = []
         self.name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.restarts = 0
+        self._targets: dict[str, Callable[[], None]] = {}
+        self._supervisor: threading.Thread | None = None
 
     def start(self) -> None:
         for index in range(self.concurrency):
@@ -37,12 +45,45 @@ class WorkerPool:
             self._spawn("outbox", self._send)
         if self.ctx.settings.worker.retrain:
             self._spawn("retrain", self._retrain)
+        self._spawn("archive", self._archive)
+        self._supervisor = threading.Thread(
+            target=self._supervise, name="signoff-supervisor", daemon=True
+        )
+        self._supervisor.start()
         log.info("action=workers_started name=%s concurrency=%s", self.name, self.concurrency)
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
         thread = threading.Thread(target=target, name=f"signoff-{name}", daemon=True)
+        self._targets[thread.name] = target
         thread.start()
         self.threads.append(thread)
+
+    def dead_threads(self) -> list[str]:
+        """Names of the pool's threads that are not running (all of them once stopped)."""
+        dead = [t.name for t in self.threads if not t.is_alive()]
+        if self._supervisor is None or not self._supervisor.is_alive():
+            dead.append("signoff-supervisor")
+        return dead
+
+    def _supervise(self) -> None:
+        every = self.ctx.settings.worker.supervise_seconds
+        while not self.stop_event.wait(every):
+            try:
+                self._restart_dead()
+            except BaseException:  # the supervisor is the last line: it must not die
+                log.exception("action=supervisor_error")
+
+    def _restart_dead(self) -> None:
+        for index, thread in enumerate(list(self.threads)):
+            if thread.is_alive() or self.stop_event.is_set():
+                continue
+            log.error("action=worker_restarted thread=%s", thread.name)
+            replacement = threading.Thread(
+                target=self._targets[thread.name], name=thread.name, daemon=True
+            )
+            replacement.start()
+            self.threads[index] = replacement
+            self.restarts += 1
 
     def _process(self, owner: str) -> None:
         settings = self.ctx.settings.worker
@@ -51,7 +92,7 @@ class WorkerPool:
                 claimed = processing.process_batch(
                     self.ctx, owner, self.providers, settings.batch_size
                 )
-            except Exception:
+            except BaseException:  # provider code can raise anything; only stop() ends the loop
                 log.exception("action=worker_error owner=%s", owner)
                 claimed = 0
             if claimed == 0:
@@ -61,7 +102,7 @@ class WorkerPool:
         while not self.stop_event.is_set():
             try:
                 sent = delivery.send_due(self.ctx)
-            except Exception:
+            except BaseException:
                 log.exception("action=sender_error")
                 sent = 0
             if sent == 0:
@@ -73,10 +114,21 @@ class WorkerPool:
         while not self.stop_event.wait(self.ctx.settings.worker.retrain_poll_seconds):
             try:
                 training.retrain_due_workflows(self.ctx, owner)
-            except Exception:
+            except BaseException:
                 log.exception("action=retrain_loop_error owner=%s", owner)
+
+    def _archive(self) -> None:
+        every = self.ctx.settings.worker.archive_interval_seconds
+        while not self.stop_event.is_set():
+            try:
+                item_service.archive_due(self.ctx, f"worker:{self.name}")
+            except BaseException:
+                log.exception("action=archive_error")
+            self.stop_event.wait(every)
 
     def stop(self, timeout: float = 10.0) -> None:
         self.stop_event.set()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout)
         for thread in self.threads:
             thread.join(timeout)
