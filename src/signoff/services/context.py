@@ -6,6 +6,7 @@ import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,6 +27,8 @@ class Context:
     rng: random.Random = field(default_factory=random.Random)
     #: Retrain in the caller's thread (evaluation replays) instead of in the background.
     sync_training: bool = False
+    #: Delivery channels built from the settings, by message kind (see services.delivery).
+    channels: dict[str, Any] = field(default_factory=dict)
 
     def secret(self, name: str) -> str | None:
         """A secret from the environment or, failing that, the secrets directory."""

@@ -8,6 +8,7 @@ from typing import Any
 
 from signoff.domain import errors
 from signoff.domain import workflow as wf
+from signoff.services import outbound_checks
 from signoff.services.context import Context
 from signoff.storage import audit, engine, workflows
 
@@ -35,6 +36,7 @@ def apply_workflow(
     else:
         spec = wf.parse_workflow(source)
         text = wf.dump_workflow(spec)
+    outbound_checks.check_workflow(ctx, spec)
     now = ctx.clock.now()
     with engine.transaction(ctx.sessions) as session:
         row = workflows.read_workflow(session, spec.name)
