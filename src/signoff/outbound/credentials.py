@@ -109,8 +109,6 @@ def refuse_inline(options: dict[str, Any], prefix: str = "ai.options") -> None:
     """Refuse options that hold a credential itself rather than the name of its variable."""
     for key, value in options.items():
         field = f"{prefix}.{key}"
-        if isinstance(value, dict):
-            refuse_inline(value, field)
         looks_like_key = _CREDENTIAL_KEY.search(key) and not _NOT_CREDENTIAL.search(key)
         looks_like_value = isinstance(value, str) and _CREDENTIAL_VALUE.match(value)
         if looks_like_key or looks_like_value:
@@ -120,6 +118,8 @@ def refuse_inline(options: dict[str, Any], prefix: str = "ai.options") -> None:
                 "shown to reviewers and auditors); name the environment variable or secret "
                 "that holds it instead (e.g. api_key_env, headers_env)",
             )
+        if isinstance(value, dict):
+            refuse_inline(value, field)
 
 
 def _refused(field: str, message: str) -> guard.OutboundRefused:
