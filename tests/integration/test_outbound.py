@@ -12,6 +12,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from signoff.ai import base
+from signoff.domain import errors
+from signoff.domain.workflow import parse_workflow
 from signoff.outbound import client as outbound_client
 from signoff.outbound import guard
 from signoff.services import delivery, intake, processing
@@ -355,3 +358,23 @@ def test_the_guarded_client_refuses_loopback_unless_allowed(listener: Listener) 
     with outbound_client.create_client(allowed, timeout=5) as open_client:
         assert open_client.post(url, content=b"x").status_code == 200
     assert [r["path"] for r in listener.requests] == ["/direct"]
+
+
+@pytest.mark.parametrize("provider", ["http", "openai"])
+def test_a_provider_stored_before_the_check_is_refused_on_connection(provider: str) -> None:
+    server: FakeModelEndpoint | FakeChatServer = (
+        FakeModelEndpoint() if provider == "http" else FakeChatServer()
+    )
+    with server:
+        url = server.url if isinstance(server, FakeModelEndpoint) else server.base_url
+        option = "url" if provider == "http" else "base_url"
+        options = {option: url} if provider == "http" else {option: url, "model": "m"}
+        spec = parse_workflow(
+            {"name": "w", "labels": ["ok"], "ai": {"provider": provider, "options": options}}
+        )
+        context = base.ProviderContext(lambda _n: None, settings=Settings(outbound={"allow": ""}))
+        built = base.create_provider(spec, context)
+        with pytest.raises(errors.ProviderError, match="loopback") as caught:
+            built.predict(base.AiInput(item_id=1, text="x", content={"text": "x"}))
+        assert caught.value.retryable is False
+        assert server.requests == []

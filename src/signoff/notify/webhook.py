@@ -71,6 +71,10 @@ class WebhookChannel:
             retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
         )
 
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
+
 
 def create(context: ChannelContext) -> WebhookChannel:
     """The webhook channel with the delivery timeout and outbound policy of `context.settings`."""

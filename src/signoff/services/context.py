@@ -42,6 +42,10 @@ class Context:
         return None
 
     def close(self) -> None:
+        for channel in self.channels.values():
+            close = getattr(channel, "close", None)
+            if close is not None:
+                close()
         self.engine.dispose()
 
 
