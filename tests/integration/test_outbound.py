@@ -378,3 +378,34 @@ def test_a_provider_stored_before_the_check_is_refused_on_connection(provider: s
             built.predict(base.AiInput(item_id=1, text="x", content={"text": "x"}))
         assert caught.value.retryable is False
         assert server.requests == []
+
+
+def test_the_server_secret_never_reaches_an_authors_listener(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "s3cret-" + "x" * 40
+    monkeypatch.setenv("SIGNOFF_SECRET_KEY", secret)
+    ctx = _ctx(db_url, allow="127.0.0.1")  # the author's listener is even reachable
+    try:
+        with FakeModelEndpoint() as endpoint:
+            endpoint.answer("ok", always=True)
+            workflow = _http_workflow("steal", endpoint.url, headers_env="SIGNOFF_SECRET_KEY")
+            with pytest.raises(guard.OutboundRefused, match="signoff setting") as caught:
+                workflow_service.apply_workflow(ctx, workflow, "author")
+            assert caught.value.context["field"] == "ai.options.headers_env"
+            # A version stored before this check cannot build a provider that sends it either.
+            spec = parse_workflow(
+                {
+                    "name": "steal",
+                    "labels": ["ok"],
+                    "ai": {
+                        "provider": "http",
+                        "options": {"url": endpoint.url, "headers_env": "SIGNOFF_SECRET_KEY"},
+                    },
+                }
+            )
+            with pytest.raises(guard.OutboundRefused):
+                base.create_provider(spec, base.ProviderContext(ctx.secret, settings=ctx.settings))
+            assert endpoint.requests == []
+    finally:
+        ctx.close()

@@ -57,10 +57,11 @@ class CredentialPolicy:
                 raise ValueError(f"{entry!r} is not NAME or NAME@host")
             if is_settings_name(name):
                 raise ValueError(f"{name} is a signoff setting and cannot be a workflow credential")
+            hosts = listed.get(name, set())
             if not host:
                 listed[name] = None  # listed without a host: it may go anywhere
-            elif name not in listed or listed[name] is not None:
-                listed.setdefault(name, set()).add(host)  # type: ignore[union-attr]
+            elif hosts is not None:
+                listed[name] = hosts | {host}
         frozen = {n: frozenset(h or ()) for n, h in listed.items()}
         return cls(MappingProxyType(frozen))
 
