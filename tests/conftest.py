@@ -164,7 +164,12 @@ def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def make_settings(url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"database_url": url, "environment": "development"}
+    # Tests stand in for webhook receivers and model APIs on 127.0.0.1.
+    values: dict[str, Any] = {
+        "database_url": url,
+        "environment": "development",
+        "outbound": {"allow": "127.0.0.1"},
+    }
     values.update(overrides)
     return Settings(**values)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The secret development falls back to when no key is set and none can be kept on disk.
+from signoff.outbound import credentials, guard
+
 DEV_SECRET = "dev-insecure-secret-change-me"
 
 
@@ -53,7 +55,9 @@ class DeliverySettings(BaseModel):
         default=None,
         description="Standard Webhooks signing secret (whsec_...); derived from the secret key if unset",
     )
-    timeout_seconds: float = Field(default=10.0, gt=0, description="Webhook request timeout")
+    timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Timeout of one delivery request (connect, send, answer)"
+    )
     max_age_hours: float = Field(default=24.0, gt=0, description="Give up retrying after this")
     base_backoff_seconds: float = Field(default=5.0, gt=0, description="First retry delay")
 
@@ -65,6 +69,39 @@ class ReviewSettings(BaseModel):
         le=10_080,
         description="A reviewer's hold on a task lapses after this long without a decision; "
         "another reviewer may then take it",
+    )
+
+
+class OutboundSettings(BaseModel):
+    allow: str = Field(
+        default="",
+        description="Comma-separated host names and CIDRs that webhooks and providers may "
+        "call although they are not public addresses (e.g. `vllm.internal,10.0.0.0/8`)",
+    )
+    credentials: str = Field(
+        default="OPENAI_API_KEY@api.openai.com",
+        description="Comma-separated environment variables or secrets workflows may use as "
+        "provider credentials; `NAME@host` binds one to a host. `SIGNOFF_CREDENTIAL_*` "
+        "variables and files in the secrets directory are always usable",
+    )
+
+    @field_validator("allow")
+    @classmethod
+    def _allow_parses(cls, value: str) -> str:
+        guard.OutboundPolicy.parse(value)
+        return value
+
+    @field_validator("credentials")
+    @classmethod
+    def _credentials_parse(cls, value: str) -> str:
+        credentials.CredentialPolicy.parse(value)
+        return value
+
+
+class TestingSettings(BaseModel):
+    fake_provider: bool = Field(
+        default=False,
+        description="Allow workflows with `provider: fake` outside development",
     )
 
 
@@ -100,6 +137,8 @@ class Settings(BaseSettings):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
+    outbound: OutboundSettings = Field(default_factory=OutboundSettings)
+    testing: TestingSettings = Field(default_factory=TestingSettings)
 
     @model_validator(mode="after")
     def _refuse_weak_secret(self) -> Settings:

@@ -28,7 +28,7 @@ def _rows(model: type[BaseModel], prefix: str) -> list[str]:
             rows.extend(_rows(annotation, f"{env}__"))
             continue
         default = field.get_default(call_default_factory=True)
-        shown = "(unset)" if default is None else f"`{default}`"
+        shown = "(unset)" if default is None else f"`{default}`" if default != "" else "(empty)"
         rows.append(f"| `{env}` | {shown} | {field.description or ''} |")
     return rows
 

@@ -11,9 +11,13 @@ import pytest
 from signoff.ai import base
 from signoff.domain import errors
 from signoff.domain.workflow import parse_workflow
+from signoff.settings import Settings
 from signoff.testing.fake_endpoint import FakeModelEndpoint
 
 LABELS = ["ok", "fraud"]
+
+# The test servers listen on 127.0.0.1; these are the credentials the tests name.
+SETTINGS = Settings(outbound={"allow": "127.0.0.1", "credentials": "MODEL_TOKEN,K"})
 
 
 @pytest.fixture
@@ -31,7 +35,9 @@ def make_provider(url: str, secrets: dict[str, str] | None = None, **options: An
             "ai": {"provider": "http", "options": {"url": url, "timeout_seconds": 5, **options}},
         }
     )
-    return base.create_provider(spec, base.ProviderContext(secrets=(secrets or {}).get))
+    return base.create_provider(
+        spec, base.ProviderContext(settings=SETTINGS, secrets=(secrets or {}).get)
+    )
 
 
 def item(text: str = "Transfer 900 EUR to DE89 3704", item_id: int = 7) -> base.AiInput:
@@ -106,7 +112,9 @@ def test_a_url_is_required_and_must_be_http() -> None:
             {"name": "p", "labels": LABELS, "ai": {"provider": "http", "options": {"url": url}}}
         )
         with pytest.raises(errors.InvalidWorkflow) as caught:
-            base.create_provider(spec, base.ProviderContext(secrets=lambda _n: None))
+            base.create_provider(
+                spec, base.ProviderContext(settings=SETTINGS, secrets=lambda _n: None)
+            )
         assert "ai.options.url" in caught.value.detail
 
 

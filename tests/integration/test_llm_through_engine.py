@@ -26,7 +26,7 @@ def fake() -> Iterator[FakeChatServer]:
 
 @pytest.fixture
 def llm_workflow(ctx: Context, fake: FakeChatServer, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("FAKE_LLM_KEY", "sk-test-key")
+    monkeypatch.setenv("SIGNOFF_CREDENTIAL_FAKE_LLM_KEY", "sk-test-key")
     workflow_service.apply_workflow(
         ctx,
         {
@@ -39,7 +39,7 @@ def llm_workflow(ctx: Context, fake: FakeChatServer, monkeypatch: pytest.MonkeyP
                 "options": {
                     "model": "test-model",
                     "base_url": fake.base_url,
-                    "api_key_env": "FAKE_LLM_KEY",
+                    "api_key_env": "SIGNOFF_CREDENTIAL_FAKE_LLM_KEY",
                     "timeout_seconds": 0.5,
                     "confidence": "logprobs",
                     "circuit_failures": 100,

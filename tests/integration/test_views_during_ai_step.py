@@ -26,7 +26,7 @@ from signoff.services import workflows as workflow_service
 from signoff.services.context import Context, create_context
 from signoff.services.users import Principal
 from signoff.storage import audit, items
-from signoff.testing.fake_llm import FakeChatServer
+from signoff.testing.fake_chat import FakeChatServer
 from signoff.workers.runner import WorkerPool
 from tests.conftest import FAKE_WORKFLOW, Keys, make_settings
 from tests.integration.test_ui_security import sign_in

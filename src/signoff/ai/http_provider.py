@@ -22,6 +22,8 @@ from signoff.ai.python_provider import prediction_from_mapping
 from signoff.domain import errors
 from signoff.domain.prediction import Prediction
 from signoff.domain.workflow import WorkflowSpec
+from signoff.outbound import client as outbound_client
+from signoff.outbound import guard
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,13 @@ class HttpOptions(resilience.ResilienceOptions):
 class HttpProvider:
     """Calls a model endpoint over HTTP; thread-safe, one instance per workflow."""
 
-    def __init__(self, spec: WorkflowSpec, options: HttpOptions, header_value: str | None) -> None:
+    def __init__(
+        self,
+        spec: WorkflowSpec,
+        options: HttpOptions,
+        header_value: str | None,
+        policy: guard.OutboundPolicy,
+    ) -> None:
         parts = urlsplit(options.url)
         # The model id shown to reviewers leaves out the query, which may carry a token.
         self.name = "http:" + urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
@@ -47,7 +55,9 @@ class HttpProvider:
         self._text_field = spec.ai.text_field
         self._missing_header = options.headers_env is not None and header_value is None
         headers = {options.header_name: header_value} if header_value else {}
-        self._client = httpx.Client(timeout=options.timeout_seconds, headers=headers)
+        self._client = outbound_client.create_client(
+            policy, timeout=options.timeout_seconds, headers=headers
+        )
         self._limiter = resilience.RateLimiter(
             options.requests_per_minute, max_wait=options.rate_limit_wait_seconds
         )
@@ -109,6 +119,8 @@ class HttpProvider:
     def _send(self, payload: dict[str, Any]) -> httpx.Response:
         try:
             response = self._client.post(self._options.url, json=payload)
+        except outbound_client.RefusedConnection as exc:
+            raise errors.ProviderError(f"{self.name}: refused: {exc}", retryable=False) from None
         except httpx.TimeoutException:
             raise errors.ProviderError(
                 f"{self.name}: timed out after {self._options.timeout_seconds}s", retryable=True
@@ -129,18 +141,38 @@ class HttpProvider:
         raise error
 
 
-def create(spec: WorkflowSpec, context: ProviderContext) -> HttpProvider:
-    """Build the provider from `ai.options`; an auth header comes only from env/secrets."""
+def _options(spec: WorkflowSpec) -> HttpOptions:
     advice = "set ai.options.headers_env to the name of an environment variable or secret"
-    options = resilience.parse_options(
+    return resilience.parse_options(
         HttpOptions,
         spec.ai.options,
         "http",
         secret_keys={"api_key": advice, "headers": advice, "token": advice},
     )
-    value = context.secrets(options.headers_env) if options.headers_env else None
+
+
+def check(spec: WorkflowSpec, context: ProviderContext) -> None:
+    """Apply-time checks: the options, the endpoint's addresses, the credential's name."""
+    options = _options(spec)
+    guard.check_destination(
+        options.url, "ai.options.url", outbound_client.policy_from(context.settings)
+    )
+    if options.headers_env:
+        host = guard.check_url(options.url, "ai.options.url")
+        context.credential(options.headers_env, "ai.options.headers_env", host)
+
+
+def create(spec: WorkflowSpec, context: ProviderContext) -> HttpProvider:
+    """Build the provider from `ai.options`; an auth header comes only from env/secrets."""
+    options = _options(spec)
+    host = guard.check_url(options.url, "ai.options.url")
+    value = (
+        context.credential(options.headers_env, "ai.options.headers_env", host)
+        if options.headers_env
+        else None
+    )
     if options.headers_env and not value:
         log.warning(
             "action=provider_unconfigured provider=http missing_secret=%s", options.headers_env
         )
-    return HttpProvider(spec, options, value or None)
+    return HttpProvider(spec, options, value or None, outbound_client.policy_from(context.settings))

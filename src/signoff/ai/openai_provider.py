@@ -16,7 +16,7 @@ import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import openai
 from pydantic import Field
@@ -26,6 +26,8 @@ from signoff.ai.base import AiInput, ProviderContext
 from signoff.domain import errors
 from signoff.domain.prediction import Entity, Prediction
 from signoff.domain.workflow import WorkflowSpec
+from signoff.outbound import client as outbound_client
+from signoff.outbound import credentials, guard
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +70,13 @@ class _Answer:
 class OpenAIProvider:
     """Classifies items with a chat-completions model; thread-safe, one instance per workflow."""
 
-    def __init__(self, spec: WorkflowSpec, options: OpenAIOptions, api_key: str | None) -> None:
+    def __init__(
+        self,
+        spec: WorkflowSpec,
+        options: OpenAIOptions,
+        api_key: str | None,
+        policy: guard.OutboundPolicy | None = None,
+    ) -> None:
         self.name = f"openai:{options.model}"
         self._options = options
         self._labels = list(spec.labels)
@@ -80,6 +88,13 @@ class OpenAIProvider:
             base_url=options.base_url or DEFAULT_BASE_URL,
             max_retries=0,  # the engine retries with backoff; retrying here too multiplies load
             timeout=options.timeout_seconds,
+            # The SDK accepts an httpx.Client as well as its own httpx2 one; its stubs say httpx2.
+            http_client=cast(
+                Any,
+                outbound_client.create_client(
+                    policy or guard.OutboundPolicy(), timeout=options.timeout_seconds
+                ),
+            ),
         )
         self._limiter = resilience.RateLimiter(
             options.requests_per_minute,
@@ -255,6 +270,10 @@ class OpenAIProvider:
                 f"{self.name}: timed out after {self._options.timeout_seconds}s", retryable=True
             ) from None
         except openai.APIConnectionError as exc:
+            if isinstance(exc.__cause__, outbound_client.RefusedConnection):
+                raise errors.ProviderError(
+                    f"{self.name}: refused: {exc.__cause__}", retryable=False
+                ) from None
             raise errors.ProviderError(
                 f"{self.name}: connection failed ({type(exc.__cause__ or exc).__name__})",
                 retryable=True,
@@ -443,9 +462,8 @@ def _error_message(exc: openai.APIStatusError) -> str:
     return message if isinstance(message, str) else ""
 
 
-def create(spec: WorkflowSpec, context: ProviderContext) -> OpenAIProvider:
-    """Build the provider from `ai.options`; the API key comes only from the environment/secrets."""
-    options = resilience.parse_options(
+def _options(spec: WorkflowSpec) -> OpenAIOptions:
+    return resilience.parse_options(
         OpenAIOptions,
         spec.ai.options,
         "openai",
@@ -454,9 +472,42 @@ def create(spec: WorkflowSpec, context: ProviderContext) -> OpenAIProvider:
             "variable or secret that holds the key (default OPENAI_API_KEY)"
         },
     )
-    api_key = context.secrets(options.api_key_env)
+
+
+def _api_key(options: OpenAIOptions, context: ProviderContext) -> str | None:
+    """The key, if this workflow may send it to its base URL.
+
+    A key named explicitly must be allowed (OutboundRefused otherwise); the default
+    name is simply not sent where the operator has not allowed it (a local server).
+    """
+    field = "ai.options.base_url"
+    host = guard.check_url(options.base_url or DEFAULT_BASE_URL, field)
+    name = options.api_key_env
+    if "api_key_env" not in options.model_fields_set and not credentials.is_allowed(
+        context.settings, name, host
+    ):
+        return None
+    return context.credential(name, "ai.options.api_key_env", host)
+
+
+def check(spec: WorkflowSpec, context: ProviderContext) -> None:
+    """Apply-time checks: the options, the base URL's addresses, the key's name."""
+    options = _options(spec)
+    if options.base_url is not None:
+        guard.check_destination(
+            options.base_url, "ai.options.base_url", outbound_client.policy_from(context.settings)
+        )
+    _api_key(options, context)
+
+
+def create(spec: WorkflowSpec, context: ProviderContext) -> OpenAIProvider:
+    """Build the provider from `ai.options`; the API key comes only from the environment/secrets."""
+    options = _options(spec)
+    api_key = _api_key(options, context)
     if not api_key and options.base_url is None:
         log.warning(
             "action=provider_unconfigured provider=openai missing_secret=%s", options.api_key_env
         )
-    return OpenAIProvider(spec, options, api_key or None)
+    return OpenAIProvider(
+        spec, options, api_key or None, outbound_client.policy_from(context.settings)
+    )

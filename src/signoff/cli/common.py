@@ -106,6 +106,8 @@ def open_context(check_schema: bool = True) -> Context:
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # httpx logs every request's full URL at INFO; a query string may carry a token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     ctx = create_context(settings)
     if check_schema:
         migrate.check_schema(ctx.engine)

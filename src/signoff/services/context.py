@@ -7,6 +7,7 @@ import random
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -52,6 +53,8 @@ class Context:
     #: Retrain in the caller's thread after each decision (evaluation replays, the demo)
     #: instead of leaving it to the workers' retrain loop.
     sync_training: bool = False
+    #: Delivery channels built from the settings, by message kind (see services.delivery).
+    channels: dict[str, Any] = field(default_factory=dict)
 
     def secret(self, name: str) -> str | None:
         """A secret from the environment or, failing that, the secrets directory."""
@@ -65,6 +68,10 @@ class Context:
         return None
 
     def close(self) -> None:
+        for channel in self.channels.values():
+            close = getattr(channel, "close", None)
+            if close is not None:
+                close()
         self.engine.dispose()
 
 

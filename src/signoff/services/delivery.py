@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from signoff.domain.states import OutboxStatus
 from signoff.notify import base as notify
 from signoff.notify import webhook
+from signoff.outbound import credentials
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.storage import engine, outbox, state, workflows
@@ -25,8 +26,10 @@ def webhook_secret(ctx: Context, workflow_id: int | None) -> str:
             row = workflows.read_workflow_by_id(session, workflow_id)
         if row is not None:
             spec = workflow_service.get_spec(ctx, row.id, row.current_version)
-            if spec.delivery.secret_env:
-                secret = ctx.secret(spec.delivery.secret_env)
+            name = spec.delivery.secret_env
+            # Checked at apply too; a version stored before the check must not read a setting.
+            if name and credentials.is_allowed(ctx.settings, name, None):
+                secret = ctx.secret(name)
                 if secret:
                     return secret
     if ctx.settings.delivery.webhook_secret:
@@ -34,19 +37,50 @@ def webhook_secret(ctx: Context, workflow_id: int | None) -> str:
     return webhook.derive_secret(ctx.settings.signing_secret())
 
 
+def channel_for(ctx: Context, kind: str) -> notify.Channel | None:
+    """The channel for `kind`, built from the settings once per context."""
+    channel = ctx.channels.get(kind)
+    if channel is None:
+        channel = notify.create_channel(kind, ctx.settings)
+        if channel is not None:
+            ctx.channels[kind] = channel
+    return channel
+
+
 def send_due(ctx: Context, limit: int = 50) -> int:
-    """Send the messages whose time has come; returns how many were attempted."""
+    """Send the messages whose time has come; returns how many were attempted.
+
+    Each message stands alone: whatever goes wrong with one is recorded on it (or, if
+    even that fails, its lease expires and it is tried again) and the rest are sent.
+    """
     now = ctx.clock.now()
     lease = now + timedelta(seconds=max(ctx.settings.delivery.timeout_seconds * 3, 30))
     with engine.transaction(ctx.sessions) as session:
         due = outbox.claim_due_messages(session, now, lease, limit)
     for row in due:
-        _send_one(ctx, row)
+        try:
+            _send_one(ctx, row)
+        except Exception:
+            log.exception("action=outbox_record_failed message_id=%s", row.message_id)
     return len(due)
 
 
 def _send_one(ctx: Context, row: Any) -> None:
-    channel = notify.get_channel(row.kind)
+    started = ctx.clock.now()
+    try:
+        result = _attempt(ctx, row)
+    except Exception as exc:  # a channel or a bad row must not stop the batch
+        log.warning(
+            "action=outbox_send_error message_id=%s error=%s", row.message_id, type(exc).__name__
+        )
+        result = notify.SendResult(False, error=f"{type(exc).__name__}: {exc}"[:500])
+    _record(ctx, row, result, started)
+
+
+def _attempt(ctx: Context, row: Any) -> notify.SendResult:
+    channel = channel_for(ctx, row.kind)
+    if channel is None:
+        return notify.SendResult(False, error=f"no channel for {row.kind}", retryable=False)
     message = notify.Message(
         id=row.message_id,
         kind=row.kind,
@@ -54,11 +88,10 @@ def _send_one(ctx: Context, row: Any) -> None:
         payload=row.payload,
         secret=webhook_secret(ctx, row.workflow_id) if row.kind == "webhook" else None,
     )
-    started = ctx.clock.now()
-    if channel is None:
-        result = notify.SendResult(False, error=f"no channel for {row.kind}", retryable=False)
-    else:
-        result = channel.send(message)
+    return channel.send(message)
+
+
+def _record(ctx: Context, row: Any, result: notify.SendResult, started: datetime) -> None:
     now = ctx.clock.now()
     attempts = row.attempts + 1
     values: dict[str, Any] = {"attempts": attempts, "lease_expires_at": None}

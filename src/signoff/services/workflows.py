@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from signoff.ai import base as ai
 from signoff.domain import errors
 from signoff.domain import workflow as wf
+from signoff.services import outbound_checks
 from signoff.services.context import Context
 from signoff.storage import audit, engine, workflows
 
@@ -33,7 +33,7 @@ def apply_workflow(
         spec = wf.parse_workflow(source)
         text = wf.dump_workflow(spec)
     # Outside the transaction: building a provider may import user code.
-    ai.check_provider(spec, ai.ProviderContext(secrets=ctx.secret, settings=ctx.settings))
+    outbound_checks.check_workflow(ctx, spec)
     now = ctx.clock.now()
     with engine.transaction(ctx.sessions) as session:
         row = workflows.read_workflow(session, spec.name)

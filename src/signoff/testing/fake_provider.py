@@ -4,6 +4,11 @@ Without a script, the item's own content decides: `{"label": "x", "confidence": 
 is answered as written, `{"fail": "boom"}` raises a retryable ProviderError, and
 `{"fail_times": 2}` fails the first two attempts for that item. Scripts registered
 with `script(name, fn)` take over for workflows whose `ai.options.script` names them.
+
+It is registered through the `signoff.providers` entry point like every provider, but
+a workflow may only use it in `environment=development` or when the operator sets
+`SIGNOFF_TESTING__FAKE_PROVIDER=true`, so a production workflow never runs on it by
+mistake.
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from signoff.ai import base
 from signoff.ai.base import AiInput, ProviderContext
 from signoff.ai.python_provider import prediction_from_mapping
 from signoff.domain import errors
@@ -77,13 +81,26 @@ class FakeProvider:
         return prediction_from_mapping(answer, "fake")
 
 
+def check(spec: WorkflowSpec, context: ProviderContext) -> None:
+    """Refuse `provider: fake` outside development unless the operator allows it."""
+    settings = context.settings
+    if settings is None or getattr(settings, "environment", None) == "development":
+        return
+    if getattr(getattr(settings, "testing", None), "fake_provider", False):
+        return
+    raise errors.InvalidWorkflow(
+        "ai.provider: the fake provider answers what each item says and is for tests; "
+        "outside development set SIGNOFF_TESTING__FAKE_PROVIDER=true to allow it",
+        field="ai.provider",
+        problems=[{"field": "ai.provider", "message": "fake provider not allowed here"}],
+    )
+
+
 def create(spec: WorkflowSpec, context: ProviderContext) -> FakeProvider:
+    check(spec, context)
     options = spec.ai.options
     return FakeProvider(
         options.get("script"),
         options.get("label", spec.labels[0]),
         float(options.get("confidence", 0.99)),
     )
-
-
-base.register_provider("fake", create)
