@@ -17,7 +17,7 @@ from alembic import op
 import signoff.storage.types
 
 revision = "0003_learning_state"
-down_revision = "0002"
+down_revision = "0003_access"
 branch_labels = None
 depends_on = None
 
