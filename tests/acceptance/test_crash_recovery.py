@@ -26,7 +26,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-pytestmark = pytest.mark.slow
+# The waits below end on progress; the timeout only stops a run that hangs outright, and
+# is far above the suite's default because a loaded machine may take minutes here.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 ITEMS = 60
 SLEEP = 0.5  # seconds the fake provider spends on each item: 5 items = 2.5 s in one lease

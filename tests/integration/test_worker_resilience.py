@@ -4,11 +4,14 @@ dead threads come back, and /readyz tells a load balancer (SQLite and PostgreSQL
 from __future__ import annotations
 
 import ctypes
+import os
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -20,7 +23,9 @@ from signoff.services import workflows as workflow_service
 from signoff.services.context import Context, create_context
 from signoff.storage import audit, items, tasks
 from signoff.workers.runner import WorkerPool
-from tests.conftest import make_settings
+from tests.conftest import Keys, make_settings
+from tests.integration.test_cli import _signoff as cli_command
+from tests.live_server import free_port
 
 DEADLINE = 120.0
 FUNCTION = "tests.integration.ai_functions:answer_or_misbehave"
@@ -216,3 +221,58 @@ def test_readiness_fails_with_retry_after_when_the_database_does_not_answer(
         "not_ready",
     )
     assert body["detail"] == "the database does not answer"
+
+
+def test_signoff_serve_stays_ready_when_a_provider_calls_sys_exit(
+    db_url: str, ctx: Context, tmp_path: Any
+) -> None:
+    keys = Keys(ctx)
+    workflow_service.apply_workflow(ctx, _workflow("exits", "sys:exit"), "test")
+    port = free_port()
+    env = {
+        **os.environ,
+        "SIGNOFF_DATABASE_URL": db_url,
+        "SIGNOFF_ENVIRONMENT": "development",
+        "SIGNOFF_WORKER__POLL_SECONDS": "0.05",
+    }
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log_file:
+        server = subprocess.Popen(
+            [*cli_command(), "serve", "--port", str(port)],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+
+        def ready() -> httpx.Response | None:
+            assert server.poll() is None, log_path.read_text()
+            try:
+                response = httpx.get(f"{base}/readyz", timeout=10)
+            except httpx.TransportError:
+                return None
+            return response if response.status_code == 200 else None
+
+        assert _wait_for(ready, "signoff serve to be ready").json()["workers"]["status"] == "ok"
+        with httpx.Client(base_url=base, headers=keys.auth(keys.admin), timeout=30) as http:
+            ids = [
+                http.post("/api/v1/workflows/exits/items", json={"content": {"text": "x"}}).json()[
+                    "id"
+                ]
+                for _ in range(3)
+            ]
+
+            def routed() -> list[dict[str, Any]] | None:
+                found = [http.get(f"/api/v1/items/{i}").json() for i in ids]
+                return found if all(f["state"] == "in_review" for f in found) else None
+
+            for found in _wait_for(routed, "the items to reach a person"):
+                assert found["route"]["reasons"] == ["ai_error"]
+                assert "SystemExit" in found["prediction"]["error"]
+        after = httpx.get(f"{base}/readyz", timeout=10)
+        assert after.status_code == 200, after.text
+        assert after.json()["workers"] == {"status": "ok", "dead": []}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
