@@ -225,7 +225,11 @@ class CircuitBreaker:
             return self.HALF_OPEN
 
     def check(self) -> None:
-        """Raise a retryable ProviderError while open, without claiming the half-open trial."""
+        """Raise CircuitOpen while open, without claiming the half-open trial.
+
+        The engine does not wait out the cool-down per item: an open circuit sends
+        the item to a person at once instead of sleeping item after item.
+        """
         with self._lock:
             self._raise_if_open(self._clock())
 
@@ -241,7 +245,7 @@ class CircuitBreaker:
                 self._probe_started is not None
                 and now - self._probe_started < self.cooldown_seconds
             ):
-                raise errors.ProviderError(
+                raise errors.CircuitOpen(
                     f"{self.name}: circuit half-open, a trial call is in flight",
                     retryable=True,
                     retry_after=1.0,
@@ -297,7 +301,7 @@ class CircuitBreaker:
             return
         remaining = self._opened_at + self.cooldown_seconds - now
         if remaining > 0:
-            raise errors.ProviderError(
+            raise errors.CircuitOpen(
                 f"{self.name}: circuit open after {self._consecutive} consecutive failures",
                 retryable=True,
                 retry_after=remaining,
@@ -307,10 +311,10 @@ class CircuitBreaker:
 class ResilienceOptions(BaseModel):
     """The `ai.options` every network provider accepts for rate limiting and circuit breaking."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     timeout_seconds: float = Field(default=30.0, gt=0, le=600)
-    requests_per_minute: float | None = Field(default=None, gt=0)
+    requests_per_minute: float | None = Field(default=None, gt=0, le=1_000_000)
     rate_limit_wait_seconds: float = Field(default=30.0, ge=0, le=600)
     circuit_failures: int = Field(default=5, ge=1, le=1000)
     circuit_cooldown_seconds: float = Field(default=30.0, gt=0, le=3600)
