@@ -357,5 +357,7 @@ def parse_options(
         ]
         summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
         raise errors.InvalidWorkflow(
-            f"invalid options for provider {provider}: {summary}", problems=problems
+            f"invalid options for provider {provider}: {summary}",
+            field=problems[0]["field"],
+            problems=problems,
         ) from None

@@ -23,8 +23,7 @@ class StructureLimits:
 
 
 def _path(parent: str, key: object) -> str:
-    if isinstance(key, int):
-        return f"{parent}[{key}]"
+    # Dotted like pydantic's error locations (`entities.0.patterns`), so both read alike.
     return f"{parent}.{key}" if parent else str(key)
 
 

@@ -155,7 +155,7 @@ class TrainingSpec(_Strict):
 
 
 class WorkflowSpec(_Strict):
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = Field(pattern=NAME_PATTERN, max_length=64)
     description: str = Field(default="", max_length=MAX_TEXT)
     labels: list[Short] = Field(min_length=1, max_length=MAX_LIST)
     entities: list[EntityType] = Field(default_factory=list, max_length=100)

@@ -53,9 +53,7 @@ class _BoundedLoader(yaml.SafeLoader):
         self._depth += 1
         try:
             if self._depth > self._bounds.structure.max_depth + 1:
-                raise _TooComplex(
-                    f"nested deeper than {self._bounds.structure.max_depth} levels"
-                )
+                raise _TooComplex(f"nested deeper than {self._bounds.structure.max_depth} levels")
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
