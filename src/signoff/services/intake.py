@@ -79,7 +79,7 @@ def submit_items(
     """Accept many items in one transaction (all or nothing: one bad item refuses the batch)."""
     if not checked:
         for index, item in enumerate(new_items):
-            check_item(item, ctx.settings.limits.max_item_bytes, prefix=f"items[{index}].")
+            check_item(item, ctx.settings.limits.max_item_bytes, prefix=f"items.{index}.")
     view = workflow_service.get_workflow(ctx, workflow)
     now = ctx.clock.now()
     # Only a keyed request can be replayed, so only its body needs a fingerprint.
