@@ -149,7 +149,17 @@ class RateLimiter:
         limit = self.max_wait if max_wait is None else max_wait
         with self._lock:
             now = self._clock()
-            wait = max(0.0, self._not_before - now)
+            deferred = self._not_before - now
+            if deferred > 0:
+                # The server asked everyone to hold back: say so at once and let the
+                # engine weigh the wait against the item's retry budget, rather than
+                # parking each item's call in turn for the whole Retry-After.
+                raise errors.ProviderError(
+                    f"the server asked to wait {deferred:.1f}s (Retry-After)",
+                    retryable=True,
+                    retry_after=deferred,
+                )
+            wait = 0.0
             for bucket, amount in self._charges(tokens):
                 bucket.refill(now)
                 wait = max(wait, bucket.wait_for(amount))
@@ -175,7 +185,7 @@ class RateLimiter:
             self._tokens.level = min(self._tokens.capacity, self._tokens.level + estimated - actual)
 
     def defer(self, seconds: float) -> None:
-        """Hold every caller back for `seconds`, as a server's Retry-After asks."""
+        """Refuse every caller for `seconds` (`acquire` raises), as a server's Retry-After asks."""
         with self._lock:
             self._not_before = max(self._not_before, self._clock() + max(0.0, seconds))
 
