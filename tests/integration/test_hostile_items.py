@@ -62,7 +62,15 @@ HOSTILE = [
         "metadata.m.0",
         "lone",
     ),
-    ("surrogate-external-id", '{"content": {}, "external_id": "\\ud800"}', "external_id", "unicode"),
+    (
+        "surrogate-external-id",
+        '{"content": {}, "external_id": "\\ud800"}',
+        "external_id",
+        "unicode",
+    ),
+    ("nul", '{"content": {"text": "a\\u0000b"}}', "content.text", "nul characters"),
+    ("nul-external-id", '{"content": {}, "external_id": "a\\u0000"}', "external_id", "nul"),
+    ("nul-metadata-key", '{"content": {}, "metadata": {"\\u0000": 1}}', "metadata.(key)", "nul"),
     ("nan", '{"content": {"score": NaN}}', "content.score", "finite"),
     ("infinity", '{"content": {"score": -Infinity}}', "content.score", "finite"),
     (

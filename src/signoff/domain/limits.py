@@ -28,7 +28,7 @@ def _path(parent: str, key: object) -> str:
 
 
 def check_text(value: str, field: str) -> None:
-    """Refuse a string that is not valid Unicode (a lone surrogate cannot be stored as UTF-8)."""
+    """Refuse text that cannot be stored on every database: lone surrogates, NUL characters."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -36,6 +36,12 @@ def check_text(value: str, field: str) -> None:
             f"{field}: the text is not valid Unicode (lone surrogate at character {exc.start})",
             field=field,
         ) from None
+    if "\x00" in value:
+        # PostgreSQL's text and JSON types cannot hold U+0000; SQLite can, so refuse it
+        # everywhere rather than let the same item fail on one database only.
+        raise errors.ValidationFailed(
+            f"{field}: NUL characters (\\u0000) cannot be stored", field=field
+        )
 
 
 def check_structure(value: Any, field: str, limits: StructureLimits) -> int:
