@@ -256,3 +256,20 @@ def test_user_patterns_run_on_re2() -> None:
     compiled = patterns.compile_pattern(r"(a+)+$")
     assert type(compiled).__module__.split(".")[0] == patterns.ENGINE == "re2"
     assert compiled.search("a" * 100_000 + "!") is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "9" * 5000,
+        "2001-13-45",
+        "!!timestamp 99999-01-01",
+        "!!binary ====",
+        "!!python/name:os.system",
+    ],
+    ids=["long-int", "bad-date", "bad-timestamp", "python-tag"],
+)
+def test_values_the_yaml_constructors_cannot_build_are_refused_as_invalid_yaml(value: str) -> None:
+    with pytest.raises(errors.InvalidWorkflow) as raised:
+        wf.load_workflow_text(f"name: t\nlabels: [a]\nai: {{options: {{x: {value}}}}}\n")
+    assert raised.value.context["field"] in ("(source)", "ai.options.x")

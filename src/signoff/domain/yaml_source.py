@@ -79,6 +79,13 @@ def load_source(text: str, bounds: SourceLimits = DEFAULT_LIMITS) -> Any:
         raise errors.InvalidWorkflow(
             f"the workflow is not valid YAML/JSON: {exc}", field="(source)"
         ) from None
+    except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+        # PyYAML's constructors raise these on values they cannot build: an integer
+        # of thousands of digits, a date like 2001-13-45, a malformed !!timestamp.
+        raise errors.InvalidWorkflow(
+            f"the workflow is not valid YAML/JSON: a value cannot be read ({exc})",
+            field="(source)",
+        ) from None
     finally:
         loader.dispose()
     check_data(data, bounds)
