@@ -47,6 +47,12 @@ class WorkerSettings(BaseModel):
 class LimitSettings(BaseModel):
     max_body_bytes: int = Field(default=5_000_000, ge=1024, description="Largest request body")
     max_batch_items: int = Field(default=1000, ge=1, description="Largest intake batch")
+    max_item_bytes: int = Field(
+        default=1_000_000,
+        ge=1024,
+        le=1_000_000_000,
+        description="Largest item: its content and metadata as UTF-8 JSON",
+    )
     max_wait_seconds: float = Field(default=60.0, gt=0, description="Longest /wait long-poll")
 
 

@@ -116,11 +116,17 @@ def test_concurrent_callers_get_distinct_queued_slots() -> None:
     assert sorted(clock.sleeps) == [pytest.approx(i * 0.01) for i in range(1, 20)]
 
 
-def test_defer_holds_every_caller_back() -> None:
+def test_defer_refuses_every_caller_at_once_until_the_delay_passes() -> None:
     clock = FakeClock()
     rl = limiter(clock)
     rl.defer(5)
-    assert rl.acquire() == pytest.approx(5.0)
+    for _ in range(2):
+        with pytest.raises(errors.ProviderError) as raised:
+            rl.acquire()
+        assert raised.value.retryable
+        assert raised.value.retry_after == pytest.approx(5.0)
+    assert clock.sleeps == []
+    clock.now += 5
     assert rl.acquire() == 0.0
 
 

@@ -49,10 +49,10 @@ class OpenAIOptions(resilience.ResilienceOptions):
     api_key_env: str = Field(default="OPENAI_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     confidence: Literal["auto", "logprobs", "samples"] = "auto"
     samples: int = Field(default=5, ge=2, le=20)
-    tokens_per_minute: float | None = Field(default=None, gt=0)
+    tokens_per_minute: float | None = Field(default=None, gt=0, le=1_000_000_000)
     temperature: float | None = Field(default=0.0, ge=0, le=2)
     sample_temperature: float = Field(default=1.0, gt=0, le=2)
-    max_tokens: int | None = Field(default=None, ge=16)
+    max_tokens: int | None = Field(default=None, ge=16, le=1_000_000)
     system_prompt: str | None = Field(default=None, min_length=1)
 
 

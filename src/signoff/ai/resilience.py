@@ -149,7 +149,17 @@ class RateLimiter:
         limit = self.max_wait if max_wait is None else max_wait
         with self._lock:
             now = self._clock()
-            wait = max(0.0, self._not_before - now)
+            deferred = self._not_before - now
+            if deferred > 0:
+                # The server asked everyone to hold back: say so at once and let the
+                # engine weigh the wait against the item's retry budget, rather than
+                # parking each item's call in turn for the whole Retry-After.
+                raise errors.ProviderError(
+                    f"the server asked to wait {deferred:.1f}s (Retry-After)",
+                    retryable=True,
+                    retry_after=deferred,
+                )
+            wait = 0.0
             for bucket, amount in self._charges(tokens):
                 bucket.refill(now)
                 wait = max(wait, bucket.wait_for(amount))
@@ -175,7 +185,7 @@ class RateLimiter:
             self._tokens.level = min(self._tokens.capacity, self._tokens.level + estimated - actual)
 
     def defer(self, seconds: float) -> None:
-        """Hold every caller back for `seconds`, as a server's Retry-After asks."""
+        """Refuse every caller for `seconds` (`acquire` raises), as a server's Retry-After asks."""
         with self._lock:
             self._not_before = max(self._not_before, self._clock() + max(0.0, seconds))
 
@@ -225,7 +235,11 @@ class CircuitBreaker:
             return self.HALF_OPEN
 
     def check(self) -> None:
-        """Raise a retryable ProviderError while open, without claiming the half-open trial."""
+        """Raise CircuitOpen while open, without claiming the half-open trial.
+
+        The engine does not wait out the cool-down per item: an open circuit sends
+        the item to a person at once instead of sleeping item after item.
+        """
         with self._lock:
             self._raise_if_open(self._clock())
 
@@ -241,7 +255,7 @@ class CircuitBreaker:
                 self._probe_started is not None
                 and now - self._probe_started < self.cooldown_seconds
             ):
-                raise errors.ProviderError(
+                raise errors.CircuitOpen(
                     f"{self.name}: circuit half-open, a trial call is in flight",
                     retryable=True,
                     retry_after=1.0,
@@ -297,7 +311,7 @@ class CircuitBreaker:
             return
         remaining = self._opened_at + self.cooldown_seconds - now
         if remaining > 0:
-            raise errors.ProviderError(
+            raise errors.CircuitOpen(
                 f"{self.name}: circuit open after {self._consecutive} consecutive failures",
                 retryable=True,
                 retry_after=remaining,
@@ -307,10 +321,10 @@ class CircuitBreaker:
 class ResilienceOptions(BaseModel):
     """The `ai.options` every network provider accepts for rate limiting and circuit breaking."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     timeout_seconds: float = Field(default=30.0, gt=0, le=600)
-    requests_per_minute: float | None = Field(default=None, gt=0)
+    requests_per_minute: float | None = Field(default=None, gt=0, le=1_000_000)
     rate_limit_wait_seconds: float = Field(default=30.0, ge=0, le=600)
     circuit_failures: int = Field(default=5, ge=1, le=1000)
     circuit_cooldown_seconds: float = Field(default=30.0, gt=0, le=3600)
@@ -353,5 +367,7 @@ def parse_options(
         ]
         summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
         raise errors.InvalidWorkflow(
-            f"invalid options for provider {provider}: {summary}", problems=problems
+            f"invalid options for provider {provider}: {summary}",
+            field=problems[0]["field"],
+            problems=problems,
         ) from None

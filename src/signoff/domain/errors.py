@@ -135,6 +135,12 @@ class ProviderError(SignoffError):
         self.retry_after = retry_after
 
 
+class CircuitOpen(ProviderError):
+    """The AI provider's circuit breaker is open; calls fail at once until it cools down."""
+
+    code = "circuit_open"
+
+
 class SchemaOutdated(SignoffError):
     """The database schema is not at the latest version; run `signoff db upgrade`."""
 

@@ -5,14 +5,21 @@ from __future__ import annotations
 import json
 import re
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from signoff.domain import errors
+from signoff.domain import errors, yaml_source
+from signoff.domain import patterns as user_patterns
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+# Bounds every number, list and string in a workflow must respect: a value past them is
+# a mistake (or an attack), and unbounded ones overflowed timers and flooded pages.
+MAX_COUNT = 1_000_000
+MAX_HOURS = 24 * 366
+MAX_LIST = 200
+MAX_TEXT = 10_000
+Short = Annotated[str, Field(min_length=1, max_length=100)]
 
 _DURATION = re.compile(r"^\s*(\d{1,7})\s*([smhdw])\s*$")
 _DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -40,42 +47,50 @@ def parse_archive_age(text: str) -> timedelta:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinity are refused everywhere: `sla_hours: .inf` used to overflow timers.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class EntityType(_Strict):
     """An entity type the AI step extracts; `patterns` drive the built-in extractor."""
 
     type: str = Field(min_length=1, max_length=64)
-    patterns: list[str] = Field(default_factory=list, description="Regular expressions")
+    patterns: list[Annotated[str, Field(max_length=user_patterns.MAX_PATTERN_CHARS)]] = Field(
+        default_factory=list, max_length=50, description="Regular expressions (RE2 syntax)"
+    )
 
     @field_validator("patterns")
     @classmethod
     def _patterns_compile(cls, value: list[str]) -> list[str]:
         for pattern in value:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(
-                    f"pattern {pattern!r} is not a valid regular expression: {exc}"
-                ) from None
+            user_patterns.compile_pattern(pattern)
         return value
 
 
 class AiSpec(_Strict):
-    provider: str = Field(default="builtin", description="Registered AI provider name")
-    options: dict[str, Any] = Field(default_factory=dict)
+    provider: str = Field(
+        default="builtin", max_length=100, description="Registered AI provider name"
+    )
+    options: dict[str, Any] = Field(default_factory=dict, max_length=MAX_LIST)
     retries: int = Field(default=3, ge=0, le=10, description="Retries after the first failure")
     backoff_seconds: float = Field(default=0.5, ge=0, le=60, description="First retry delay")
+    retry_budget_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=600,
+        description="Most time one item waits between retries in total, then goes to a person",
+    )
     text_field: str | None = Field(
-        default=None, description="Content field holding the text (default: text, body, ...)"
+        default=None,
+        max_length=100,
+        description="Content field holding the text (default: text, body, ...)",
     )
 
 
 class MetadataRule(_Strict):
-    field: str
+    field: str = Field(max_length=100)
     equals: Any = None
-    one_of: list[Any] | None = None
+    one_of: list[Any] | None = Field(default=None, max_length=MAX_LIST)
 
     def matches(self, metadata: dict[str, Any]) -> bool:
         if self.field not in metadata:
@@ -90,11 +105,13 @@ class RoutingSpec(_Strict):
     threshold: float | None = Field(default=None, ge=0, le=1)
     error_budget: float | None = Field(default=None, gt=0, lt=1)
     confidence_level: float = Field(default=0.95, gt=0.5, lt=1)
-    min_reviewed: int = Field(default=30, ge=1, description="Reviewed items needed first")
+    min_reviewed: int = Field(
+        default=30, ge=1, le=MAX_COUNT, description="Reviewed items needed first"
+    )
     qa_sample_rate: float = Field(default=0.0, ge=0, le=1)
-    always_review_labels: list[str] = Field(default_factory=list)
-    review_if_entities: list[str] = Field(default_factory=list)
-    metadata_rules: list[MetadataRule] = Field(default_factory=list)
+    always_review_labels: list[str] = Field(default_factory=list, max_length=MAX_LIST)
+    review_if_entities: list[str] = Field(default_factory=list, max_length=MAX_LIST)
+    metadata_rules: list[MetadataRule] = Field(default_factory=list, max_length=MAX_LIST)
 
     @model_validator(mode="after")
     def _one_mode(self) -> RoutingSpec:
@@ -112,15 +129,21 @@ class RoutingSpec(_Strict):
 
 
 class ReviewSpec(_Strict):
-    outcomes: list[str] = Field(default_factory=lambda: ["approved", "rejected"], min_length=1)
-    reject_outcomes: list[str] = Field(
-        default_factory=lambda: ["rejected"], description="Outcomes that end in state rejected"
+    outcomes: list[Short] = Field(
+        default_factory=lambda: ["approved", "rejected"], min_length=1, max_length=20
     )
-    auto_outcome: str = Field(default="approved", description="Outcome of an auto decision")
+    reject_outcomes: list[Short] = Field(
+        default_factory=lambda: ["rejected"],
+        max_length=20,
+        description="Outcomes that end in state rejected",
+    )
+    auto_outcome: str = Field(
+        default="approved", max_length=100, description="Outcome of an auto decision"
+    )
     require_comment_on: list[Literal["override", "rejected", "always"]] = Field(
-        default_factory=list
+        default_factory=list, max_length=3
     )
-    sla_hours: float | None = Field(default=None, gt=0)
+    sla_hours: float | None = Field(default=None, gt=0, le=MAX_HOURS)
 
     @model_validator(mode="after")
     def _outcomes_known(self) -> ReviewSpec:
@@ -132,9 +155,11 @@ class ReviewSpec(_Strict):
 
 
 class DeliverySpec(_Strict):
-    webhook_url: str | None = None
+    webhook_url: str | None = Field(default=None, max_length=2048)
     secret_env: str | None = Field(
-        default=None, description="Environment variable holding this workflow's signing secret"
+        default=None,
+        max_length=100,
+        description="Environment variable holding this workflow's signing secret",
     )
 
     @field_validator("webhook_url")
@@ -146,21 +171,28 @@ class DeliverySpec(_Strict):
 
 
 class TrainingSpec(_Strict):
-    retrain_every: int = Field(default=50, ge=1, description="Retrain after N new human labels")
+    retrain_every: int = Field(
+        default=50, ge=1, le=MAX_COUNT, description="Retrain after N new human labels"
+    )
     retrain_growth: float = Field(
         default=0.1, ge=0, le=10, description="...and once labels grew by this fraction"
     )
     retrain_min_interval_seconds: float = Field(
-        default=60.0, ge=0, description="...and at least this long after the last model"
+        default=60.0,
+        ge=0,
+        le=30 * 86400,
+        description="...and at least this long after the last model",
     )
-    min_labels: int = Field(default=20, ge=2, description="Labels needed before predicting")
+    min_labels: int = Field(
+        default=20, ge=2, le=MAX_COUNT, description="Labels needed before predicting"
+    )
 
 
 class WorkflowSpec(_Strict):
-    name: str = Field(pattern=NAME_PATTERN)
-    description: str = ""
-    labels: list[str] = Field(min_length=1)
-    entities: list[EntityType] = Field(default_factory=list)
+    name: str = Field(pattern=NAME_PATTERN, max_length=64)
+    description: str = Field(default="", max_length=MAX_TEXT)
+    labels: list[Short] = Field(min_length=1, max_length=MAX_LIST)
+    entities: list[EntityType] = Field(default_factory=list, max_length=100)
     ai: AiSpec = Field(default_factory=AiSpec)
     routing: RoutingSpec = Field(default_factory=RoutingSpec)
     review: ReviewSpec = Field(default_factory=ReviewSpec)
@@ -208,22 +240,28 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 def parse_workflow(data: Any) -> WorkflowSpec:
     """Validate a workflow mapping; InvalidWorkflow names the offending field."""
     if not isinstance(data, dict):
-        raise errors.InvalidWorkflow("a workflow must be a mapping with name, labels, ...")
+        raise errors.InvalidWorkflow(
+            "a workflow must be a mapping with name, labels, ...", field="(root)"
+        )
+    yaml_source.check_data(data)
     try:
         return WorkflowSpec.model_validate(data)
     except ValidationError as exc:
         problems = [{"field": _field_path(e["loc"]), "message": e["msg"]} for e in exc.errors()]
         summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
-        raise errors.InvalidWorkflow(f"invalid workflow: {summary}", problems=problems) from None
+        raise errors.InvalidWorkflow(
+            f"invalid workflow: {summary}", field=problems[0]["field"], problems=problems
+        ) from None
+
+
+def load_workflow_data(text: str) -> Any:
+    """Parse YAML or JSON workflow text into plain data, within the source bounds."""
+    return yaml_source.load_source(text)
 
 
 def load_workflow_text(text: str) -> WorkflowSpec:
-    """Parse YAML or JSON workflow text."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise errors.InvalidWorkflow(f"the workflow is not valid YAML/JSON: {exc}") from None
-    return parse_workflow(data)
+    """Parse and validate YAML or JSON workflow text."""
+    return parse_workflow(load_workflow_data(text))
 
 
 def dump_workflow(spec: WorkflowSpec) -> str:

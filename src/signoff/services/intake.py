@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from signoff.domain import audit as audit_rules
-from signoff.domain import errors
+from signoff.domain import errors, limits
 from signoff.domain.states import ItemState
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
@@ -38,15 +38,48 @@ def request_hash(item: NewItem) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+# What every stored item must fit in: nested deeper, or larger, it is refused at intake,
+# because deep structures broke reading the item (and every page of the list) back.
+CONTENT_LIMITS = limits.StructureLimits(max_depth=32, max_nodes=100_000)
+
+
+def check_item(item: NewItem, max_bytes: int, prefix: str = "") -> None:
+    """Refuse an item that could be stored but not read back: too deep, too large, bad text."""
+    if not isinstance(item.content, dict):
+        raise errors.ValidationFailed(
+            f"{prefix}content: must be a JSON object", field=f"{prefix}content"
+        )
+    for name, value in (
+        ("external_id", item.external_id),
+        ("idempotency_key", item.idempotency_key),
+    ):
+        if value is not None:
+            limits.check_text(value, f"{prefix}{name}")
+    limits.check_structure(item.content, f"{prefix}content", CONTENT_LIMITS)
+    if item.metadata is not None:
+        limits.check_structure(item.metadata, f"{prefix}metadata", CONTENT_LIMITS)
+    size = len(json.dumps([item.content, item.metadata], ensure_ascii=False, default=str).encode())
+    if size > max_bytes:
+        raise errors.PayloadTooLarge(
+            f"{prefix}content: the item is {size} bytes as JSON; the limit "
+            f"(limits.max_item_bytes) is {max_bytes}",
+            field=f"{prefix}content",
+        )
+
+
 def submit_item(ctx: Context, workflow: str, item: NewItem, actor: str) -> Submitted:
     """Accept one item; the same idempotency key and body returns the first item."""
-    return submit_items(ctx, workflow, [item], actor)[0]
+    check_item(item, ctx.settings.limits.max_item_bytes)
+    return submit_items(ctx, workflow, [item], actor, checked=True)[0]
 
 
 def submit_items(
-    ctx: Context, workflow: str, new_items: list[NewItem], actor: str
+    ctx: Context, workflow: str, new_items: list[NewItem], actor: str, *, checked: bool = False
 ) -> list[Submitted]:
-    """Accept many items in one transaction (all or nothing)."""
+    """Accept many items in one transaction (all or nothing: one bad item refuses the batch)."""
+    if not checked:
+        for index, item in enumerate(new_items):
+            check_item(item, ctx.settings.limits.max_item_bytes, prefix=f"items.{index}.")
     view = workflow_service.get_workflow(ctx, workflow)
     now = ctx.clock.now()
     # Only a keyed request can be replayed, so only its body needs a fingerprint.

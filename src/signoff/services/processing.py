@@ -168,6 +168,7 @@ def _predict_one(
     keeper: LeaseKeeper | None,
 ) -> Prediction:
     last = "unknown error"
+    waited = 0.0
     for attempt in range(spec.ai.retries + 1):
         if keeper is not None:
             keeper.tick()
@@ -182,12 +183,22 @@ def _predict_one(
                 attempt + 1,
                 exc.retryable,
             )
-            if not exc.retryable or attempt == spec.ai.retries:
+            # An open circuit fails fast: waiting out its cool-down item after item is
+            # what kept people waiting for minutes while the model was rate limited.
+            if (
+                not exc.retryable
+                or attempt == spec.ai.retries
+                or isinstance(exc, errors.CircuitOpen)
+            ):
                 break
             delay = spec.ai.backoff_seconds * (2**attempt) * (0.5 + ctx.rng.random())
             if exc.retry_after is not None:
                 delay = max(delay, exc.retry_after)
-            time.sleep(min(delay, MAX_RETRY_SLEEP))
+            delay = min(delay, MAX_RETRY_SLEEP)
+            if waited + delay > spec.ai.retry_budget_seconds:
+                break  # the workflow's patience is spent: a person gets the item now
+            waited += delay
+            time.sleep(delay)
             continue
         except BaseException as exc:  # a provider bug, sys.exit(), ...: not worth a retry
             reraise_shutdown(exc)

@@ -22,15 +22,30 @@ class WorkflowView:
 
 
 def apply_workflow(
-    ctx: Context, source: str | dict[str, Any], actor: str
+    ctx: Context, source: str | dict[str, Any], actor: str, *, name: str | None = None
 ) -> tuple[WorkflowView, bool]:
     """Validate (the provider must build) and store a definition; returns the view and
-    whether a version was made."""
+    whether a version was made.
+
+    Text (YAML or JSON) is stored as sent, comments included. With `name`, a
+    definition without one takes it, and one that names another workflow is refused.
+    """
     if isinstance(source, str):
-        spec = wf.load_workflow_text(source)
-        text = source
+        data = wf.load_workflow_data(source)
+        text: str | None = source
     else:
-        spec = wf.parse_workflow(source)
+        data = source
+        text = None
+    if name is not None and isinstance(data, dict):
+        data = {"name": name, **data}
+        if data["name"] != name:
+            raise errors.InvalidWorkflow(
+                f"name: the definition names {data['name']!r}, not {name!r}",
+                field="name",
+                problems=[{"field": "name", "message": "does not match the workflow's name"}],
+            )
+    spec = wf.parse_workflow(data)
+    if text is None:
         text = wf.dump_workflow(spec)
     # Outside the transaction: building a provider may import user code.
     outbound_checks.check_workflow(ctx, spec)

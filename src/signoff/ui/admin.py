@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from signoff.domain import access, errors
-from signoff.domain import workflow as wf
 from signoff.domain.states import Role
 from signoff.services import calibration, users
 from signoff.services import workflows as workflow_service
@@ -103,10 +102,9 @@ def apply_workflow(
     """Apply edited YAML as a new version (unchanged text makes no version)."""
     source = form.get("source", "")
     try:
-        spec = wf.load_workflow_text(source)
-        if spec.name != name:
-            raise errors.InvalidWorkflow(f"name: the text names {spec.name!r}, not {name!r}")
-        view, created = workflow_service.apply_workflow(ctx, source, principal.actor)
+        view, created = workflow_service.apply_workflow(
+            ctx, source, principal.actor, name=name
+        )
     except errors.InvalidWorkflow as exc:
         return workflow_page(
             name, request, ctx, principal, source=source, error=exc.detail, status=422
