@@ -199,7 +199,9 @@ class WorkflowSpec(_Strict):
     delivery: DeliverySpec = Field(default_factory=DeliverySpec)
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     archive_after: str | None = Field(
-        default=None, description="Archive decided items this long after the decision (e.g. 30d)"
+        default=None,
+        max_length=20,
+        description="Archive decided items this long after the decision (e.g. 30d)",
     )
 
     @field_validator("archive_after")
