@@ -127,3 +127,27 @@ def test_hostile_workflow_file_is_refused_by_the_cli_naming_the_problem(
     listed = test_cli.run(sqlite_url, "workflows", "list")
     test_cli.assert_ok(listed)
     assert "bomb" not in listed.stdout and "inf" not in listed.stdout
+
+
+def test_admin_editor_keeps_the_edited_source_and_refuses_a_bomb(
+    client: TestClient, keys: Keys
+) -> None:
+    sent = COMMENTED.format(name="edited")
+    assert (
+        client.put(
+            "/api/v1/workflows/edited", content=sent, headers=keys.auth(keys.admin)
+        ).status_code
+        == 201
+    )
+    token = sign_in(client, "admin@example.com", "admin-password-1")
+    edited = sent.replace("threshold: 0.9", "threshold: 0.95") + "# tightened\n"
+    saved = client.post("/ui/admin/workflows/edited", data={"source": edited, "csrf_token": token})
+    assert saved.status_code == 200, saved.text
+    assert edited in html.unescape(client.get("/ui/admin/workflows/edited").text)
+    refused = client.post(
+        "/ui/admin/workflows/edited", data={"source": _bomb(), "csrf_token": token}
+    )
+    assert refused.status_code == 422
+    assert "aliases" in html.unescape(refused.text)
+    versions = client.get("/api/v1/workflows/edited/versions", headers=keys.auth(keys.admin))
+    assert sorted(v["source"] for v in versions.json()["versions"]) == sorted([sent, edited])
