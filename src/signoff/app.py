@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from signoff import __version__, ui
 from signoff.api import errors as api_errors
-from signoff.api import items, limits, metrics, reviews, workflows
+from signoff.api import items, limits, metrics, reviews, schemas, workflows
 from signoff.services.context import Context, create_context
 from signoff.settings import Settings
 
@@ -30,7 +30,7 @@ def create_app(settings: Settings | None = None, *, ctx: Context | None = None) 
     app.include_router(metrics.router)
     ui.install(app, ctx)
 
-    @app.get("/healthz", tags=["ops"])
+    @app.get("/healthz", tags=["ops"], response_model=schemas.HealthPublic)
     def healthz() -> dict[str, Any]:
         return {"status": "ok", "version": __version__}
 
