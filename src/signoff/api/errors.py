@@ -120,14 +120,18 @@ def is_unavailable(exc: Exception) -> bool:
     return True
 
 
+#: Methods a 405 answer may list in `Allow`.
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 def allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at this path (routes are per method, not per path)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
-    return sorted(methods)
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 def _wants_html(request: Request) -> bool:
@@ -148,7 +152,7 @@ def _render(
 
 def _sends_json(request: Request) -> bool:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    return not content_type or content_type == "application/json" or content_type.endswith("+json")
+    return content_type == "application/json" or content_type.endswith("+json")
 
 
 def _validation_body(request: Request, exc: RequestValidationError) -> tuple[int, dict[str, Any]]:
@@ -159,10 +163,10 @@ def _validation_body(request: Request, exc: RequestValidationError) -> tuple[int
     first = problems[0] if problems else {"field": "(body)", "message": "invalid"}
     body_problem = any(e.get("loc", ("",))[0] == "body" for e in exc.errors())
     if body_problem and not _sends_json(request):
-        sent = request.headers.get("content-type", "")
+        sent = request.headers.get("content-type") or "no Content-Type"
         return 415, body_for(
             UnsupportedMediaType(
-                f"expected a JSON body with `Content-Type: application/json`, got {sent!r}",
+                f"expected a JSON body with `Content-Type: application/json`, got {sent}",
                 field="(body)",
             )
         )

@@ -104,6 +104,7 @@ def metrics_summary(
     workflow: str | None = None,
     since: str | None = Query(
         default=None,
+        min_length=1,
         json_schema_extra={
             "anyOf": [
                 {"type": "string", "enum": list(metrics.RANGES)},
