@@ -11,6 +11,7 @@ import httpx
 import psycopg
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 
 from signoff.api import errors as api_errors
 from signoff.app import create_app
@@ -112,3 +113,23 @@ def test_sqlite_database_is_locked_counts_as_unavailable(tmp_path: Path) -> None
     finally:
         engine.dispose()
         holder.close()
+
+
+@pytest.mark.postgres
+def test_value_postgres_cannot_store_answers_422_and_stores_nothing(pg_url: str) -> None:
+    ctx = create_context(make_settings(pg_url))
+    keys = Keys(ctx)
+    admin = keys.auth(keys.admin)
+    try:
+        with TestClient(create_app(ctx=ctx)) as client:
+            assert client.put("/api/v1/workflows/docs", content=FAKE_WORKFLOW, headers=admin).is_success
+            for body in ({"content": {"text": "a\u0000b"}}, {"content": {}, "external_id": "x\u0000"}):
+                response = client.post("/api/v1/workflows/docs/items", json=body, headers=admin)
+                assert response.status_code == 422, response.text
+                assert response.json()["error"] == "unstorable_value"
+                assert "NUL" in response.json()["detail"] or "Unicode" in response.json()["detail"]
+            listing = client.get("/api/v1/items", params={"workflow": "a\u0000"}, headers=admin)
+            assert listing.status_code == 422
+            assert client.get("/api/v1/items", headers=admin).json()["items"] == []
+    finally:
+        ctx.close()

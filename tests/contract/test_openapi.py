@@ -197,3 +197,26 @@ def test_empty_idempotency_key_is_refused(
     assert _assert_error_body(response, 422)["field"] == "items.0.idempotency_key"
     header = client.post(ITEMS, json={"content": {}}, headers={**admin, "Idempotency-Key": ""})
     assert _assert_error_body(header, 422)["field"] == "header.idempotency-key"
+
+
+def test_workflow_json_with_escaped_characters_is_read_as_json_and_lone_surrogates_refused(
+    client: TestClient, keys: Keys
+) -> None:
+    admin = keys.auth(keys.admin)
+    json_body = b'{"labels": ["\\ud83d\\ude00 happy", "sad"]}'
+    put = client.put(
+        "/api/v1/workflows/moods",
+        content=json_body,
+        headers={**admin, "content-type": "application/json"},
+    )
+    assert put.status_code == 201, put.text
+    assert put.json()["spec"]["labels"] == ["\U0001f600 happy", "sad"]
+    lone = client.put(
+        "/api/v1/workflows/broken",
+        content=b'labels: ["\\ud83d", "b"]\n',
+        headers={**admin, "content-type": "application/yaml"},
+    )
+    assert _assert_error_body(lone, 422)["error"] == "invalid_workflow"
+    assert "surrogate" in lone.json()["detail"]
+    assert client.get("/api/v1/workflows/broken", headers=admin).status_code == 404
+    assert client.get("/api/v1/workflows", headers=admin).status_code == 200

@@ -26,10 +26,10 @@ CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
 @pytest.fixture
-def seeded_server(sqlite_url: str) -> Iterator[tuple[str, str]]:
+def seeded_server(db_url: str) -> Iterator[tuple[str, str]]:
     """A live server with a workflow, items in several states and review tasks."""
     # Long-polls end within a second so that generated /wait requests stay quick.
-    ctx = create_context(make_settings(sqlite_url, limits={"max_wait_seconds": 1}))
+    ctx = create_context(make_settings(db_url, limits={"max_wait_seconds": 1}))
     keys = Keys(ctx)
     app = create_app(ctx=ctx)
     with TestClient(app) as client:

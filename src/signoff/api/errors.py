@@ -34,6 +34,12 @@ class UnsupportedMediaType(errors.SignoffError):
     code = "unsupported_media_type"
 
 
+class UnstorableValue(errors.SignoffError):
+    """The database cannot store a value in this request (for example a NUL character)."""
+
+    code = "unstorable_value"
+
+
 STATUS: dict[type[errors.SignoffError], int] = {
     errors.NotFound: 404,
     errors.InvalidTransition: 409,
@@ -48,6 +54,7 @@ STATUS: dict[type[errors.SignoffError], int] = {
     errors.Forbidden: 403,
     errors.PayloadTooLarge: 413,
     UnsupportedMediaType: 415,
+    UnstorableValue: 422,
     errors.NotEnoughData: 409,
     errors.SchemaOutdated: 503,
     DatabaseUnavailable: 503,
@@ -220,5 +227,14 @@ def install(app: FastAPI) -> None:
         unavailable = DatabaseUnavailable()
         return _render(request, status_for(unavailable), body_for(unavailable))
 
+    async def _data_error(request: Request, exc: Exception) -> Response:
+        # The driver refused a value of the request (PostgreSQL: NUL in text, out-of-range
+        # numbers); nothing was written, since the statement failed inside the transaction.
+        reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+        log.warning("action=value_refused path=%s error=%s", request.url.path, type(exc).__name__)
+        refused = UnstorableValue(f"the database cannot store a value of this request: {reason}")
+        return _render(request, status_for(refused), body_for(refused))
+
+    app.add_exception_handler(sa_exc.DataError, _data_error)
     app.add_exception_handler(sa_exc.DBAPIError, _database_error)
     app.add_exception_handler(sa_exc.TimeoutError, _database_error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import yaml
@@ -12,6 +13,7 @@ from signoff.api import errors as api_errors
 from signoff.api import schemas
 from signoff.api.deps import AdminDep, CtxDep, ReaderDep
 from signoff.domain import errors
+from signoff.domain import workflow as wf
 from signoff.services import calibration
 from signoff.services import workflows as workflow_service
 
@@ -30,6 +32,45 @@ def workflow_public(view: workflow_service.WorkflowView) -> dict[str, Any]:
     }
 
 
+def _definition_schema() -> dict[str, Any]:
+    """The workflow definition's JSON schema, inlined (OpenAPI resolves `$ref` elsewhere)."""
+    schema = wf.WorkflowSpec.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return inline(defs[node["$ref"].rsplit("/", 1)[1]])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(value) for value in node]
+        return node
+
+    body: dict[str, Any] = inline(schema)
+    # The URL names the workflow; the body may leave `name` out.
+    body["required"] = [field for field in body.get("required", []) if field != "name"]
+    return body
+
+
+def _parse_definition(raw: bytes, content_type: str) -> Any:
+    """The body as data: JSON when it says so, YAML (a superset people write) otherwise."""
+    try:
+        text = raw.decode("utf-8")
+        data = json.loads(text) if "json" in content_type.lower() else yaml.safe_load(text)
+    except UnicodeDecodeError:
+        raise errors.ValidationFailed("the body is not valid UTF-8", field="(body)") from None
+    except (ValueError, yaml.YAMLError) as exc:
+        raise errors.InvalidWorkflow(f"the body is not valid YAML or JSON: {exc}") from None
+    try:
+        # A `\ud800`-style escape decodes to a lone surrogate, which no UTF-8 answer can carry.
+        json.dumps(data, ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError:
+        raise errors.InvalidWorkflow(
+            "the body escapes a lone UTF-16 surrogate (\\ud800-\\udfff); send the character itself"
+        ) from None
+    return data
+
+
 @router.put(
     "/{name}",
     response_model=schemas.WorkflowApplied,
@@ -43,7 +84,7 @@ def workflow_public(view: workflow_service.WorkflowView) -> dict[str, Any]:
             "description": "The workflow definition (see docs/workflows.md)",
             "content": {
                 "application/yaml": {"schema": {"type": "string"}},
-                "application/json": {"schema": {"type": "object"}},
+                "application/json": {"schema": _definition_schema()},
             },
         }
     },
@@ -52,14 +93,7 @@ async def apply_workflow(
     name: str, request: Request, ctx: CtxDep, principal: AdminDep, response: Response
 ) -> dict[str, Any]:
     """Create or update a workflow from a YAML or JSON body; each change is a new version."""
-    raw = await request.body()
-    try:
-        text = raw.decode("utf-8")
-        data = yaml.safe_load(text)
-    except UnicodeDecodeError:
-        raise errors.ValidationFailed("the body is not valid UTF-8", field="(body)") from None
-    except yaml.YAMLError as exc:
-        raise errors.InvalidWorkflow(f"the body is not valid YAML or JSON: {exc}") from None
+    data = _parse_definition(await request.body(), request.headers.get("content-type", ""))
     if not isinstance(data, dict):
         raise errors.InvalidWorkflow("a workflow must be a mapping with name, labels, ...")
     data.setdefault("name", name)
