@@ -192,7 +192,10 @@ def test_empty_idempotency_key_is_refused(
     client: TestClient, keys: Keys, docs_workflow: str
 ) -> None:
     admin = keys.auth(keys.admin)
-    batch = [{"content": {"n": 1}, "idempotency_key": ""}, {"content": {"n": 2}, "idempotency_key": ""}]
+    batch = [
+        {"content": {"n": 1}, "idempotency_key": ""},
+        {"content": {"n": 2}, "idempotency_key": ""},
+    ]
     response = client.post(f"{ITEMS}/batch", json={"items": batch}, headers=admin)
     assert _assert_error_body(response, 422)["field"] == "items.0.idempotency_key"
     header = client.post(ITEMS, json={"content": {}}, headers={**admin, "Idempotency-Key": ""})

@@ -150,10 +150,18 @@ def _wants_html(request: Request) -> bool:
 def _render(
     request: Request, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> Response:
+    merged = {**HEADERS.get(status, {}), **(headers or {})}
     renderer = getattr(request.app.state, "error_page", None)
     if renderer is not None and _wants_html(request):
-        return renderer(request, status, body)  # type: ignore[no-any-return]
-    merged = {**HEADERS.get(status, {}), **(headers or {})}
+        try:
+            page: Response = renderer(request, status, body)
+        except sa_exc.DBAPIError as exc:
+            # The page looks up who is signed in; during an outage that fails too.
+            if not is_unavailable(exc):
+                raise
+        else:
+            page.headers.update(merged)
+            return page
     return JSONResponse(body, status_code=status, headers=merged or None)
 
 
@@ -211,7 +219,9 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 405:
             # The router names only the first route it matched; the path may have several.
             headers["Allow"] = ", ".join(allowed_methods(request))
-        return _render(request, exc.status_code, {"error": code, "detail": str(exc.detail)}, headers)
+        return _render(
+            request, exc.status_code, {"error": code, "detail": str(exc.detail)}, headers
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -37,7 +37,7 @@ STATES = [s.value for s in ItemState]
     },
 )
 def submit_item(
-    name: str,
+    name: schemas.WorkflowPath,
     body: schemas.ItemCreate,
     ctx: CtxDep,
     principal: AdminDep,
@@ -64,7 +64,7 @@ def submit_item(
     responses={**api_errors.responses(404), **BODY_ERRORS},
 )
 def submit_batch(
-    name: str, body: schemas.ItemBatchCreate, ctx: CtxDep, principal: AdminDep
+    name: schemas.WorkflowPath, body: schemas.ItemBatchCreate, ctx: CtxDep, principal: AdminDep
 ) -> dict[str, Any]:
     """Submit up to `limits.max_batch_items` items in one transaction."""
     limit = ctx.settings.limits.max_batch_items
@@ -94,7 +94,7 @@ def submit_batch(
 def list_items(
     ctx: CtxDep,
     principal: ReaderDep,
-    workflow: str | None = None,
+    workflow: schemas.WorkflowQuery = None,
     # The service checks the value (naming `state`); the schema lists the choices.
     state: str | None = Query(default=None, json_schema_extra={"enum": STATES}),
     cursor: schemas.CursorQuery = None,
@@ -147,7 +147,10 @@ async def wait_for_item(
     responses={**api_errors.responses(404, 409), **BODY_ERRORS},
 )
 def cancel_item(
-    item_id: schemas.IdPath, ctx: CtxDep, principal: AdminDep, body: schemas.ItemCancel | None = None
+    item_id: schemas.IdPath,
+    ctx: CtxDep,
+    principal: AdminDep,
+    body: schemas.ItemCancel | None = None,
 ) -> dict[str, Any]:
     return item_service.cancel_item(ctx, principal, item_id, body.reason if body else None)
 

@@ -101,7 +101,7 @@ def prometheus(request: Request) -> Response:
 def metrics_summary(
     ctx: CtxDep,
     principal: MetricsReaderDep,
-    workflow: str | None = None,
+    workflow: schemas.WorkflowQuery = None,
     since: str | None = Query(
         default=None,
         min_length=1,

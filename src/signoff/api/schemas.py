@@ -7,8 +7,19 @@ from typing import Annotated, Any
 from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from signoff.domain import workflow as wf
+
 #: Ids are 64-bit signed integers in every supported database.
 MAX_ID = 2**63 - 1
+#: Text PostgreSQL can store holds no NUL character; refusing it everywhere keeps both
+#: databases answering alike.
+TEXT = r"^[^\x00]*$"
+
+Text = Annotated[str, Field(pattern=TEXT)]
+WorkflowPath = Annotated[str, Path(pattern=wf.NAME_PATTERN, description="A workflow name")]
+WorkflowQuery = Annotated[
+    str | None, Query(pattern=wf.NAME_PATTERN, description="Only this workflow")
+]
 
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="A positive 64-bit id")]
 CursorQuery = Annotated[
@@ -23,9 +34,9 @@ class _Body(BaseModel):
 
 class ItemCreate(_Body):
     content: dict[str, Any] = Field(description="The document or record to classify")
-    external_id: str | None = Field(default=None, max_length=255)
+    external_id: Text | None = Field(default=None, max_length=255)
     metadata: dict[str, Any] | None = None
-    idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
+    idempotency_key: Text | None = Field(default=None, min_length=1, max_length=255)
 
 
 class ItemBatchCreate(_Body):
@@ -33,30 +44,25 @@ class ItemBatchCreate(_Body):
 
 
 class ItemCancel(_Body):
-    reason: str | None = Field(default=None, max_length=2000)
+    reason: Text | None = Field(default=None, max_length=2000)
 
 
 class ClaimRequest(_Body):
-    workflow: str | None = None
+    workflow: str | None = Field(default=None, pattern=wf.NAME_PATTERN)
 
 
 class DecisionCreate(_Body):
-    outcome: str = Field(min_length=1, max_length=64)
-    labels: list[str] | None = Field(default=None, max_length=1)
-    label: str | None = None
+    outcome: Text = Field(min_length=1, max_length=64)
+    labels: list[Text] | None = Field(default=None, max_length=1)
+    label: Text | None = None
     entities: list[dict[str, Any]] | None = None
-    comment: str | None = Field(default=None, max_length=10_000)
-    time_on_task_ms: int | None = Field(default=None, ge=0)
+    comment: Text | None = Field(default=None, max_length=10_000)
+    time_on_task_ms: int | None = Field(default=None, ge=0, le=2**31 - 1)
 
 
 # --- responses ------------------------------------------------------------------------
 #
 # Timestamps are ISO 8601 strings exactly as the database returned them.
-
-
-class ErrorProblem(BaseModel):
-    field: str
-    message: str
 
 
 class ErrorPublic(BaseModel):

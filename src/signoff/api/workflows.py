@@ -90,7 +90,11 @@ def _parse_definition(raw: bytes, content_type: str) -> Any:
     },
 )
 async def apply_workflow(
-    name: str, request: Request, ctx: CtxDep, principal: AdminDep, response: Response
+    name: schemas.WorkflowPath,
+    request: Request,
+    ctx: CtxDep,
+    principal: AdminDep,
+    response: Response,
 ) -> dict[str, Any]:
     """Create or update a workflow from a YAML or JSON body; each change is a new version."""
     data = _parse_definition(await request.body(), request.headers.get("content-type", ""))
@@ -116,7 +120,7 @@ def list_workflows(ctx: CtxDep, principal: ReaderDep) -> dict[str, Any]:
 
 
 @router.get("/{name}", response_model=schemas.WorkflowPublic, responses=api_errors.responses(404))
-def get_workflow(name: str, ctx: CtxDep, principal: ReaderDep) -> dict[str, Any]:
+def get_workflow(name: schemas.WorkflowPath, ctx: CtxDep, principal: ReaderDep) -> dict[str, Any]:
     if not principal.may_access(name):
         raise errors.WorkflowNotFound(f"no workflow named {name!r}")
     return workflow_public(workflow_service.get_workflow(ctx, name))
@@ -127,7 +131,7 @@ def get_workflow(name: str, ctx: CtxDep, principal: ReaderDep) -> dict[str, Any]
     response_model=schemas.WorkflowVersionList,
     responses=api_errors.responses(404),
 )
-def list_versions(name: str, ctx: CtxDep, principal: AdminDep) -> dict[str, Any]:
+def list_versions(name: schemas.WorkflowPath, ctx: CtxDep, principal: AdminDep) -> dict[str, Any]:
     versions = workflow_service.list_versions(ctx, name)
     for v in versions:
         v["created_at"] = v["created_at"].isoformat()
@@ -139,7 +143,9 @@ def list_versions(name: str, ctx: CtxDep, principal: AdminDep) -> dict[str, Any]
     response_model=schemas.CalibrationPublic,
     responses=api_errors.responses(404),
 )
-def get_calibration(name: str, ctx: CtxDep, principal: ReaderDep) -> dict[str, Any]:
+def get_calibration(
+    name: schemas.WorkflowPath, ctx: CtxDep, principal: ReaderDep
+) -> dict[str, Any]:
     """The threshold in force, the evidence behind it and the estimated auto error."""
     if not principal.may_access(name):
         raise errors.WorkflowNotFound(f"no workflow named {name!r}")
