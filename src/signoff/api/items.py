@@ -23,7 +23,7 @@ router = APIRouter(
 
 #: Errors of routes that take a JSON body.
 BODY_ERRORS = api_errors.responses(400, 413, 415)
-STATES = [s.value for s in ItemState]
+STATES = tuple(s.value for s in ItemState)
 
 
 @router.post(
