@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 
 from signoff import __version__, ui
 from signoff.api import errors as api_errors
-from signoff.api import items, limits, metrics, reviews, workflows
+from signoff.api import items, limits, metrics, reviews, schemas, workflows
 from signoff.services import live
 from signoff.services.context import Context, create_context
 from signoff.settings import Settings
@@ -54,7 +54,7 @@ def create_app(
     ui.install(app, ctx)
     _run_live_bridge(app, ctx)
 
-    @app.get("/healthz", tags=["ops"])
+    @app.get("/healthz", tags=["ops"], response_model=schemas.HealthPublic)
     def healthz() -> dict[str, Any]:
         """Liveness: the process answers HTTP."""
         return {"status": "ok", "version": __version__}

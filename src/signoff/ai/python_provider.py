@@ -71,7 +71,7 @@ def prediction_from_mapping(data: Any, model: str) -> Prediction:
         label=label,
         confidence=confidence,
         model=str(data.get("model") or model),
-        model_version=data.get("model_version"),
+        model_version=None if data.get("model_version") is None else str(data["model_version"]),
         entities=tuple(entities),
         confidence_method=data.get("confidence_method") or "reported",
         raw=None,

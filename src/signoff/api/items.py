@@ -9,23 +9,40 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
+from signoff.api import errors as api_errors
 from signoff.api import schemas
 from signoff.api.deps import AdminDep, CtxDep, ItemReaderDep, ItemWriterDep
 from signoff.domain import errors
+from signoff.domain.states import ItemState
 from signoff.services import intake
 from signoff.services import items as item_service
 
-router = APIRouter(prefix="/api/v1", tags=["items"])
+router = APIRouter(
+    prefix="/api/v1", tags=["items"], responses=api_errors.responses(401, 403, 422, 503)
+)
+
+#: Errors of routes that take a JSON body.
+BODY_ERRORS = api_errors.responses(400, 413, 415)
+STATES = tuple(s.value for s in ItemState)
 
 
-@router.post("/workflows/{name}/items", status_code=201)
+@router.post(
+    "/workflows/{name}/items",
+    status_code=201,
+    response_model=schemas.ItemPublic,
+    responses={
+        200: {"model": schemas.ItemPublic, "description": "Idempotent replay: the first item"},
+        **api_errors.responses(404),
+        **BODY_ERRORS,
+    },
+)
 def submit_item(
-    name: str,
+    name: schemas.WorkflowPath,
     body: schemas.ItemCreate,
     ctx: CtxDep,
     principal: ItemWriterDep,
     response: Response,
-    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None,
 ) -> dict[str, Any]:
     """Submit one item; a repeated Idempotency-Key with the same body returns the first."""
     new = intake.NewItem(
@@ -40,9 +57,14 @@ def submit_item(
     return item_service.get_item(ctx, principal, submitted.item_id)
 
 
-@router.post("/workflows/{name}/items/batch", status_code=201)
+@router.post(
+    "/workflows/{name}/items/batch",
+    status_code=201,
+    response_model=schemas.ItemBatchPublic,
+    responses={**api_errors.responses(404), **BODY_ERRORS},
+)
 def submit_batch(
-    name: str, body: schemas.ItemBatchCreate, ctx: CtxDep, principal: ItemWriterDep
+    name: schemas.WorkflowPath, body: schemas.ItemBatchCreate, ctx: CtxDep, principal: ItemWriterDep
 ) -> dict[str, Any]:
     """Submit up to `limits.max_batch_items` items in one transaction."""
     limit = ctx.settings.limits.max_batch_items
@@ -68,13 +90,14 @@ def submit_batch(
     }
 
 
-@router.get("/items")
+@router.get("/items", response_model=schemas.ItemList, responses=api_errors.responses(404))
 def list_items(
     ctx: CtxDep,
     principal: ItemReaderDep,
-    workflow: str | None = None,
-    state: str | None = None,
-    cursor: int | None = Query(default=None, ge=1),
+    workflow: schemas.WorkflowQuery = None,
+    # The service checks the value (naming `state`); the schema lists the choices.
+    state: str | None = Query(default=None, json_schema_extra={"enum": STATES}),
+    cursor: schemas.CursorQuery = None,
     limit: int = Query(default=50, ge=1, le=500),
 ) -> dict[str, Any]:
     """Items newest first; pass `next_cursor` back as `cursor` for the next page."""
@@ -84,17 +107,23 @@ def list_items(
     return {"items": found, "next_cursor": next_cursor}
 
 
-@router.get("/items/{item_id}")
-def get_item(item_id: int, ctx: CtxDep, principal: ItemReaderDep) -> dict[str, Any]:
+@router.get(
+    "/items/{item_id}", response_model=schemas.ItemPublic, responses=api_errors.responses(404)
+)
+def get_item(item_id: schemas.IdPath, ctx: CtxDep, principal: ItemReaderDep) -> dict[str, Any]:
     return item_service.get_item(ctx, principal, item_id)
 
 
-@router.get("/items/{item_id}/wait")
+@router.get(
+    "/items/{item_id}/wait",
+    response_model=schemas.ItemWaited,
+    responses=api_errors.responses(404),
+)
 async def wait_for_item(
-    item_id: int,
+    item_id: schemas.IdPath,
     ctx: CtxDep,
     principal: ItemReaderDep,
-    timeout: float = Query(default=30.0, ge=0),
+    timeout: float = Query(default=30.0, ge=0, allow_inf_nan=False),
 ) -> dict[str, Any]:
     """Answer as soon as the item is decided or cancelled, or when `timeout` runs out."""
     timeout = min(timeout, ctx.settings.limits.max_wait_seconds)
@@ -112,20 +141,35 @@ async def wait_for_item(
         await asyncio.sleep(0)
 
 
-@router.post("/items/{item_id}/cancel")
+@router.post(
+    "/items/{item_id}/cancel",
+    response_model=schemas.ItemPublic,
+    responses={**api_errors.responses(404, 409), **BODY_ERRORS},
+)
 def cancel_item(
-    item_id: int, ctx: CtxDep, principal: ItemWriterDep, body: schemas.ItemCancel | None = None
+    item_id: schemas.IdPath,
+    ctx: CtxDep,
+    principal: ItemWriterDep,
+    body: schemas.ItemCancel | None = None,
 ) -> dict[str, Any]:
     return item_service.cancel_item(ctx, principal, item_id, body.reason if body else None)
 
 
-@router.post("/items/{item_id}/archive")
-def archive_item(item_id: int, ctx: CtxDep, principal: AdminDep) -> dict[str, Any]:
+@router.post(
+    "/items/{item_id}/archive",
+    response_model=schemas.ItemPublic,
+    responses=api_errors.responses(404, 409),
+)
+def archive_item(item_id: schemas.IdPath, ctx: CtxDep, principal: AdminDep) -> dict[str, Any]:
     """Archive a decided item now (409 when it is not approved or rejected)."""
     return item_service.archive_item(ctx, principal, item_id)
 
 
-@router.get("/items/{item_id}/events")
-def item_events(item_id: int, ctx: CtxDep, principal: ItemReaderDep) -> dict[str, Any]:
+@router.get(
+    "/items/{item_id}/events",
+    response_model=schemas.ItemEventList,
+    responses=api_errors.responses(404),
+)
+def item_events(item_id: schemas.IdPath, ctx: CtxDep, principal: ItemReaderDep) -> dict[str, Any]:
     """The item's audit trail, and whether its hash chain verifies."""
     return item_service.item_events(ctx, principal, item_id)

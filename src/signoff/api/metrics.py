@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from signoff.api import errors as api_errors
+from signoff.api import schemas
 from signoff.api.deps import CtxDep, require
 from signoff.domain.states import Role
 from signoff.services import metrics
@@ -91,12 +93,25 @@ def prometheus(request: Request) -> Response:
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
-@router.get("/api/v1/metrics/summary")
+@router.get(
+    "/api/v1/metrics/summary",
+    response_model=schemas.MetricsSummaryPublic,
+    responses=api_errors.responses(401, 403, 404, 422, 503),
+)
 def metrics_summary(
     ctx: CtxDep,
     principal: MetricsReaderDep,
-    workflow: str | None = None,
-    since: str | None = None,
+    workflow: schemas.WorkflowQuery = None,
+    since: str | None = Query(
+        default=None,
+        min_length=1,
+        json_schema_extra={
+            "anyOf": [
+                {"type": "string", "enum": list(metrics.RANGES)},
+                {"type": "string", "format": "date-time"},
+            ]
+        },
+    ),
 ) -> dict[str, Any]:
     """Dashboard figures for one workflow or all; `since` is 24h, 7d, 30d, all or ISO 8601."""
     label, start = metrics.parse_since(ctx, since)

@@ -6,13 +6,18 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
+from signoff.api import errors as api_errors
 from signoff.api import schemas
 from signoff.api.deps import CtxDep, ReviewerDep
 from signoff.domain import errors
 from signoff.services import items as item_service
 from signoff.services import review
 
-router = APIRouter(prefix="/api/v1", tags=["reviews"])
+router = APIRouter(
+    prefix="/api/v1", tags=["reviews"], responses=api_errors.responses(401, 403, 422, 503)
+)
+
+BODY_ERRORS = api_errors.responses(400, 413, 415)
 
 
 def task_public(ctx: Any, principal: Any, task: Any, with_item: bool = True) -> dict[str, Any]:
@@ -31,7 +36,15 @@ def task_public(ctx: Any, principal: Any, task: Any, with_item: bool = True) -> 
     return body
 
 
-@router.post("/reviews/claim", response_model=None)
+@router.post(
+    "/reviews/claim",
+    response_model=schemas.TaskPublic,
+    responses={
+        204: {"description": "No task is waiting for the caller"},
+        **api_errors.responses(404),
+        **BODY_ERRORS,
+    },
+)
 def claim(
     ctx: CtxDep, principal: ReviewerDep, body: schemas.ClaimRequest | None = None
 ) -> dict[str, Any] | Response:
@@ -42,20 +55,30 @@ def claim(
     return task_public(ctx, principal, task)
 
 
-@router.post("/tasks/{task_id}/claim")
-def claim_task(task_id: int, ctx: CtxDep, principal: ReviewerDep) -> dict[str, Any]:
+@router.post(
+    "/tasks/{task_id}/claim",
+    response_model=schemas.TaskPublic,
+    responses=api_errors.responses(404, 409),
+)
+def claim_task(task_id: schemas.IdPath, ctx: CtxDep, principal: ReviewerDep) -> dict[str, Any]:
     """Take this particular task; 409 while another reviewer holds it."""
     return task_public(ctx, principal, review.claim_task(ctx, principal, task_id))
 
 
-@router.get("/tasks/{task_id}")
-def get_task(task_id: int, ctx: CtxDep, principal: ReviewerDep) -> dict[str, Any]:
+@router.get(
+    "/tasks/{task_id}", response_model=schemas.TaskPublic, responses=api_errors.responses(404)
+)
+def get_task(task_id: schemas.IdPath, ctx: CtxDep, principal: ReviewerDep) -> dict[str, Any]:
     return task_public(ctx, principal, review.get_task(ctx, task_id))
 
 
-@router.post("/tasks/{task_id}/decision")
+@router.post(
+    "/tasks/{task_id}/decision",
+    response_model=schemas.TaskPublic,
+    responses={**api_errors.responses(404, 409), **BODY_ERRORS},
+)
 def decide(
-    task_id: int, body: schemas.DecisionCreate, ctx: CtxDep, principal: ReviewerDep
+    task_id: schemas.IdPath, body: schemas.DecisionCreate, ctx: CtxDep, principal: ReviewerDep
 ) -> dict[str, Any]:
     """Decide a task; a second decision on the same task answers 409."""
     if body.labels and body.label and body.labels[0] != body.label:

@@ -1,10 +1,31 @@
-"""Request and response bodies."""
+"""Request and response bodies, and the bounds of path and query parameters."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
+
+from signoff.domain import workflow as wf
+
+#: Ids are 64-bit signed integers in every supported database.
+MAX_ID = 2**63 - 1
+#: Text PostgreSQL can store holds no NUL character; refusing it everywhere keeps both
+#: databases answering alike.
+TEXT = r"^[^\x00]*$"
+
+Text = Annotated[str, Field(pattern=TEXT)]
+WorkflowPath = Annotated[str, Path(pattern=wf.NAME_PATTERN, description="A workflow name")]
+WorkflowQuery = Annotated[
+    str | None, Query(pattern=wf.NAME_PATTERN, description="Only this workflow")
+]
+
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="A positive 64-bit id")]
+CursorQuery = Annotated[
+    int | None,
+    Query(ge=1, le=MAX_ID, description="`next_cursor` of the previous page"),
+]
 
 
 class _Body(BaseModel):
@@ -13,9 +34,9 @@ class _Body(BaseModel):
 
 class ItemCreate(_Body):
     content: dict[str, Any] = Field(description="The document or record to classify")
-    external_id: str | None = Field(default=None, max_length=255)
+    external_id: Text | None = Field(default=None, max_length=255)
     metadata: dict[str, Any] | None = None
-    idempotency_key: str | None = Field(default=None, max_length=255)
+    idempotency_key: Text | None = Field(default=None, min_length=1, max_length=255)
 
 
 class ItemBatchCreate(_Body):
@@ -23,17 +44,220 @@ class ItemBatchCreate(_Body):
 
 
 class ItemCancel(_Body):
-    reason: str | None = Field(default=None, max_length=2000)
+    reason: Text | None = Field(default=None, max_length=2000)
 
 
 class ClaimRequest(_Body):
-    workflow: str | None = None
+    workflow: str | None = Field(default=None, pattern=wf.NAME_PATTERN)
 
 
 class DecisionCreate(_Body):
-    outcome: str = Field(min_length=1, max_length=64)
-    labels: list[str] | None = Field(default=None, max_length=1)
-    label: str | None = None
+    outcome: Text = Field(min_length=1, max_length=64)
+    labels: list[Text] | None = Field(default=None, max_length=1)
+    label: Text | None = None
     entities: list[dict[str, Any]] | None = None
-    comment: str | None = Field(default=None, max_length=10_000)
-    time_on_task_ms: int | None = Field(default=None, ge=0)
+    comment: Text | None = Field(default=None, max_length=10_000)
+    time_on_task_ms: int | None = Field(default=None, ge=0, le=2**31 - 1)
+
+
+# --- responses ------------------------------------------------------------------------
+#
+# Timestamps are ISO 8601 strings exactly as the database returned them.
+
+
+class ErrorPublic(BaseModel):
+    """Every error answer: a stable code, a sentence for people, and where it went wrong."""
+
+    error: str = Field(description="Stable machine-readable code, e.g. `item_not_found`")
+    detail: str = Field(description="What went wrong, for people")
+    field: str | None = Field(default=None, description="The input at fault, e.g. `content`")
+    problems: list[dict[str, Any]] | None = Field(
+        default=None, description="Every problem found, each with `field` and `message`"
+    )
+    item_id: int | None = None
+    task_id: int | None = None
+    line: int | None = None
+
+
+class PredictionPublic(BaseModel):
+    label: str | None
+    confidence: float | None
+    entities: list[dict[str, Any]]
+    model: str | None
+    model_version: str | None
+    scores: dict[str, float]
+    confidence_method: str | None
+    error: str | None
+
+
+class RoutePublic(BaseModel):
+    route: str = Field(description="`auto` or `human`")
+    reasons: list[str]
+    threshold: float | None
+
+
+class DecisionPublic(BaseModel):
+    outcome: str | None
+    labels: list[str]
+    label: str | None
+    entities: list[dict[str, Any]]
+    decided_by: str | None
+    comment: str | None
+    decided_at: str
+    override: bool | None
+
+
+class ItemPublic(BaseModel):
+    id: int
+    workflow: str
+    workflow_version: int
+    external_id: str | None
+    state: str
+    content: dict[str, Any]
+    metadata: dict[str, Any] | None
+    created_at: str
+    updated_at: str
+    prediction: PredictionPublic | None
+    route: RoutePublic | None
+    decision: DecisionPublic | None
+
+
+class ItemWaited(ItemPublic):
+    timed_out: bool = Field(description="True when the wait ended before the item settled")
+
+
+class ItemList(BaseModel):
+    items: list[ItemPublic]
+    next_cursor: int | None = Field(description="Pass as `cursor` for the next page")
+
+
+class ItemSubmitted(BaseModel):
+    id: int
+    created: bool = Field(description="False when an Idempotency-Key matched an earlier item")
+    state: str | None
+
+
+class ItemBatchPublic(BaseModel):
+    items: list[ItemSubmitted]
+
+
+class EventPublic(BaseModel):
+    id: int
+    seq: int
+    type: str
+    actor: str | None
+    data: dict[str, Any] | None
+    created_at: str
+    hash: str
+    prev_hash: str | None
+
+
+class TaskSummary(BaseModel):
+    id: int
+    status: str
+    assignee_id: int | None
+    due_at: str | None
+
+
+class ItemEventList(BaseModel):
+    item_id: int
+    verified: bool = Field(description="Whether the item's hash chain verifies")
+    problems: list[str]
+    events: list[EventPublic]
+    tasks: list[TaskSummary]
+
+
+class TaskPublic(BaseModel):
+    id: int
+    item_id: int
+    status: str
+    assignee_id: int | None
+    due_at: str | None
+    outcome: str | None
+    comment: str | None
+    decided_at: str | None
+    item: ItemPublic | None = None
+
+
+class WorkflowPublic(BaseModel):
+    name: str
+    version: int
+    spec: dict[str, Any] = Field(description="The definition in force (see docs/workflows.md)")
+
+
+class WorkflowApplied(WorkflowPublic):
+    changed: bool = Field(description="False when the body matched the current version")
+
+
+class WorkflowList(BaseModel):
+    workflows: list[WorkflowPublic]
+
+
+class WorkflowVersionPublic(BaseModel):
+    version: int
+    created_at: str
+    created_by: str | None
+    source: str
+
+
+class WorkflowVersionList(BaseModel):
+    workflow: str
+    versions: list[WorkflowVersionPublic]
+
+
+class TradeoffRowPublic(BaseModel):
+    threshold: float
+    coverage: float
+    n_above: int
+    estimated_error: float | None
+    upper_bound: float | None
+    within_budget: bool
+
+
+class CalibrationPublic(BaseModel):
+    """The threshold in force; the evidence fields appear in `error_budget` mode only."""
+
+    workflow: str
+    version: int
+    mode: str
+    qa_sample_rate: float
+    auto_decided: int
+    human_decided: int
+    threshold: float | None
+    error_budget: float | None = None
+    confidence_level: float | None = None
+    min_reviewed: int | None = None
+    reviewed: int | None = None
+    reviewed_above_threshold: int | None = None
+    errors_above_threshold: int | None = None
+    estimated_auto_error: float | None = None
+    auto_error_upper_bound: float | None = None
+    reason: str | None = None
+    table: list[TradeoffRowPublic] | None = None
+
+
+class MetricsSummaryPublic(BaseModel):
+    """The dashboard's figures for one workflow or all, over a time window."""
+
+    workflow: str | None
+    range: str
+    since: str | None
+    until: str
+    items_received: int
+    decisions: dict[str, int]
+    automation_rate: float | None
+    override_rate: float | None
+    overridden: int
+    time_to_decision_seconds: dict[str, dict[str, Any]]
+    confidence_histogram: dict[str, Any]
+    by_day: list[dict[str, Any]]
+    reviewers: list[dict[str, Any]]
+    queue: dict[str, Any]
+    sla: dict[str, int]
+    auto_error: dict[str, Any] | None
+    workflows: list[dict[str, Any]]
+
+
+class HealthPublic(BaseModel):
+    status: str
+    version: str

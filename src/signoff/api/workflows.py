@@ -8,12 +8,19 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from signoff.api import errors as api_errors
+from signoff.api import schemas
 from signoff.api.deps import CtxDep, WorkflowReaderDep, WorkflowWriterDep
 from signoff.domain import errors
+from signoff.domain import workflow as wf
 from signoff.services import calibration
 from signoff.services import workflows as workflow_service
 
-router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"])
+router = APIRouter(
+    prefix="/api/v1/workflows",
+    tags=["workflows"],
+    responses=api_errors.responses(401, 403, 422, 503),
+)
 
 
 def workflow_public(view: workflow_service.WorkflowView) -> dict[str, Any]:
@@ -24,9 +31,50 @@ def workflow_public(view: workflow_service.WorkflowView) -> dict[str, Any]:
     }
 
 
-@router.put("/{name}")
+def _definition_schema() -> dict[str, Any]:
+    """The workflow definition's JSON schema, inlined (OpenAPI resolves `$ref` elsewhere)."""
+    schema = wf.WorkflowSpec.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return inline(defs[node["$ref"].rsplit("/", 1)[1]])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(value) for value in node]
+        return node
+
+    body: dict[str, Any] = inline(schema)
+    # The URL names the workflow; the body may leave `name` out.
+    body["required"] = [field for field in body.get("required", []) if field != "name"]
+    return body
+
+
+@router.put(
+    "/{name}",
+    response_model=schemas.WorkflowApplied,
+    responses={
+        201: {"model": schemas.WorkflowApplied, "description": "The first version was created"},
+        **api_errors.responses(400, 413),
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "The workflow definition (see docs/workflows.md)",
+            "content": {
+                "application/yaml": {"schema": {"type": "string"}},
+                "application/json": {"schema": _definition_schema()},
+            },
+        }
+    },
+)
 async def apply_workflow(
-    name: str, request: Request, ctx: CtxDep, principal: WorkflowWriterDep, response: Response
+    name: schemas.WorkflowPath,
+    request: Request,
+    ctx: CtxDep,
+    principal: WorkflowWriterDep,
+    response: Response,
 ) -> dict[str, Any]:
     """Create or update a workflow from a YAML or JSON body; each change is a new version."""
     raw = await request.body()
@@ -46,29 +94,43 @@ async def apply_workflow(
     return {**workflow_public(view), "changed": created}
 
 
-@router.get("")
+@router.get("", response_model=schemas.WorkflowList)
 def list_workflows(ctx: CtxDep, principal: WorkflowReaderDep) -> dict[str, Any]:
     views = [v for v in workflow_service.list_workflows(ctx) if principal.may_access(v.name)]
     return {"workflows": [workflow_public(v) for v in views]}
 
 
-@router.get("/{name}")
-def get_workflow(name: str, ctx: CtxDep, principal: WorkflowReaderDep) -> dict[str, Any]:
+@router.get("/{name}", response_model=schemas.WorkflowPublic, responses=api_errors.responses(404))
+def get_workflow(
+    name: schemas.WorkflowPath, ctx: CtxDep, principal: WorkflowReaderDep
+) -> dict[str, Any]:
     if not principal.may_access(name):
         raise errors.WorkflowNotFound(f"no workflow named {name!r}")
     return workflow_public(workflow_service.get_workflow(ctx, name))
 
 
-@router.get("/{name}/versions")
-def list_versions(name: str, ctx: CtxDep, principal: WorkflowWriterDep) -> dict[str, Any]:
+@router.get(
+    "/{name}/versions",
+    response_model=schemas.WorkflowVersionList,
+    responses=api_errors.responses(404),
+)
+def list_versions(
+    name: schemas.WorkflowPath, ctx: CtxDep, principal: WorkflowWriterDep
+) -> dict[str, Any]:
     versions = workflow_service.list_versions(ctx, name)
     for v in versions:
         v["created_at"] = v["created_at"].isoformat()
     return {"workflow": name, "versions": versions}
 
 
-@router.get("/{name}/calibration")
-def get_calibration(name: str, ctx: CtxDep, principal: WorkflowReaderDep) -> dict[str, Any]:
+@router.get(
+    "/{name}/calibration",
+    response_model=schemas.CalibrationPublic,
+    responses=api_errors.responses(404),
+)
+def get_calibration(
+    name: schemas.WorkflowPath, ctx: CtxDep, principal: WorkflowReaderDep
+) -> dict[str, Any]:
     """The threshold in force, the evidence behind it and the estimated auto error."""
     if not principal.may_access(name):
         raise errors.WorkflowNotFound(f"no workflow named {name!r}")

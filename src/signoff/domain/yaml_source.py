@@ -7,6 +7,7 @@ it must stay within the node limit: a few hundred bytes cannot become megabytes.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,9 +69,43 @@ def load_source(text: str, bounds: SourceLimits = DEFAULT_LIMITS) -> Any:
             field="(source)",
             limit="max_bytes",
         )
+    data = _load_json(text)
+    if data is _NOT_JSON:
+        data = _load_yaml(text, bounds)
+    check_data(data, bounds)
+    try:
+        # A `\ud800`-style escape decodes to a lone surrogate, which no UTF-8 answer carries.
+        json.dumps(data, ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError:
+        raise errors.InvalidWorkflow(
+            "the workflow holds a lone UTF-16 surrogate (\\ud800-\\udfff); "
+            "send the character itself",
+            field="(source)",
+        ) from None
+    return data
+
+
+_NOT_JSON = object()
+
+
+def _load_json(text: str) -> Any:
+    """JSON is read as JSON: YAML reads its `\\u` surrogate-pair escapes differently."""
+    if not text.lstrip().startswith("{"):
+        return _NOT_JSON
+    try:
+        return json.loads(text)
+    except ValueError:  # YAML flow mappings look like JSON too
+        return _NOT_JSON
+    except RecursionError:
+        raise errors.InvalidWorkflow(
+            "the workflow is too complex: nested too deep", field="(source)"
+        ) from None
+
+
+def _load_yaml(text: str, bounds: SourceLimits) -> Any:
     loader = _BoundedLoader(text, bounds)
     try:
-        data = loader.get_single_data()
+        return loader.get_single_data()
     except _TooComplex as exc:
         raise errors.InvalidWorkflow(
             f"the workflow is too complex: {exc}", field="(source)"
@@ -88,8 +123,6 @@ def load_source(text: str, bounds: SourceLimits = DEFAULT_LIMITS) -> Any:
         ) from None
     finally:
         loader.dispose()
-    check_data(data, bounds)
-    return data
 
 
 def check_data(data: Any, bounds: SourceLimits = DEFAULT_LIMITS) -> None:

@@ -1,0 +1,143 @@
+"""While the database cannot be reached the API answers 503 with Retry-After, then recovers."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from signoff.api import errors as api_errors
+from signoff.app import create_app
+from signoff.services.context import create_context
+from tests import conftest
+from tests.conftest import FAKE_WORKFLOW, Keys, make_settings
+from tests.live_server import serve
+
+
+def _set_reachable(database: str, reachable: bool) -> None:
+    """Open or close a database to new connections; closing also ends the ones it has."""
+    with psycopg.connect(conftest._pg_admin_dsn(), autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS {str(reachable).lower()}')
+        if not reachable:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                (database,),
+            )
+
+
+@pytest.fixture
+def pg_server(pg_url: str) -> Iterator[tuple[str, str, Keys]]:
+    """A live server on a private PostgreSQL database; yields (base URL, database, keys)."""
+    database = pg_url.rpartition("/")[2]
+    ctx = create_context(make_settings(pg_url))
+    keys = Keys(ctx)
+    try:
+        with serve(create_app(ctx=ctx)) as base:
+            yield base, database, keys
+    finally:
+        _set_reachable(database, True)
+        ctx.close()
+
+
+def _poll(check: object, deadline_seconds: float = 60.0) -> httpx.Response:
+    """Call `check` until it returns a response, or fail at the deadline."""
+    deadline = time.monotonic() + deadline_seconds
+    while True:
+        response = check()  # type: ignore[operator]
+        if response is not None:
+            return response  # type: ignore[no-any-return]
+        if time.monotonic() > deadline:
+            pytest.fail("the condition did not hold before the deadline")
+        time.sleep(0.2)
+
+
+@pytest.mark.postgres
+def test_postgres_outage_answers_503_with_retry_after_and_service_resumes_by_itself(
+    pg_server: tuple[str, str, Keys],
+) -> None:
+    base, database, keys = pg_server
+    admin = keys.auth(keys.admin)
+    with httpx.Client(base_url=base, headers=admin, timeout=30) as http:
+        assert http.put("/api/v1/workflows/docs", content=FAKE_WORKFLOW).status_code == 201
+        first = http.post("/api/v1/workflows/docs/items", json={"content": {"text": "before"}})
+        assert first.status_code == 201, first.text
+
+        _set_reachable(database, False)
+        for request in (
+            lambda: http.get("/api/v1/items"),
+            lambda: http.get(f"/api/v1/items/{first.json()['id']}"),
+            lambda: http.post("/api/v1/workflows/docs/items", json={"content": {"text": "x"}}),
+        ):
+            down = request()
+            assert down.status_code == 503, down.text
+            assert down.headers["retry-after"] == str(api_errors.RETRY_AFTER_SECONDS)
+            assert down.headers["content-type"].startswith("application/json")
+            assert down.json()["error"] == "database_unavailable"
+            assert down.json()["detail"]
+
+        _set_reachable(database, True)
+
+        def listed() -> httpx.Response | None:
+            response = http.get("/api/v1/items")
+            return response if response.status_code == 200 else None
+
+        items = _poll(listed).json()["items"]
+        assert [i["id"] for i in items] == [first.json()["id"]]
+        again = http.post("/api/v1/workflows/docs/items", json={"content": {"text": "after"}})
+        assert again.status_code == 201, again.text
+
+
+def test_sqlite_database_is_locked_counts_as_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x INTEGER)")
+    holder.execute("BEGIN EXCLUSIVE")
+    engine = sa.create_engine(f"sqlite:///{path}", connect_args={"timeout": 0})
+    try:
+        with pytest.raises(sa.exc.OperationalError) as locked, engine.connect() as conn:
+            conn.execute(sa.text("SELECT * FROM t"))
+        assert "locked" in str(locked.value)
+        assert api_errors.is_unavailable(locked.value)
+        with pytest.raises(sa.exc.OperationalError) as missing, engine.connect() as conn:
+            holder.execute("COMMIT")
+            conn.execute(sa.text("SELECT * FROM no_such_table"))
+        assert not api_errors.is_unavailable(missing.value)
+    finally:
+        engine.dispose()
+        holder.close()
+
+
+@pytest.mark.postgres
+def test_value_postgres_cannot_store_answers_422_and_stores_nothing(pg_url: str) -> None:
+    ctx = create_context(make_settings(pg_url))
+    keys = Keys(ctx)
+    admin = keys.auth(keys.admin)
+    try:
+        with TestClient(create_app(ctx=ctx)) as client:
+            assert client.put(
+                "/api/v1/workflows/docs", content=FAKE_WORKFLOW, headers=admin
+            ).is_success
+            nul_content = {"content": {"text": "a\u0000b"}}
+            response = client.post("/api/v1/workflows/docs/items", json=nul_content, headers=admin)
+            assert response.status_code == 422, response.text
+            assert response.json()["error"] == "unstorable_value"
+            assert "Unicode" in response.json()["detail"]
+            # Text fields the API declares refuse NUL up front, on either database.
+            nul_id = {"content": {}, "external_id": "x\u0000"}
+            response = client.post("/api/v1/workflows/docs/items", json=nul_id, headers=admin)
+            assert response.status_code == 422, response.text
+            assert response.json()["field"] == "external_id"
+            listing = client.get("/api/v1/items", params={"workflow": "a\u0000"}, headers=admin)
+            assert listing.status_code == 422
+            assert listing.json()["field"] == "query.workflow"
+            assert client.get("/api/v1/items", headers=admin).json()["items"] == []
+    finally:
+        ctx.close()
