@@ -151,3 +151,51 @@ def test_admin_editor_keeps_the_edited_source_and_refuses_a_bomb(
     assert "aliases" in html.unescape(refused.text)
     versions = client.get("/api/v1/workflows/edited/versions", headers=keys.auth(keys.admin))
     assert sorted(v["source"] for v in versions.json()["versions"]) == sorted([sent, edited])
+
+
+def test_a_stored_version_outside_todays_limits_is_named_and_hides_no_other_workflow(
+    client: TestClient, keys: Keys, ctx
+) -> None:
+    import sqlalchemy as sa
+
+    from signoff.storage import tables
+
+    admin = keys.auth(keys.admin)
+    for name in ("old", "fine"):
+        response = client.put(
+            f"/api/v1/workflows/{name}", content=COMMENTED.format(name=name), headers=admin
+        )
+        assert response.status_code == 201, response.text
+    # A version stored before the bounds existed: an infinite SLA, written straight to SQL.
+    with ctx.engine.begin() as connection:
+        old_id = connection.execute(
+            sa.select(tables.workflows.c.id).where(tables.workflows.c.name == "old")
+        ).scalar_one()
+        spec = dict(
+            connection.execute(
+                sa.select(tables.workflow_versions.c.spec).where(
+                    tables.workflow_versions.c.workflow_id == old_id
+                )
+            ).scalar_one()
+        )
+        spec["review"] = {**spec["review"], "sla_hours": 10**12}
+        connection.execute(
+            sa.update(tables.workflow_versions)
+            .where(tables.workflow_versions.c.workflow_id == old_id)
+            .values(spec=spec)
+        )
+
+    listed = client.get("/api/v1/workflows", headers=admin)
+    assert listed.status_code == 200, listed.text
+    assert [w["name"] for w in listed.json()["workflows"]] == ["fine"]
+
+    named = client.get("/api/v1/workflows/old", headers=admin)
+    assert named.status_code == 422, named.text
+    assert named.json()["error"] == "invalid_workflow"
+    assert "apply a corrected definition" in named.json()["detail"]
+    assert named.json()["field"] == "review.sla_hours"
+
+    fixed = client.put("/api/v1/workflows/old", content=COMMENTED.format(name="old"), headers=admin)
+    assert fixed.status_code == 200, fixed.text
+    assert fixed.json()["version"] == 2
+    assert client.get("/api/v1/workflows/old", headers=admin).status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,8 @@ from signoff.domain import workflow as wf
 from signoff.services import outbound_checks
 from signoff.services.context import Context
 from signoff.storage import audit, engine, workflows
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -107,16 +110,31 @@ def _spec(ctx: Context, workflow_id: int, version: int, data: dict[str, Any]) ->
     with ctx.caches.lock:
         cached = ctx.caches.specs.get(key)
     if cached is None:
-        cached = wf.parse_workflow(data)
+        try:
+            cached = wf.parse_workflow(data)
+        except errors.InvalidWorkflow as exc:
+            # Stored under older, looser rules: say so, and what to do, for this one only.
+            raise errors.InvalidWorkflow(
+                f"stored version {version} of this workflow no longer passes validation "
+                f"({exc.detail}); apply a corrected definition",
+                field=exc.context.get("field"),
+            ) from None
         with ctx.caches.lock:
             cached = ctx.caches.specs.setdefault(key, cached)
     return cached
 
 
 def list_workflows(ctx: Context) -> list[WorkflowView]:
+    """Every workflow whose current version is valid; one that is not never hides the rest."""
     with ctx.sessions() as session:
         names = [r.name for r in workflows.list_workflows(session)]
-    return [get_workflow(ctx, n) for n in names]
+    views = []
+    for name in names:
+        try:
+            views.append(get_workflow(ctx, name))
+        except errors.InvalidWorkflow as exc:
+            log.warning("action=workflow_unreadable workflow=%s detail=%s", name, exc.detail)
+    return views
 
 
 def list_versions(ctx: Context, name: str) -> list[dict[str, Any]]:
