@@ -5,8 +5,9 @@ with a secret key, a webhook secret and a provider credential, and uses the CLI 
 add a reviewer, create API keys and apply a workflow whose `openai` provider calls a
 real fake LLM server on 127.0.0.1 and whose decisions go to a real webhook receiver.
 An application submits items with its key; a reviewer decides through the API with a
-personal key and signs in to the web UI; a bad key and a wrong password are tried too.
-Then every line the server and the CLI wrote is searched for every secret of the
+personal key and signs in to the web UI; a bad key and a wrong password are tried too,
+the operator makes a few mistakes at the CLI, one LLM call is refused (401) and one
+webhook delivery fails once and is retried. Then every line the server and the CLI wrote is searched for every secret of the
 session, as sent and URL-encoded. The one line `signoff keys create` prints the new
 key on, by design, is the only line left out.
 """
@@ -39,17 +40,18 @@ from tests import live_server
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 PATIENCE = 120.0  # fail when what we wait for has not happened after this long
-ITEMS = 3
+ITEMS = 4
 REVIEWER = "reviewer@example.com"
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @dataclass
 class Receiver:
-    """A webhook endpoint that keeps every request and whether its signature verified."""
+    """A webhook endpoint that keeps every payload whose signature verifies, and counts the rest."""
 
     secret: str
     url: str = ""
+    failures: int = 1  # answer 500 this many times first, so a delivery is retried
     verified: list[dict[str, Any]] = field(default_factory=list)
     unverified: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -63,6 +65,9 @@ class Receiver:
             return 401
         with self.lock:
             self.verified.append(payload)
+            if self.failures > 0:
+                self.failures -= 1
+                return 500
         return 200
 
 
@@ -101,6 +106,7 @@ def webhook_secret() -> str:
 def fake_llm() -> Iterator[FakeChatServer]:
     with FakeChatServer() as fake:
         fake.answer("invoice", label_prob=0.99)  # the first item is decided by the AI
+        fake.server_error(401)  # one call is refused with the credential in flight
         fake.answer("invoice", label_prob=0.5, always=True)  # the others go to the reviewer
         yield fake
 
@@ -121,23 +127,28 @@ class Session:
         return value
 
     def cli(
-        self, *args: str, stdin: str | None = None, token: bool = False
+        self,
+        *args: str,
+        stdin: str | None = None,
+        token: bool = False,
+        expect: int = 0,
+        env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run `signoff ARGS` to completion and keep its output as a log; fail if it fails.
+        """Run `signoff ARGS` to completion and keep its output as a log; fail on another exit code.
 
         With `token`, the command prints a new API key on a line of its own by design:
         that one line is kept out of the log, and the key among the secrets.
         """
         result = subprocess.run(
             [_signoff(), *args],
-            env=self.env,
+            env={**self.env, **(env or {})},
             cwd=self.workdir,
             input=stdin,
             capture_output=True,
             text=True,
             timeout=PATIENCE,
         )
-        assert result.returncode == 0, (
+        assert result.returncode == expect, (
             f"signoff {' '.join(args)} exited {result.returncode}\n"
             f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
         )
@@ -264,6 +275,21 @@ delivery: {{webhook_url: "{receiver.url}"}}
     (ops.workdir / "invoices.yaml").write_text(workflow)
     assert "version 1" in ops.cli("workflows", "apply", "invoices.yaml").stdout
     ops.cli("keys", "list")
+    # Operator mistakes end in a message, and the message holds no secret either.
+    short = ops.keep("refused password", "x+" + secrets.token_urlsafe(6))
+    refused_user = ops.cli(
+        "users", "add", "new@example.com", "--password-stdin", stdin=short, expect=1
+    )
+    assert "at least 12 characters" in refused_user.stderr, refused_user.stderr
+    (ops.workdir / "nosy.yaml").write_text(
+        workflow.replace("name: invoices", "name: nosy").replace(
+            "SIGNOFF_CREDENTIAL_MODEL_TOKEN", "SIGNOFF_SECRET_KEY"
+        )
+    )
+    nosy = ops.cli("workflows", "apply", "nosy.yaml", expect=1)
+    assert "ai.options.api_key_env" in nosy.stderr, nosy.stderr
+    bad_setting = ops.cli("keys", "list", expect=2, env={"SIGNOFF_WORKER__CONCURRENCY": "lots"})
+    assert "SIGNOFF_WORKER__CONCURRENCY" in bad_setting.stderr, bad_setting.stderr
 
     port = live_server.free_port()
     server, server_out, server_err = ops.start_server(port)
@@ -363,6 +389,7 @@ delivery: {{webhook_url: "{receiver.url}"}}
 
         _wait_until(delivered, "signed webhooks for every item", server)
         assert receiver.unverified == 0
+    assert receiver.failures == 0, "no delivery was retried"
 
     # The provider credential was really sent to the LLM server.
     credential = ops.secrets["provider credential"]
@@ -373,7 +400,7 @@ delivery: {{webhook_url: "{receiver.url}"}}
     ops.close()
     ops.logs["signoff serve stdout"] = server_out.read_text(errors="replace")
     ops.logs["signoff serve stderr"] = server_err.read_text(errors="replace")
-    assert "action=" in ops.logs["signoff serve stderr"], "the server logged nothing: is DEBUG on?"
+    assert " DEBUG " in ops.logs["signoff serve stderr"], "the server logged no DEBUG line"
 
     lines = [(name, line) for name, text in ops.logs.items() for line in text.splitlines()]
     leaks = [
