@@ -154,10 +154,9 @@ class Session:
         )
         stdout = result.stdout
         if token:
-            printed = [line for line in stdout.splitlines() if line.startswith("sk_")]
-            assert len(printed) == 1, stdout
-            self.keep(f"API key of signoff {' '.join(args)}", printed[0])
-            stdout = stdout.replace(printed[0] + "\n", "", 1)
+            printed = _token_line(stdout)
+            self.keep(f"API key of signoff {' '.join(args)}", printed)
+            stdout = stdout.replace(printed + "\n", "", 1)
         run = f"signoff {' '.join(args)} (run {len(self.logs) // 2 + 1})"
         self.logs[f"{run} stdout"] = stdout
         self.logs[f"{run} stderr"] = result.stderr
@@ -165,7 +164,7 @@ class Session:
 
     def create_key(self, name: str, *args: str) -> str:
         """`signoff keys create NAME ARGS`: the new key."""
-        return self.cli("keys", "create", name, *args, token=True).stdout.strip()
+        return _token_line(self.cli("keys", "create", name, *args, token=True).stdout)
 
     def start_server(self, port: int) -> tuple[subprocess.Popen[bytes], Path, Path]:
         stdout, stderr = self.workdir / "serve.out", self.workdir / "serve.err"
@@ -189,6 +188,13 @@ class Session:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
+
+
+def _token_line(stdout: str) -> str:
+    """The one line of `signoff keys create` output that is the new key."""
+    printed = [line for line in stdout.splitlines() if line.startswith("sk_")]
+    assert len(printed) == 1, stdout
+    return printed[0]
 
 
 def _signoff() -> str:
