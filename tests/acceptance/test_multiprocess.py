@@ -22,7 +22,6 @@ from tests.acceptance import test_crash_recovery as processes
 
 pytestmark = pytest.mark.slow
 
-DEADLINE = 60.0  # seconds for each wait on progress
 
 BUDGET_WORKFLOW = """
 name: budget
@@ -89,7 +88,7 @@ class Running:
             self.alive()
             return predicate()
 
-        return processes._wait_until(checked, DEADLINE, what, self.deploy)
+        return processes._wait_until(checked, what, self.deploy)
 
     def submit(self, workflow: str, contents: list[dict[str, Any]]) -> list[int]:
         response = self.app.post(
