@@ -19,5 +19,5 @@ def answer_or_misbehave(item: AiInput) -> dict[str, Any]:
     answer: dict[str, Any] = {"label": "invoice", "confidence": 0.99}
     if how == "unrecordable":
         # A mapping the engine accepts but cannot store: writing it fails mid-transaction.
-        answer["model_version"] = {"not", "json"}
+        answer["confidence_method"] = {"not", "json"}
     return answer

@@ -41,7 +41,7 @@ def _workflow(ctx: Context, fake: FakeChatServer, **ai: Any) -> None:
                 "options": {
                     "model": "test-model",
                     "base_url": fake.base_url,
-                    "api_key_env": "FAKE_LLM_KEY",
+                    "api_key_env": "SIGNOFF_CREDENTIAL_FAKE_LLM_KEY",
                     "timeout_seconds": 5,
                     "confidence": "logprobs",
                     "circuit_failures": CIRCUIT_FAILURES,
@@ -68,7 +68,7 @@ def _submit_and_process(ctx: Context, count: int) -> list[dict[str, Any]]:
 def test_twenty_items_reach_people_with_ai_error_and_the_server_sees_few_calls(
     ctx: Context, fake: FakeChatServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("FAKE_LLM_KEY", "sk-test-key")
+    monkeypatch.setenv("SIGNOFF_CREDENTIAL_FAKE_LLM_KEY", "sk-test-key")
     _workflow(ctx, fake)
     fake.rate_limit(retry_after=1, always=True)
 
@@ -86,7 +86,7 @@ def test_twenty_items_reach_people_with_ai_error_and_the_server_sees_few_calls(
 def test_a_retry_after_longer_than_the_retry_budget_sends_the_item_to_a_person_at_once(
     ctx: Context, fake: FakeChatServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("FAKE_LLM_KEY", "sk-test-key")
+    monkeypatch.setenv("SIGNOFF_CREDENTIAL_FAKE_LLM_KEY", "sk-test-key")
     _workflow(ctx, fake, retry_budget_seconds=2, options={"circuit_failures": 100})
     fake.rate_limit(retry_after=20, always=True)
 

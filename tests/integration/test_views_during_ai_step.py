@@ -47,7 +47,7 @@ def fake() -> Iterator[FakeChatServer]:
 def slow_ctx(
     db_url: str, fake: FakeChatServer, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Context]:
-    monkeypatch.setenv("FAKE_LLM_KEY", "sk-test-key")
+    monkeypatch.setenv("SIGNOFF_CREDENTIAL_FAKE_LLM_KEY", "sk-test-key")
     settings = make_settings(
         db_url,
         # A short lease: a result thrown away would be predicted again within seconds.
@@ -65,7 +65,7 @@ def slow_ctx(
                 "options": {
                     "model": "test-model",
                     "base_url": fake.base_url,
-                    "api_key_env": "FAKE_LLM_KEY",
+                    "api_key_env": "SIGNOFF_CREDENTIAL_FAKE_LLM_KEY",
                     "timeout_seconds": 30,
                     "confidence": "logprobs",
                 },

@@ -205,7 +205,10 @@ def test_a_worker_thread_that_dies_is_restarted_and_work_goes_on(wctx: Context) 
 def test_readiness_fails_with_retry_after_when_the_database_does_not_answer(
     tmp_path: Any,
 ) -> None:
-    ctx = create_context(make_settings(f"sqlite:///{tmp_path}/missing/dir/signoff.db"))
+    # A database file under a regular file: no directory can be made there, nothing opens.
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    ctx = create_context(make_settings(f"sqlite:///{blocker}/signoff.db"))
     try:
         with TestClient(create_app(ctx=ctx)) as client:
             assert client.get("/healthz").status_code == 200

@@ -174,7 +174,12 @@ def _validation_body(request: Request, exc: RequestValidationError) -> tuple[int
     problems = []
     for e in exc.errors():
         loc = [str(p) for p in e.get("loc", ()) if p not in ("body",)]
-        problems.append({"field": ".".join(loc) or "(body)", "message": e.get("msg", "")})
+        message = e.get("msg", "")
+        if e.get("type") == "string_pattern_mismatch" and "\\x00" in str(
+            (e.get("ctx") or {}).get("pattern", "")
+        ):
+            message = "must not contain NUL characters (\\u0000)"
+        problems.append({"field": ".".join(loc) or "(body)", "message": message})
     first = problems[0] if problems else {"field": "(body)", "message": "invalid"}
     body_problem = any(e.get("loc", ("",))[0] == "body" for e in exc.errors())
     if body_problem and not _sends_json(request):
