@@ -11,6 +11,8 @@ import yaml
 
 from signoff.domain import errors
 from signoff.domain.workflow import (
+    RoutingMode,
+    RoutingSpec,
     WorkflowSpec,
     dump_workflow,
     load_workflow_text,
@@ -165,3 +167,18 @@ def test_specs_are_frozen_so_a_cached_version_cannot_be_changed() -> None:
     with pytest.raises(pydantic.ValidationError):
         spec.name = "other"  # type: ignore[misc]
     assert isinstance(spec, WorkflowSpec)
+
+
+@pytest.mark.parametrize(
+    ("routing", "mode"),
+    [
+        ({"threshold": 0.8}, RoutingMode.FIXED),
+        ({"error_budget": 0.02}, RoutingMode.ERROR_BUDGET),
+        ({}, RoutingMode.ALWAYS_HUMAN),
+    ],
+)
+def test_routing_mode_follows_the_settings_and_serialises_as_its_name(
+    routing: dict[str, Any], mode: RoutingMode
+) -> None:
+    assert RoutingSpec(**routing).mode is mode
+    assert json.dumps({"mode": RoutingSpec(**routing).mode}) == json.dumps({"mode": mode.value})

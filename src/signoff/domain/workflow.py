@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import timedelta
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -101,6 +102,14 @@ class MetadataRule(_Strict):
         return bool(value == self.equals)
 
 
+class RoutingMode(StrEnum):
+    """How a workflow's confidence threshold is set: by hand, learned, or none at all."""
+
+    FIXED = "fixed"
+    ERROR_BUDGET = "error_budget"
+    ALWAYS_HUMAN = "always_human"
+
+
 class RoutingSpec(_Strict):
     threshold: float | None = Field(default=None, ge=0, le=1)
     error_budget: float | None = Field(default=None, gt=0, lt=1)
@@ -120,12 +129,12 @@ class RoutingSpec(_Strict):
         return self
 
     @property
-    def mode(self) -> Literal["fixed", "error_budget", "always_human"]:
+    def mode(self) -> RoutingMode:
         if self.error_budget is not None:
-            return "error_budget"
+            return RoutingMode.ERROR_BUDGET
         if self.threshold is not None:
-            return "fixed"
-        return "always_human"
+            return RoutingMode.FIXED
+        return RoutingMode.ALWAYS_HUMAN
 
 
 class ReviewSpec(_Strict):

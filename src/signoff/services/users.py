@@ -13,6 +13,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from signoff.domain import access, errors, passwords
+from signoff.domain import audit as audit_rules
 from signoff.domain.access import Scope
 from signoff.domain.states import Role
 from signoff.services.context import Context
@@ -104,7 +105,11 @@ def add_user(
             },
         )
         audit.append_system_event(
-            session, "user_added", actor, {"email": email, "role": role.value}, now
+            session,
+            audit_rules.EventKind.USER_ADDED,
+            actor,
+            {"email": email, "role": role.value},
+            now,
         )
     return user_id
 
@@ -120,7 +125,9 @@ def set_password(ctx: Context, email: str, password: str, actor: str = "cli") ->
             raise errors.UserNotFound(f"no user {email}")
         users.update_user(session, user.id, {"password_hash": password_hash})
         users.revoke_user_sessions(session, user.id, now)
-        audit.append_system_event(session, "password_set", actor, {"email": user.email}, now)
+        audit.append_system_event(
+            session, audit_rules.EventKind.PASSWORD_SET, actor, {"email": user.email}, now
+        )
 
 
 def set_role(ctx: Context, user_id: int, role: Role, active: bool, actor: str) -> None:
@@ -135,7 +142,7 @@ def set_role(ctx: Context, user_id: int, role: Role, active: bool, actor: str) -
             users.revoke_user_sessions(session, user_id, now)
         audit.append_system_event(
             session,
-            "user_changed",
+            audit_rules.EventKind.USER_CHANGED,
             actor,
             {"email": user.email, "role": role.value, "active": active},
             now,
@@ -197,7 +204,7 @@ def create_key(
         )
         audit.append_system_event(
             session,
-            "api_key_created",
+            audit_rules.EventKind.API_KEY_CREATED,
             actor,
             {
                 "name": name,
@@ -215,7 +222,9 @@ def revoke_key(ctx: Context, key_id: int, actor: str) -> None:
     now = ctx.clock.now()
     with engine.transaction(ctx.sessions) as session:
         users.update_api_key(session, key_id, {"revoked_at": now})
-        audit.append_system_event(session, "api_key_revoked", actor, {"key_id": key_id}, now)
+        audit.append_system_event(
+            session, audit_rules.EventKind.API_KEY_REVOKED, actor, {"key_id": key_id}, now
+        )
 
 
 def list_keys(ctx: Context) -> list[Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from signoff.domain import audit as audit_rules
 from signoff.domain import errors
 from signoff.domain import workflow as wf
 from signoff.services import outbound_checks
@@ -67,7 +68,11 @@ def apply_workflow(
             session, workflow_id, version, spec.model_dump(mode="json"), text, actor, now
         )
         audit.append_system_event(
-            session, "workflow_applied", actor, {"workflow": spec.name, "version": version}, now
+            session,
+            audit_rules.EventKind.WORKFLOW_APPLIED,
+            actor,
+            {"workflow": spec.name, "version": version},
+            now,
         )
     return WorkflowView(workflow_id, spec.name, version, spec, text), True
 
