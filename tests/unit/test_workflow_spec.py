@@ -14,7 +14,9 @@ from signoff.domain.workflow import (
     RoutingMode,
     RoutingSpec,
     WorkflowSpec,
+    check_workflow_name,
     dump_workflow,
+    is_workflow_name,
     load_workflow_text,
     parse_workflow,
 )
@@ -182,3 +184,36 @@ def test_routing_mode_follows_the_settings_and_serialises_as_its_name(
 ) -> None:
     assert RoutingSpec(**routing).mode is mode
     assert json.dumps({"mode": RoutingSpec(**routing).mode}) == json.dumps({"mode": mode.value})
+
+
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [
+        ("docs", True),
+        ("0-claims_2", True),
+        ("a" * 64, True),
+        ("", False),
+        ("a" * 65, False),
+        ("-docs", False),
+        ("_docs", False),
+        ("Docs", False),
+        ("doc review", False),
+        ("docs\n", False),
+        ("döcs", False),
+    ],
+)
+def test_one_workflow_name_rule_for_the_spec_and_the_name_checks(name: str, valid: bool) -> None:
+    assert is_workflow_name(name) is valid
+    try:
+        parse_workflow({"name": name, "labels": ["a"]})
+    except errors.InvalidWorkflow:
+        parsed = False
+    else:
+        parsed = True
+    assert parsed is valid
+    if valid:
+        check_workflow_name(name)
+    else:
+        with pytest.raises(errors.InvalidWorkflow, match="is not a workflow name") as refused:
+            check_workflow_name(name)
+        assert refused.value.context["field"] == "name"

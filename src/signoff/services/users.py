@@ -14,6 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from signoff.domain import access, errors, passwords
 from signoff.domain import audit as audit_rules
+from signoff.domain import workflow as wf
 from signoff.domain.access import Scope
 from signoff.domain.states import Role
 from signoff.services.context import Context
@@ -88,6 +89,12 @@ def add_user(
         raise errors.ValidationFailed("email: not an email address", field="email")
     if password is not None:
         check_password_rules(password, email)
+    for workflow in workflows or []:
+        if not wf.is_workflow_name(workflow):
+            raise errors.ValidationFailed(
+                f"workflows: {workflow!r} is not a workflow name: use {wf.NAME_RULE}",
+                field="workflows",
+            )
     now = ctx.clock.now()
     with engine.transaction(ctx.sessions) as session:
         if users.read_user_by_email(session, email) is not None:
@@ -130,8 +137,24 @@ def set_password(ctx: Context, email: str, password: str, actor: str = "cli") ->
         )
 
 
-def set_role(ctx: Context, user_id: int, role: Role, active: bool, actor: str) -> None:
-    """Change a user's role or active flag; a change ends the user's open sessions."""
+def set_role(
+    ctx: Context,
+    user_id: int,
+    role: Role,
+    active: bool,
+    actor: str,
+    *,
+    acting_user_id: int | None,
+) -> None:
+    """Change a user's role or active flag; a change ends the user's open sessions.
+
+    `acting_user_id` is the signed-in user making the change (None for the CLI): nobody
+    can demote or deactivate themselves, so the admin doing it always stays one.
+    """
+    if user_id == acting_user_id and (role is not Role.ADMIN or not active):
+        raise errors.Forbidden(
+            "you cannot demote or deactivate yourself; another admin must do it", field="role"
+        )
     now = ctx.clock.now()
     with engine.transaction(ctx.sessions) as session:
         user = users.read_user(session, user_id)

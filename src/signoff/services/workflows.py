@@ -31,6 +31,8 @@ def apply_workflow(
     Text (YAML or JSON) is stored as sent, comments included. With `name`, a
     definition without one takes it, and one that names another workflow is refused.
     """
+    if name is not None:
+        wf.check_workflow_name(name)
     if isinstance(source, str):
         data = wf.load_workflow_data(source)
         text: str | None = source

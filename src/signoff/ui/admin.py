@@ -169,10 +169,13 @@ def change_user(
     except ValueError:
         raise errors.ValidationFailed("role: unknown role", field="role") from None
     active = form.get("active") == "1"
-    if user_id == principal.user_id and (role is not Role.ADMIN or not active):
-        security.flash(request, "You cannot demote or deactivate yourself.", "error")
+    try:
+        users.set_role(
+            ctx, user_id, role, active, principal.actor, acting_user_id=principal.user_id
+        )
+    except errors.Forbidden as exc:
+        security.flash(request, exc.detail, "error")
         return RedirectResponse("/ui/admin/users", 303)
-    users.set_role(ctx, user_id, role, active, principal.actor)
     security.flash(request, "Saved.", "success")
     return RedirectResponse("/ui/admin/users", 303)
 
