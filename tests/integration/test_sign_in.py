@@ -159,7 +159,7 @@ def test_unknown_passwordless_and_inactive_accounts_still_cost_one_password_chec
 ) -> None:
     users.add_user(ctx, "nopassword@example.com", Role.REVIEWER)
     gone = users.add_user(ctx, "gone@example.com", Role.REVIEWER, password="gone-password-12")
-    users.set_role(ctx, gone, Role.REVIEWER, False, "test")
+    users.set_role(ctx, gone, Role.REVIEWER, False, "test", acting_user_id=None)
     hasher.checked.clear()
     with pytest.raises(errors.Unauthorized, match="wrong email or password"):
         sign_in.sign_in(ctx, email, "gone-password-12", "192.0.2.9")
@@ -201,9 +201,9 @@ def test_password_role_change_and_deactivation_end_open_sessions(
         if change == "password":
             users.set_password(ctx, "other@example.com", "a-brand-new-password")
         elif change == "role":
-            users.set_role(ctx, user.id, Role.AUDITOR, True, "test")
+            users.set_role(ctx, user.id, Role.AUDITOR, True, "test", acting_user_id=None)
         else:
-            users.set_role(ctx, user.id, Role.REVIEWER, False, "test")
+            users.set_role(ctx, user.id, Role.REVIEWER, False, "test", acting_user_id=None)
         page = browser.get("/ui/queue", follow_redirects=False)
         assert page.status_code == 303 and page.headers["location"].startswith("/ui/login")
 
@@ -213,5 +213,5 @@ def test_saving_a_user_unchanged_keeps_their_session(live: tuple[Context, str]) 
     with httpx.Client(base_url=base) as browser:
         assert _login(browser, "other@example.com", "other-password-1").status_code == 303
         user = next(u for u in users.list_users(ctx) if u.email == "other@example.com")
-        users.set_role(ctx, user.id, Role.REVIEWER, True, "test")
+        users.set_role(ctx, user.id, Role.REVIEWER, True, "test", acting_user_id=None)
         assert browser.get("/ui/queue", follow_redirects=False).status_code == 200

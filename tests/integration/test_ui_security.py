@@ -257,7 +257,7 @@ def test_throttled_sign_in_shows_the_message(client: TestClient, keys: Keys) -> 
 def test_deactivated_user_loses_the_session(client: TestClient, reviewer: str) -> None:
     ctx = client.app.state.ctx
     user = next(u for u in users.list_users(ctx) if u.email == "reviewer@example.com")
-    users.set_role(ctx, user.id, Role.REVIEWER, False, "test")
+    users.set_role(ctx, user.id, Role.REVIEWER, False, "test", acting_user_id=None)
     assert client.get("/ui/queue", follow_redirects=False).status_code == 303
 
 

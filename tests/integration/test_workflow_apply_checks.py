@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
+from signoff.domain import errors
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from tests.conftest import Keys
@@ -61,3 +63,14 @@ def test_api_refuses_an_unbuildable_provider_with_a_json_error(
         assert fragment in error["detail"]
         missing = client.get(f"/api/v1/workflows/{name}", headers=keys.auth(keys.admin))
         assert missing.status_code == 404
+
+
+@pytest.mark.parametrize("name", ["Docs", "doc review", "-docs", "a" * 65])
+def test_applying_under_a_name_outside_the_workflow_name_rule_is_refused(
+    ctx: Context, name: str
+) -> None:
+    with pytest.raises(errors.InvalidWorkflow, match="is not a workflow name") as refused:
+        workflow_service.apply_workflow(ctx, "labels: [a, b]\n", "test", name=name)
+    assert refused.value.context["field"] == "name"
+    assert "lowercase letters, digits" in refused.value.detail
+    assert workflow_service.list_workflows(ctx) == []

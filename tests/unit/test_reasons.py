@@ -8,7 +8,7 @@ import pytest
 
 from signoff.domain import reasons
 from signoff.domain.prediction import Entity, Prediction
-from signoff.domain.routing import route
+from signoff.domain.routing import RouteReason, route
 from signoff.domain.workflow import MetadataRule, RoutingSpec
 
 LABELS = ["invoice", "contract"]
@@ -145,3 +145,10 @@ def test_each_recorded_reason_reads_as_words(
 def test_an_unknown_reason_is_shown_as_recorded() -> None:
     assert reasons.describe("escalated by the night shift") == "escalated by the night shift"
     assert reasons.describe_all(None) == []
+
+
+def test_every_fixed_reason_code_has_its_own_words() -> None:
+    assert set(reasons.FIXED) == set(RouteReason)
+    for reason in RouteReason:
+        words = reasons.describe(reason.value)
+        assert words == reasons.FIXED[reason] and words != reason.value

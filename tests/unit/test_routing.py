@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from signoff.domain.prediction import Entity, Prediction
-from signoff.domain.routing import route
+from signoff.domain.routing import RouteReason, route
 from signoff.domain.states import RouteKind
 from signoff.domain.workflow import MetadataRule, RoutingSpec
 
@@ -222,3 +223,9 @@ def test_route_serialises_kind_reasons_and_threshold() -> None:
         "reasons": ["confidence 0.50 < 0.85"],
         "threshold": 0.85,
     }
+
+
+def test_fixed_reasons_are_recorded_as_their_codes() -> None:
+    verdict = _route(_prediction(confidence=0.99), RoutingSpec(threshold=0.85, qa_sample_rate=1.0))
+    assert verdict.reasons == (RouteReason.QA_SAMPLE,)
+    assert json.dumps(verdict.to_json()["reasons"]) == '["qa_sample"]'

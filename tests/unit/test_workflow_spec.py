@@ -11,8 +11,12 @@ import yaml
 
 from signoff.domain import errors
 from signoff.domain.workflow import (
+    RoutingMode,
+    RoutingSpec,
     WorkflowSpec,
+    check_workflow_name,
     dump_workflow,
+    is_workflow_name,
     load_workflow_text,
     parse_workflow,
 )
@@ -165,3 +169,51 @@ def test_specs_are_frozen_so_a_cached_version_cannot_be_changed() -> None:
     with pytest.raises(pydantic.ValidationError):
         spec.name = "other"  # type: ignore[misc]
     assert isinstance(spec, WorkflowSpec)
+
+
+@pytest.mark.parametrize(
+    ("routing", "mode"),
+    [
+        ({"threshold": 0.8}, RoutingMode.FIXED),
+        ({"error_budget": 0.02}, RoutingMode.ERROR_BUDGET),
+        ({}, RoutingMode.ALWAYS_HUMAN),
+    ],
+)
+def test_routing_mode_follows_the_settings_and_serialises_as_its_name(
+    routing: dict[str, Any], mode: RoutingMode
+) -> None:
+    assert RoutingSpec(**routing).mode is mode
+    assert json.dumps({"mode": RoutingSpec(**routing).mode}) == json.dumps({"mode": mode.value})
+
+
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [
+        ("docs", True),
+        ("0-claims_2", True),
+        ("a" * 64, True),
+        ("", False),
+        ("a" * 65, False),
+        ("-docs", False),
+        ("_docs", False),
+        ("Docs", False),
+        ("doc review", False),
+        ("docs\n", False),
+        ("döcs", False),
+    ],
+)
+def test_one_workflow_name_rule_for_the_spec_and_the_name_checks(name: str, valid: bool) -> None:
+    assert is_workflow_name(name) is valid
+    try:
+        parse_workflow({"name": name, "labels": ["a"]})
+    except errors.InvalidWorkflow:
+        parsed = False
+    else:
+        parsed = True
+    assert parsed is valid
+    if valid:
+        check_workflow_name(name)
+    else:
+        with pytest.raises(errors.InvalidWorkflow, match="is not a workflow name") as refused:
+            check_workflow_name(name)
+        assert refused.value.context["field"] == "name"

@@ -101,7 +101,7 @@ def calibrate(workflow: Annotated[str, typer.Argument(help="The workflow to repo
     """Print the coverage / error trade-off behind the workflow's learned threshold."""
     ctx = open_context()
     report = calibration.calibration_report(ctx, workflow)
-    if report["mode"] != "error_budget":
+    if report["mode"] != wf.RoutingMode.ERROR_BUDGET:
         console.print(
             f"{workflow} uses routing mode {report['mode']} (threshold {report.get('threshold')})"
         )

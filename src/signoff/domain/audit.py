@@ -7,9 +7,39 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum, unique
 from typing import Any
 
 GENESIS = ""
+
+
+@unique
+class EventKind(StrEnum):
+    """What an audit event records; the value is the event's stored `type`."""
+
+    # On an item's chain.
+    RECEIVED = "received"
+    CLAIMED = "claimed"
+    LEASE_RECOVERED = "lease_recovered"
+    ROUTED_TO_REVIEW = "routed_to_review"
+    AUTO_DECIDED = "auto_decided"
+    VIEWED = "viewed"
+    ASSIGNED = "assigned"
+    RELEASED = "released"
+    DECIDED = "decided"
+    DELIVERED = "delivered"
+    DELIVERY_FAILED = "delivery_failed"
+    CANCELLED = "cancelled"
+    ARCHIVED = "archived"
+    # On the system chain.
+    WORKFLOW_APPLIED = "workflow_applied"
+    USER_ADDED = "user_added"
+    USER_CHANGED = "user_changed"
+    PASSWORD_SET = "password_set"
+    API_KEY_CREATED = "api_key_created"
+    API_KEY_REVOKED = "api_key_revoked"
+    LABELS_IMPORTED = "labels_imported"
+    MODEL_TRAINED = "model_trained"
 
 
 def item_chain(item_id: int) -> str:

@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import re
 
+from signoff.domain.routing import RouteReason
+
 #: Reasons recorded verbatim, and their words.
-FIXED = {
-    "qa_sample": "random quality check of a confident answer",
-    "ai_error": "the AI step failed, so a person decides",
-    "ai_error: label outside the workflow's labels": (
-        "the AI answered a label this workflow does not have"
-    ),
-    "no confidence yet (model still learning)": (
-        "the model is still learning and gave no confidence yet"
-    ),
-    "not enough reviewed items to set a threshold": (
+FIXED: dict[RouteReason, str] = {
+    RouteReason.QA_SAMPLE: "random quality check of a confident answer",
+    RouteReason.AI_ERROR: "the AI step failed, so a person decides",
+    RouteReason.LABEL_OUTSIDE_WORKFLOW: "the AI answered a label this workflow does not have",
+    RouteReason.NO_CONFIDENCE_YET: "the model is still learning and gave no confidence yet",
+    RouteReason.TOO_FEW_REVIEWED: (
         "too few reviewed items yet to learn a threshold, so every item is reviewed"
     ),
-    "no threshold: every item is reviewed": "this workflow sends every item to a person",
+    RouteReason.NO_THRESHOLD: "this workflow sends every item to a person",
 }
 
 #: Reasons with values in them: (pattern, words with the pattern's groups).
@@ -43,8 +41,10 @@ PATTERNS = [
 
 def describe(reason: str) -> str:
     """The reason as a sentence fragment a reviewer understands (unknown ones unchanged)."""
-    if reason in FIXED:
-        return FIXED[reason]
+    try:
+        return FIXED[RouteReason(reason)]
+    except ValueError:
+        pass  # not a fixed reason: one with values in it, or unknown
     for pattern, words in PATTERNS:
         match = pattern.fullmatch(reason)
         if match:

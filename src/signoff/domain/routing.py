@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+from enum import StrEnum, unique
 from typing import Any
 
 from signoff.domain.prediction import Prediction, Route
 from signoff.domain.states import RouteKind
-from signoff.domain.workflow import RoutingSpec
+from signoff.domain.workflow import RoutingMode, RoutingSpec
+
+
+@unique
+class RouteReason(StrEnum):
+    """The reasons recorded word for word; reasons with values in them are formatted."""
+
+    AI_ERROR = "ai_error"
+    LABEL_OUTSIDE_WORKFLOW = "ai_error: label outside the workflow's labels"
+    NO_CONFIDENCE_YET = "no confidence yet (model still learning)"
+    QA_SAMPLE = "qa_sample"
+    TOO_FEW_REVIEWED = "not enough reviewed items to set a threshold"
+    NO_THRESHOLD = "no threshold: every item is reviewed"
 
 
 def route(
@@ -26,12 +39,12 @@ def route(
     """
     human = RouteKind.HUMAN
     if prediction.error is not None:
-        return Route(human, ("ai_error",), threshold)
+        return Route(human, (RouteReason.AI_ERROR,), threshold)
     if prediction.label is None and prediction.confidence is None:
         # A learning model abstains until it has enough labels: not an error.
-        return Route(human, ("no confidence yet (model still learning)",), threshold)
+        return Route(human, (RouteReason.NO_CONFIDENCE_YET,), threshold)
     if prediction.label is None or prediction.label not in labels:
-        return Route(human, ("ai_error: label outside the workflow's labels",), threshold)
+        return Route(human, (RouteReason.LABEL_OUTSIDE_WORKFLOW,), threshold)
     reasons: list[str] = []
     if prediction.label in policy.always_review_labels:
         reasons.append(f"label {prediction.label} is always reviewed")
@@ -45,14 +58,14 @@ def route(
     if reasons:
         return Route(human, tuple(reasons), threshold)
     if prediction.confidence is None:
-        return Route(human, ("no confidence yet (model still learning)",), threshold)
+        return Route(human, (RouteReason.NO_CONFIDENCE_YET,), threshold)
     would_auto = threshold is not None and prediction.confidence >= threshold
     if would_auto and qa_draw < policy.qa_sample_rate:
-        return Route(human, ("qa_sample",), threshold)
+        return Route(human, (RouteReason.QA_SAMPLE,), threshold)
     if threshold is None:
-        if policy.mode == "error_budget":
-            return Route(human, ("not enough reviewed items to set a threshold",), None)
-        return Route(human, ("no threshold: every item is reviewed",), None)
+        if policy.mode is RoutingMode.ERROR_BUDGET:
+            return Route(human, (RouteReason.TOO_FEW_REVIEWED,), None)
+        return Route(human, (RouteReason.NO_THRESHOLD,), None)
     if prediction.confidence < threshold:
         return Route(
             human, (f"confidence {prediction.confidence:.2f} < {threshold:.2f}",), threshold

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import timedelta
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -12,7 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from signoff.domain import errors, yaml_source
 from signoff.domain import patterns as user_patterns
 
+#: The one rule for workflow names, used by the spec, the API's paths and the services.
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+NAME_RULE = "1 to 64 lowercase letters, digits, '_' or '-', starting with a letter or digit"
+_NAME = re.compile(NAME_PATTERN)
 # Bounds every number, list and string in a workflow must respect: a value past them is
 # a mistake (or an attack), and unbounded ones overflowed timers and flooded pages.
 MAX_COUNT = 1_000_000
@@ -26,6 +30,21 @@ _DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w
 #: Bounds of `archive_after` and of `signoff items archive --older-than`.
 MIN_ARCHIVE_AGE = timedelta(minutes=1)
 MAX_ARCHIVE_AGE = timedelta(days=3650)
+
+
+def is_workflow_name(text: str) -> bool:
+    """Whether `text` follows the workflow-name rule (NAME_PATTERN)."""
+    return _NAME.fullmatch(text) is not None
+
+
+def check_workflow_name(name: str) -> None:
+    """InvalidWorkflow (field `name`) unless `name` follows the workflow-name rule."""
+    if not is_workflow_name(name):
+        raise errors.InvalidWorkflow(
+            f"name: {name!r} is not a workflow name: use {NAME_RULE}",
+            field="name",
+            problems=[{"field": "name", "message": f"use {NAME_RULE}"}],
+        )
 
 
 def parse_duration(text: str) -> timedelta:
@@ -101,6 +120,14 @@ class MetadataRule(_Strict):
         return bool(value == self.equals)
 
 
+class RoutingMode(StrEnum):
+    """How a workflow's confidence threshold is set: by hand, learned, or none at all."""
+
+    FIXED = "fixed"
+    ERROR_BUDGET = "error_budget"
+    ALWAYS_HUMAN = "always_human"
+
+
 class RoutingSpec(_Strict):
     threshold: float | None = Field(default=None, ge=0, le=1)
     error_budget: float | None = Field(default=None, gt=0, lt=1)
@@ -120,12 +147,12 @@ class RoutingSpec(_Strict):
         return self
 
     @property
-    def mode(self) -> Literal["fixed", "error_budget", "always_human"]:
+    def mode(self) -> RoutingMode:
         if self.error_budget is not None:
-            return "error_budget"
+            return RoutingMode.ERROR_BUDGET
         if self.threshold is not None:
-            return "fixed"
-        return "always_human"
+            return RoutingMode.FIXED
+        return RoutingMode.ALWAYS_HUMAN
 
 
 class ReviewSpec(_Strict):

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from signoff.domain import error_budget
-from signoff.domain.workflow import WorkflowSpec
+from signoff.domain.workflow import RoutingMode, WorkflowSpec
 from signoff.services import workflows as workflow_service
 from signoff.services.context import CachedThreshold, Context
 from signoff.storage import items, learning
@@ -28,9 +28,9 @@ def threshold_in_force(ctx: Context, workflow_id: int, spec: WorkflowSpec) -> fl
     reaches this one within RECOMPUTE_SECONDS.
     """
     mode = spec.routing.mode
-    if mode == "fixed":
+    if mode is RoutingMode.FIXED:
         return spec.routing.threshold
-    if mode == "always_human":
+    if mode is RoutingMode.ALWAYS_HUMAN:
         return None
     started = time.monotonic()
     with ctx.sessions() as session:
@@ -115,7 +115,7 @@ def calibration_report(ctx: Context, name: str) -> dict[str, Any]:
         "auto_decided": auto["auto"],
         "human_decided": auto["human"],
     }
-    if spec.routing.mode != "error_budget":
+    if spec.routing.mode is not RoutingMode.ERROR_BUDGET:
         report["threshold"] = spec.routing.threshold
         return report
     choice = _recompute(ctx, view.id, spec, time.monotonic()).choice

@@ -6,6 +6,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+from signoff.domain import audit as audit_rules
 from signoff.domain.states import OutboxStatus
 from signoff.notify import base as notify
 from signoff.notify import webhook
@@ -125,7 +126,9 @@ def _record(ctx: Context, row: Any, result: notify.SendResult, started: datetime
             state.append_item_event(
                 session,
                 row.item_id,
-                "delivered" if result.ok else "delivery_failed",
+                audit_rules.EventKind.DELIVERED
+                if result.ok
+                else audit_rules.EventKind.DELIVERY_FAILED,
                 "system",
                 {
                     "message_id": row.message_id,

@@ -145,7 +145,7 @@ def _insert(
         for row, item_id, pos in zip(rows, ids, positions, strict=True):
             received = audit.PendingEvent(
                 item_id,
-                "received",
+                audit_rules.EventKind.RECEIVED,
                 actor,
                 {"workflow_version": version, "external_id": new_items[pos].external_id},
             )

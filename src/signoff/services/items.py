@@ -149,7 +149,7 @@ def cancel_item(
                 item_id=item_id,
                 expected=current,
                 target=ItemState.CANCELLED,
-                event="cancelled",
+                event=audit_rules.EventKind.CANCELLED,
                 actor=principal.actor,
                 data={"reason": reason},
                 values={"lease_owner": None, "lease_expires_at": None},
@@ -213,7 +213,11 @@ def archive_due(ctx: Context, actor: str) -> int:
 
 def _archive_change(item_id: int, current: ItemState, actor: str) -> state.StateChange:
     return state.StateChange(
-        item_id=item_id, expected=current, target=ItemState.ARCHIVED, event="archived", actor=actor
+        item_id=item_id,
+        expected=current,
+        target=ItemState.ARCHIVED,
+        event=audit_rules.EventKind.ARCHIVED,
+        actor=actor,
     )
 
 
@@ -221,7 +225,9 @@ def record_view(ctx: Context, principal: Principal, item_id: int) -> None:
     """Note in the audit trail that a person opened the item."""
     now = ctx.clock.now()
     with engine.transaction(ctx.sessions) as session:
-        state.append_item_event(session, item_id, "viewed", principal.actor, {}, now)
+        state.append_item_event(
+            session, item_id, audit_rules.EventKind.VIEWED, principal.actor, {}, now
+        )
 
 
 def is_settled(row: Any) -> bool:
@@ -308,13 +314,15 @@ def open_item_page(
                 item_id=item_id,
                 expected=None,
                 target=None,
-                event="viewed",
+                event=audit_rules.EventKind.VIEWED,
                 actor=principal.actor,
                 head=head,
             )
             # A concurrent change moved the head (PostgreSQL): chain onto the new one.
             recorded = bool(state.set_item_states(session, [viewed], now)) or (
-                state.append_item_event(session, item_id, "viewed", principal.actor, {}, now)
+                state.append_item_event(
+                    session, item_id, audit_rules.EventKind.VIEWED, principal.actor, {}, now
+                )
             )
         events = audit.list_item_events(session, item_id)
         if recorded and events:

@@ -18,6 +18,7 @@ import numpy as np
 from signoff.domain import errors
 from signoff.domain.error_budget import clopper_pearson_upper
 from signoff.domain.states import RouteKind
+from signoff.domain.workflow import RoutingMode
 from signoff.services import calibration
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
@@ -267,7 +268,7 @@ def summary(ctx: Context, scope: Scope, since: datetime | None, range_label: str
 def auto_error_for(ctx: Context, name: str, qa_n: int, qa_overridden: int) -> dict[str, Any]:
     """Error-budget workflows report their calibration; others their QA-sample estimate."""
     spec = workflow_service.get_workflow(ctx, name).spec
-    if spec.routing.mode == "error_budget":
+    if spec.routing.mode is RoutingMode.ERROR_BUDGET:
         return _budget_estimate(ctx, name)
     return qa_estimate(qa_n, qa_overridden)
 

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from signoff.ai import base as ai
+from signoff.domain import audit as audit_rules
 from signoff.domain import errors, routing
 from signoff.domain.prediction import Prediction, Route
 from signoff.domain.states import ItemState, RouteKind, TaskStatus
@@ -69,7 +70,9 @@ def claim_batch(ctx: Context, owner: str, limit: int) -> list[_Work]:
                 item_id=r.id,
                 expected=ItemState(r.state),
                 target=ItemState.PROCESSING,
-                event="claimed" if r.state == ItemState.RECEIVED.value else "lease_recovered",
+                event=audit_rules.EventKind.CLAIMED
+                if r.state == ItemState.RECEIVED.value
+                else audit_rules.EventKind.LEASE_RECOVERED,
                 actor=f"worker:{owner}",
                 data={"attempt": r.attempts + 1, "previous_owner": r.lease_owner}
                 if r.lease_owner
@@ -387,7 +390,7 @@ def _change_for(
         "route": verdict.kind.value,
         "route_reasons": list(verdict.reasons),
         "threshold": verdict.threshold,
-        "qa_sample": "qa_sample" in verdict.reasons,
+        "qa_sample": routing.RouteReason.QA_SAMPLE in verdict.reasons,
         "routed_at": now,
         "lease_owner": None,
         "lease_expires_at": None,
@@ -406,7 +409,7 @@ def _change_for(
             item_id=w.item_id,
             expected=ItemState.PROCESSING,
             target=ItemState.IN_REVIEW,
-            event="routed_to_review",
+            event=audit_rules.EventKind.ROUTED_TO_REVIEW,
             actor="ai",
             data=summary,
             values=values,
@@ -428,7 +431,7 @@ def _change_for(
         item_id=w.item_id,
         expected=ItemState.PROCESSING,
         target=ItemState(spec.final_state_for(outcome)),
-        event="auto_decided",
+        event=audit_rules.EventKind.AUTO_DECIDED,
         actor="ai",
         data={**summary, "outcome": outcome},
         values=values,

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from signoff.domain import audit as audit_rules
 from signoff.domain import errors
 from signoff.domain.states import ItemState, Role, TaskStatus
 from signoff.services import calibration, decisions, training
@@ -71,7 +72,12 @@ def claim_next_task(
                 assert before is not None and task is not None
                 data = _assigned_event_data(session, before)
                 state.append_item_event(
-                    session, task.item_id, "assigned", principal.actor, data, now
+                    session,
+                    task.item_id,
+                    audit_rules.EventKind.ASSIGNED,
+                    principal.actor,
+                    data,
+                    now,
                 )
                 ctx.bus.publish("task_assigned", {"task_id": task_id})
                 return task
@@ -127,7 +133,9 @@ def claim_task(ctx: Context, principal: Principal, task_id: int) -> Any:
             current = tasks.read_task(session, task_id)
             raise _held_elsewhere(session, task_id, current)
         data = _assigned_event_data(session, task)
-        state.append_item_event(session, task.item_id, "assigned", principal.actor, data, now)
+        state.append_item_event(
+            session, task.item_id, audit_rules.EventKind.ASSIGNED, principal.actor, data, now
+        )
         taken = tasks.read_task(session, task_id)
     log.info("action=task_claimed task_id=%s user_id=%s", task_id, principal.user_id)
     ctx.bus.publish("task_assigned", {"task_id": task_id})
@@ -157,7 +165,12 @@ def release_task(ctx: Context, principal: Principal, task_id: int) -> None:
         if not tasks.release_task(session, task_id, principal.user_id):
             raise errors.TaskNotAssigned(task_id=task_id)
         state.append_item_event(
-            session, task.item_id, "released", principal.actor, {"task_id": task_id}, now
+            session,
+            task.item_id,
+            audit_rules.EventKind.RELEASED,
+            principal.actor,
+            {"task_id": task_id},
+            now,
         )
     ctx.bus.publish("tasks_created", {"count": 1, "released": task_id})
 
@@ -244,7 +257,7 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
                 item_id=item.id,
                 expected=ItemState.IN_REVIEW,
                 target=ItemState(spec.final_state_for(decision.outcome)),
-                event="decided",
+                event=audit_rules.EventKind.DECIDED,
                 actor=principal.actor,
                 data={
                     "task_id": task_id,

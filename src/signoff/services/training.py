@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from signoff.ai import base as ai
+from signoff.domain import audit as audit_rules
 from signoff.domain import errors
 from signoff.domain.workflow import WorkflowSpec
 from signoff.services import workflows as workflow_service
@@ -106,7 +107,11 @@ def import_labels(
     flush()
     with engine.transaction(ctx.sessions) as session:
         audit.append_system_event(
-            session, "labels_imported", "cli", {"workflow": workflow, "count": total}, now
+            session,
+            audit_rules.EventKind.LABELS_IMPORTED,
+            "cli",
+            {"workflow": workflow, "count": total},
+            now,
         )
     return total
 
@@ -161,7 +166,7 @@ def train_workflow(
         version = models.create_active_version(session, view.id, len(rows), metrics, artifact, now)
         audit.append_system_event(
             session,
-            "model_trained",
+            audit_rules.EventKind.MODEL_TRAINED,
             actor,
             {
                 "workflow": workflow,

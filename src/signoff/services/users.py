@@ -13,6 +13,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from signoff.domain import access, errors, passwords
+from signoff.domain import audit as audit_rules
+from signoff.domain import workflow as wf
 from signoff.domain.access import Scope
 from signoff.domain.states import Role
 from signoff.services.context import Context
@@ -87,6 +89,12 @@ def add_user(
         raise errors.ValidationFailed("email: not an email address", field="email")
     if password is not None:
         check_password_rules(password, email)
+    for workflow in workflows or []:
+        if not wf.is_workflow_name(workflow):
+            raise errors.ValidationFailed(
+                f"workflows: {workflow!r} is not a workflow name: use {wf.NAME_RULE}",
+                field="workflows",
+            )
     now = ctx.clock.now()
     with engine.transaction(ctx.sessions) as session:
         if users.read_user_by_email(session, email) is not None:
@@ -104,7 +112,11 @@ def add_user(
             },
         )
         audit.append_system_event(
-            session, "user_added", actor, {"email": email, "role": role.value}, now
+            session,
+            audit_rules.EventKind.USER_ADDED,
+            actor,
+            {"email": email, "role": role.value},
+            now,
         )
     return user_id
 
@@ -120,11 +132,29 @@ def set_password(ctx: Context, email: str, password: str, actor: str = "cli") ->
             raise errors.UserNotFound(f"no user {email}")
         users.update_user(session, user.id, {"password_hash": password_hash})
         users.revoke_user_sessions(session, user.id, now)
-        audit.append_system_event(session, "password_set", actor, {"email": user.email}, now)
+        audit.append_system_event(
+            session, audit_rules.EventKind.PASSWORD_SET, actor, {"email": user.email}, now
+        )
 
 
-def set_role(ctx: Context, user_id: int, role: Role, active: bool, actor: str) -> None:
-    """Change a user's role or active flag; a change ends the user's open sessions."""
+def set_role(
+    ctx: Context,
+    user_id: int,
+    role: Role,
+    active: bool,
+    actor: str,
+    *,
+    acting_user_id: int | None,
+) -> None:
+    """Change a user's role or active flag; a change ends the user's open sessions.
+
+    `acting_user_id` is the signed-in user making the change (None for the CLI): nobody
+    can demote or deactivate themselves, so the admin doing it always stays one.
+    """
+    if user_id == acting_user_id and (role is not Role.ADMIN or not active):
+        raise errors.Forbidden(
+            "you cannot demote or deactivate yourself; another admin must do it", field="role"
+        )
     now = ctx.clock.now()
     with engine.transaction(ctx.sessions) as session:
         user = users.read_user(session, user_id)
@@ -135,7 +165,7 @@ def set_role(ctx: Context, user_id: int, role: Role, active: bool, actor: str) -
             users.revoke_user_sessions(session, user_id, now)
         audit.append_system_event(
             session,
-            "user_changed",
+            audit_rules.EventKind.USER_CHANGED,
             actor,
             {"email": user.email, "role": role.value, "active": active},
             now,
@@ -197,7 +227,7 @@ def create_key(
         )
         audit.append_system_event(
             session,
-            "api_key_created",
+            audit_rules.EventKind.API_KEY_CREATED,
             actor,
             {
                 "name": name,
@@ -215,7 +245,9 @@ def revoke_key(ctx: Context, key_id: int, actor: str) -> None:
     now = ctx.clock.now()
     with engine.transaction(ctx.sessions) as session:
         users.update_api_key(session, key_id, {"revoked_at": now})
-        audit.append_system_event(session, "api_key_revoked", actor, {"key_id": key_id}, now)
+        audit.append_system_event(
+            session, audit_rules.EventKind.API_KEY_REVOKED, actor, {"key_id": key_id}, now
+        )
 
 
 def list_keys(ctx: Context) -> list[Any]:

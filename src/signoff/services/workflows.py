@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from signoff.domain import audit as audit_rules
 from signoff.domain import errors
 from signoff.domain import workflow as wf
 from signoff.services import outbound_checks
@@ -33,6 +34,8 @@ def apply_workflow(
     Text (YAML or JSON) is stored as sent, comments included. With `name`, a
     definition without one takes it, and one that names another workflow is refused.
     """
+    if name is not None:
+        wf.check_workflow_name(name)
     if isinstance(source, str):
         data = wf.load_workflow_data(source)
         text: str | None = source
@@ -70,7 +73,11 @@ def apply_workflow(
             session, workflow_id, version, spec.model_dump(mode="json"), text, actor, now
         )
         audit.append_system_event(
-            session, "workflow_applied", actor, {"workflow": spec.name, "version": version}, now
+            session,
+            audit_rules.EventKind.WORKFLOW_APPLIED,
+            actor,
+            {"workflow": spec.name, "version": version},
+            now,
         )
     return WorkflowView(workflow_id, spec.name, version, spec, text), True
 

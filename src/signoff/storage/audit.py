@@ -21,7 +21,7 @@ class PendingEvent:
     """An event about to be appended to an item's chain."""
 
     item_id: int
-    type: str
+    type: audit_rules.EventKind
     actor: str
     data: dict[str, Any] = field(default_factory=dict)
 
@@ -38,7 +38,7 @@ def build_rows(
             chain=chain,
             seq=seq,
             prev_hash=prev,
-            type=event.type,
+            type=str(event.type),
             actor=event.actor,
             data=event.data,
             created_at=now,
@@ -48,7 +48,7 @@ def build_rows(
                 "chain": chain,
                 "seq": seq,
                 "item_id": event.item_id,
-                "type": event.type,
+                "type": str(event.type),  # plain text for every driver
                 "actor": event.actor,
                 "data": event.data,
                 "created_at": now,
@@ -66,7 +66,11 @@ def insert_rows(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 def append_system_event(
-    session: Session, type: str, actor: str, data: dict[str, Any], now: datetime
+    session: Session,
+    type: audit_rules.EventKind,
+    actor: str,
+    data: dict[str, Any],
+    now: datetime,
 ) -> None:
     """Append to the chain of events not about one item (workflows, users, keys)."""
     dialect = session.get_bind().dialect.name

@@ -42,7 +42,7 @@ class StateChange:
     item_id: int
     expected: ItemState | None
     target: ItemState | None
-    event: str
+    event: audit_rules.EventKind
     actor: str
     data: dict[str, Any] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
@@ -63,7 +63,12 @@ def set_item_state(session: Session, change: StateChange, now: datetime) -> None
 
 
 def append_item_event(
-    session: Session, item_id: int, event: str, actor: str, data: dict[str, Any], now: datetime
+    session: Session,
+    item_id: int,
+    event: audit_rules.EventKind,
+    actor: str,
+    data: dict[str, Any],
+    now: datetime,
 ) -> bool:
     """Record an event on an item's chain without changing its state; False on conflict."""
     change = StateChange(

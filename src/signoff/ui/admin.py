@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from signoff.domain import access, errors
 from signoff.domain.states import Role
+from signoff.domain.workflow import RoutingMode
 from signoff.services import calibration, users
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
@@ -21,13 +22,13 @@ router = APIRouter(prefix="/ui/admin", dependencies=[Depends(security.verify_csr
 def budget_status(report: dict[str, Any]) -> dict[str, str]:
     """A one-word status and a sentence for a workflow's threshold."""
     mode = report["mode"]
-    if mode == "fixed":
+    if mode == RoutingMode.FIXED:
         return {
             "tone": "neutral",
             "word": "fixed",
             "text": f"fixed threshold {report['threshold']:.2f}",
         }
-    if mode == "always_human":
+    if mode == RoutingMode.ALWAYS_HUMAN:
         return {"tone": "neutral", "word": "manual", "text": "every item goes to a person"}
     upper, budget = report.get("auto_error_upper_bound"), report["error_budget"]
     if report.get("threshold") is None:
@@ -168,10 +169,13 @@ def change_user(
     except ValueError:
         raise errors.ValidationFailed("role: unknown role", field="role") from None
     active = form.get("active") == "1"
-    if user_id == principal.user_id and (role is not Role.ADMIN or not active):
-        security.flash(request, "You cannot demote or deactivate yourself.", "error")
+    try:
+        users.set_role(
+            ctx, user_id, role, active, principal.actor, acting_user_id=principal.user_id
+        )
+    except errors.Forbidden as exc:
+        security.flash(request, exc.detail, "error")
         return RedirectResponse("/ui/admin/users", 303)
-    users.set_role(ctx, user_id, role, active, principal.actor)
     security.flash(request, "Saved.", "success")
     return RedirectResponse("/ui/admin/users", 303)
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from signoff.ai import base as ai_base
+from signoff.domain import audit as audit_rules
 from signoff.domain import reasons
 from signoff.domain.states import Role, TaskStatus
 from signoff.domain.workflow import WorkflowSpec
@@ -21,20 +22,20 @@ from signoff.web import CtxDep
 
 router = APIRouter(prefix="/ui", dependencies=[Depends(security.verify_csrf)])
 
-EVENT_TITLES = {
-    "received": "Received",
-    "claimed": "Picked up by a worker",
-    "lease_recovered": "Recovered from a stalled worker",
-    "routed_to_review": "Sent to review",
-    "auto_decided": "Decided automatically",
-    "assigned": "Assigned",
-    "viewed": "Viewed",
-    "released": "Handed back to the queue",
-    "decided": "Decided by a reviewer",
-    "delivered": "Delivered",
-    "delivery_failed": "Delivery failed",
-    "cancelled": "Cancelled",
-    "archived": "Archived",
+EVENT_TITLES: dict[str, str] = {
+    audit_rules.EventKind.RECEIVED: "Received",
+    audit_rules.EventKind.CLAIMED: "Picked up by a worker",
+    audit_rules.EventKind.LEASE_RECOVERED: "Recovered from a stalled worker",
+    audit_rules.EventKind.ROUTED_TO_REVIEW: "Sent to review",
+    audit_rules.EventKind.AUTO_DECIDED: "Decided automatically",
+    audit_rules.EventKind.ASSIGNED: "Assigned",
+    audit_rules.EventKind.VIEWED: "Viewed",
+    audit_rules.EventKind.RELEASED: "Handed back to the queue",
+    audit_rules.EventKind.DECIDED: "Decided by a reviewer",
+    audit_rules.EventKind.DELIVERED: "Delivered",
+    audit_rules.EventKind.DELIVERY_FAILED: "Delivery failed",
+    audit_rules.EventKind.CANCELLED: "Cancelled",
+    audit_rules.EventKind.ARCHIVED: "Archived",
     "escalated": "Escalated",
 }
 VERBS = {"approved": "Approve", "rejected": "Reject", "escalated": "Escalate"}
@@ -67,7 +68,7 @@ def timeline(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for event in events:
         data = event.get("data") or {}
         override = None
-        if event["type"] == "decided" and data.get("override"):
+        if event["type"] == audit_rules.EventKind.DECIDED and data.get("override"):
             override = {
                 "from": data.get("ai_label"),
                 "to": data.get("label"),
