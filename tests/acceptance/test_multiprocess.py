@@ -230,6 +230,18 @@ def test_worker_retrains_the_model_from_reviewers_decisions_and_scores_with_it(
         [(version, n_labels)] = _model_versions(run.deploy.url)
         assert version == 1 and 20 <= n_labels <= 30
 
+        # The worker picks a new model up within its bounded delay (a version probe, about a
+        # second): probe one item at a time until one is scored by it, then all must be.
+        probes = (text for text, _ in documents.generate(200, seed=11))
+
+        def scored_by_the_new_model() -> bool:
+            [probe] = run.submit("docs-ml", [{"text": next(probes)}])
+            [item] = run.wait(
+                lambda: run.settled([probe], ("in_review", "approved", "rejected")), "a probe"
+            )
+            return bool(item["prediction"]["model_version"] == "1")
+
+        run.wait(scored_by_the_new_model, "the worker scoring with the new model")
         later = run.submit("docs-ml", [{"text": text} for text, _ in documents.generate(10, 7)])
         scored = run.wait(
             lambda: run.settled(later, ("in_review", "approved", "rejected")), "the later items"
