@@ -50,8 +50,9 @@ def slow_ctx(
     monkeypatch.setenv("SIGNOFF_CREDENTIAL_FAKE_LLM_KEY", "sk-test-key")
     settings = make_settings(
         db_url,
-        # A short lease: a result thrown away would be predicted again within seconds.
-        worker={"concurrency": 1, "batch_size": 2, "lease_seconds": 3, "poll_seconds": 0.05},
+        # A lease that a loaded machine still renews in time, yet short enough that a result
+        # thrown away would be predicted again well within the deadline.
+        worker={"concurrency": 1, "batch_size": 2, "lease_seconds": 20, "poll_seconds": 0.05},
     )
     context = create_context(settings)
     workflow_service.apply_workflow(
