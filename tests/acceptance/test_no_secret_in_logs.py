@@ -25,7 +25,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -35,7 +34,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from signoff.testing.fake_chat import FakeChatServer
-from tests import live_server
+from tests import live_server, webhook_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -43,6 +42,7 @@ PATIENCE = 120.0  # fail when what we wait for has not happened after this long
 ITEMS = 4
 REVIEWER = "reviewer@example.com"
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
+
 
 
 @dataclass
@@ -74,26 +74,9 @@ class Receiver:
 @pytest.fixture
 def receiver(webhook_secret: str) -> Iterator[Receiver]:
     state = Receiver(secret=webhook_secret)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-            body = self.rfile.read(int(self.headers.get("content-length", "0")))
-            status = state.handle(body, dict(self.headers.items()))
-            self.send_response(status)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    yield state
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with webhook_server.serving(state.handle) as url:
+        state.url = url
+        yield state
 
 
 @pytest.fixture

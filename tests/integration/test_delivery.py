@@ -5,11 +5,9 @@ from __future__ import annotations
 import base64
 import json
 import os
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -23,6 +21,7 @@ from signoff.services import delivery, intake, processing, review, users
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context, create_context
 from signoff.storage import audit, items, outbox
+from tests import webhook_server
 from tests.conftest import make_settings
 
 START = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
@@ -60,28 +59,9 @@ class Receiver:
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     state = Receiver(secret="")
-    lock = threading.Lock()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-            body = self.rfile.read(int(self.headers.get("content-length", "0")))
-            with lock:
-                status = state.handle(body, dict(self.headers.items()))
-            self.send_response(status)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    yield state
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with webhook_server.serving(state.handle) as url:
+        state.url = url
+        yield state
 
 
 @pytest.fixture
