@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -42,8 +43,16 @@ def test_eval_keeps_realised_auto_error_within_the_budget_on_spamassassin(tmp_pa
     assert completed.returncode == 0, completed.stderr
     result = json.loads(output.read_text())
     print({k: v for k, v in result.items() if k != "learning_curve"})
-    assert result["items"] == 5919
-    assert result["human_reviews"] + result["auto_decided"] == 5919
+    # The corpus holds an email with a NUL byte, which no item may carry: the replay
+    # sets it aside, names it, and decides every other email.
+    with gzip.open(DATASET, "rt", encoding="utf-8") as handle:
+        storable = sum("\x00" not in json.loads(line)["text"] for line in handle if line.strip())
+    assert storable < 5919
+    assert f"skipped {5919 - storable} example(s) that cannot be stored" in " ".join(
+        completed.stdout.split()
+    )
+    assert result["items"] == storable
+    assert result["human_reviews"] + result["auto_decided"] == storable
     assert result["auto_error_rate"] <= budget
     # The model must earn automation, not stay timid: most mail ends up decided automatically.
     assert result["automation_rate"] >= 0.5

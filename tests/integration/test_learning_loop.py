@@ -91,6 +91,44 @@ def test_a_bad_label_in_an_import_file_is_named_and_nothing_is_imported(
     assert training.count_labels(ctx, workflow_service.get_workflow(ctx, "docs-ml").id) == 0
 
 
+def test_text_no_database_can_store_refuses_an_import_naming_the_line(
+    ctx: Context, tmp_path: Path
+) -> None:
+    workflow_service.apply_workflow(ctx, BUILTIN, "test")
+    bad = tmp_path / "nul.jsonl"
+    bad.write_text(
+        json.dumps({"text": "a fine invoice", "label": "invoice"})
+        + "\n"
+        + json.dumps({"text": "an email with a \x00 byte", "label": "other"})
+        + "\n"
+    )
+    result = _cli(["import-labels", "docs-ml", str(bad)], ctx.settings.database_url)
+    assert result.returncode == 1
+    assert "line 2" in result.stderr and "NUL" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert training.count_labels(ctx, workflow_service.get_workflow(ctx, "docs-ml").id) == 0
+
+
+def test_eval_sets_aside_an_example_the_intake_would_refuse_and_replays_the_rest(
+    tmp_path: Path,
+) -> None:
+    rows = [{"text": t, "label": label} for t, label in documents.generate(60, seed=5)]
+    rows[7]["text"] += " \x00 trailing NUL"
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    spec = tmp_path / "workflow.yaml"
+    spec.write_text(json.dumps(BUILTIN))
+    output = tmp_path / "figures.json"
+    result = _cli(
+        ["eval", str(data), "--workflow", str(spec), "--output", str(output)], "sqlite://"
+    )
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert "skipped 1 example(s) that cannot be stored" in text
+    assert "line 8" in text
+    assert json.loads(output.read_text())["items"] == 59
+
+
 def _review_cold_start(ctx: Context, n: int) -> None:
     """Submit n documents to docs-ml, route them, and have a reviewer label every one."""
     from signoff.services import users

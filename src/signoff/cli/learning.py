@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from signoff.cli.common import console, friendly, open_context
-from signoff.domain import errors
+from signoff.domain import errors, limits
 from signoff.domain import workflow as wf
 from signoff.services import calibration, evaluation, training
 from signoff.services import workflows as workflow_service
@@ -36,8 +36,8 @@ def _progress() -> Progress:
     )
 
 
-def read_examples(path: Path) -> Iterator[tuple[str, str]]:
-    """(text, label) pairs from JSON lines (optionally .gz) or CSV with text,label columns."""
+def read_examples(path: Path) -> Iterator[tuple[int, str, str]]:
+    """(line, text, label) from JSON lines (optionally .gz) or CSV with text,label columns."""
     if not path.is_file():
         raise errors.ValidationFailed(f"no such file: {path}")
     opener = gzip.open if path.suffix == ".gz" else open
@@ -48,18 +48,51 @@ def read_examples(path: Path) -> Iterator[tuple[str, str]]:
             if not reader.fieldnames or not {"text", "label"} <= set(reader.fieldnames):
                 raise errors.ValidationFailed("the CSV needs a header with text and label columns")
             for row in reader:
-                yield row["text"], row["label"]
+                yield reader.line_num, row["text"], row["label"]
             return
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
                 data = json.loads(line)
-                yield str(data["text"]), str(data["label"])
+                yield number, str(data["text"]), str(data["label"])
             except (json.JSONDecodeError, KeyError, TypeError):
                 raise errors.ValidationFailed(
                     f"line {number}: expected a JSON object with text and label"
                 ) from None
+
+
+def load_examples(
+    path: Path, limit: int | None = None, *, skip_unstorable: bool = False
+) -> list[tuple[str, str]]:
+    """The examples of `path`; text no database can store is refused naming its line.
+
+    Real corpora hold such text (a NUL byte in an email, a lone surrogate). An import
+    refuses the file, so nothing is half-imported; a replay (`skip_unstorable`) sets
+    the example aside and names it, as the intake would refuse that item, so one of
+    them does not end a run over thousands.
+    """
+    examples: list[tuple[str, str]] = []
+    skipped: list[str] = []
+    for number, text, label in read_examples(path):
+        if limit is not None and len(examples) >= limit:
+            break
+        try:
+            limits.check_text(text, "text")
+            limits.check_text(label, "label")
+        except errors.ValidationFailed as exc:
+            if not skip_unstorable:
+                raise errors.ValidationFailed(f"line {number}: {exc}", line=number) from None
+            skipped.append(f"line {number}: {exc}")
+            continue
+        examples.append((text, label))
+    if skipped:
+        console.print(
+            f"[yellow]skipped {len(skipped)} example(s) that cannot be stored:[/yellow] "
+            + "; ".join(skipped[:5])
+            + (" …" if len(skipped) > 5 else "")
+        )
+    return examples
 
 
 @friendly
@@ -71,7 +104,7 @@ def import_labels(
 ) -> None:
     """Load labelled examples (JSONL or CSV with text,label) to seed the built-in model."""
     ctx = open_context()
-    examples = list(read_examples(file))
+    examples = load_examples(file)
     with _progress() as progress:
         task = progress.add_task("importing", total=len(examples))
         count = training.import_labels(
@@ -144,7 +177,7 @@ def eval_command(
     if not workflow_file.is_file():
         raise errors.ValidationFailed(f"no such file: {workflow_file}")
     spec = wf.load_workflow_text(workflow_file.read_text())
-    examples = list(read_examples(file))[:limit]
+    examples = load_examples(file, limit, skip_unstorable=True)
     with tempfile.TemporaryDirectory(prefix="signoff-eval-") as tmp:
         url = f"sqlite:///{tmp}/eval.db"
         migrate.upgrade(url)
