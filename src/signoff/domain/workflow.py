@@ -8,28 +8,27 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from signoff.domain import errors, yaml_source
+from signoff.domain import errors, review_ops, spec_base, yaml_source
 from signoff.domain import patterns as user_patterns
+from signoff.domain.spec_base import (
+    MAX_ARCHIVE_AGE,
+    MAX_COUNT,
+    MAX_HOURS,
+    MAX_LIST,
+    MAX_TEXT,
+    MIN_ARCHIVE_AGE,
+    MetadataRule,
+    Short,
+    parse_duration,
+)
+from signoff.domain.spec_base import Strict as _Strict
 
 #: The one rule for workflow names, used by the spec, the API's paths and the services.
-NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
-NAME_RULE = "1 to 64 lowercase letters, digits, '_' or '-', starting with a letter or digit"
+NAME_PATTERN = spec_base.NAME_PATTERN
+NAME_RULE = spec_base.NAME_RULE
 _NAME = re.compile(NAME_PATTERN)
-# Bounds every number, list and string in a workflow must respect: a value past them is
-# a mistake (or an attack), and unbounded ones overflowed timers and flooded pages.
-MAX_COUNT = 1_000_000
-MAX_HOURS = 24 * 366
-MAX_LIST = 200
-MAX_TEXT = 10_000
-Short = Annotated[str, Field(min_length=1, max_length=100)]
-
-_DURATION = re.compile(r"^\s*(\d{1,7})\s*([smhdw])\s*$")
-_DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-#: Bounds of `archive_after` and of `signoff items archive --older-than`.
-MIN_ARCHIVE_AGE = timedelta(minutes=1)
-MAX_ARCHIVE_AGE = timedelta(days=3650)
 
 
 def is_workflow_name(text: str) -> bool:
@@ -47,27 +46,12 @@ def check_workflow_name(name: str) -> None:
         )
 
 
-def parse_duration(text: str) -> timedelta:
-    """`90s`, `15m`, `12h`, `30d`, `2w` as a timedelta; ValueError says what is accepted."""
-    match = _DURATION.match(text)
-    if match is None:
-        raise ValueError(
-            f"{text!r} is not a duration: use a whole number and a unit s, m, h, d or w (e.g. 30d)"
-        )
-    return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
-
-
 def parse_archive_age(text: str) -> timedelta:
     """A duration within the archive bounds (1m to 3650d)."""
     age = parse_duration(text)
     if not MIN_ARCHIVE_AGE <= age <= MAX_ARCHIVE_AGE:
         raise ValueError(f"{text!r} is out of range: between 1m and 3650d")
     return age
-
-
-class _Strict(BaseModel):
-    # NaN and infinity are refused everywhere: `sla_hours: .inf` used to overflow timers.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class EntityType(_Strict):
@@ -104,20 +88,6 @@ class AiSpec(_Strict):
         max_length=100,
         description="Content field holding the text (default: text, body, ...)",
     )
-
-
-class MetadataRule(_Strict):
-    field: str = Field(max_length=100)
-    equals: Any = None
-    one_of: list[Any] | None = Field(default=None, max_length=MAX_LIST)
-
-    def matches(self, metadata: dict[str, Any]) -> bool:
-        if self.field not in metadata:
-            return False
-        value = metadata[self.field]
-        if self.one_of is not None:
-            return value in self.one_of
-        return bool(value == self.equals)
 
 
 class RoutingMode(StrEnum):
@@ -170,7 +140,14 @@ class ReviewSpec(_Strict):
     require_comment_on: list[Literal["override", "rejected", "always"]] = Field(
         default_factory=list, max_length=3
     )
-    sla_hours: float | None = Field(default=None, gt=0, le=MAX_HOURS)
+    sla_hours: float | None = Field(
+        default=None, gt=0, le=MAX_HOURS, description="Hours until due (older form of sla.due_in)"
+    )
+    instructions: str = Field(
+        default="", max_length=MAX_TEXT, description="Markdown shown to reviewers on each item"
+    )
+    assignment: review_ops.AssignmentSpec = Field(default_factory=review_ops.AssignmentSpec)
+    sla: review_ops.SlaSpec = Field(default_factory=review_ops.SlaSpec)
 
     @model_validator(mode="after")
     def _outcomes_known(self) -> ReviewSpec:
@@ -178,7 +155,18 @@ class ReviewSpec(_Strict):
             raise ValueError("outcomes must be unique")
         if self.auto_outcome not in self.outcomes:
             raise ValueError(f"auto_outcome {self.auto_outcome!r} is not one of outcomes")
+        timeout = self.sla.on_timeout
+        if timeout is not None and timeout.outcome not in self.outcomes:
+            raise ValueError(f"sla.on_timeout.outcome {timeout.outcome!r} is not one of outcomes")
+        if self.sla_hours is not None and self.sla.due_in is not None:
+            raise ValueError("set either sla_hours or sla.due_in, not both")
         return self
+
+    def due_in(self) -> timedelta | None:
+        """How long after creation a task is due (None: no due time)."""
+        if self.sla_hours is not None:
+            return timedelta(hours=self.sla_hours)
+        return self.sla.timer("due_in")
 
 
 class DeliverySpec(_Strict):
@@ -225,6 +213,9 @@ class WorkflowSpec(_Strict):
     review: ReviewSpec = Field(default_factory=ReviewSpec)
     delivery: DeliverySpec = Field(default_factory=DeliverySpec)
     training: TrainingSpec = Field(default_factory=TrainingSpec)
+    notify: list[review_ops.NotifyRule] = Field(
+        default_factory=list, max_length=50, description="Who is told what, on which channel"
+    )
     archive_after: str | None = Field(
         default=None,
         max_length=20,
@@ -255,6 +246,17 @@ class WorkflowSpec(_Strict):
             raise ValueError(
                 f"routing.review_if_entities has unknown entity types: {unknown_types}"
             )
+        unknown_rule_labels = [
+            r.label
+            for r in self.review.assignment.rules
+            if r.label is not None and r.label not in self.labels
+        ]
+        if unknown_rule_labels:
+            raise ValueError(f"review.assignment.rules has unknown labels: {unknown_rule_labels}")
+        if self.review.sla.escalate_to is None and any(
+            rule.to == "escalate_to" for rule in self.notify
+        ):
+            raise ValueError("notify: to escalate_to needs review.sla.escalate_to")
         return self
 
     def final_state_for(self, outcome: str) -> str:

@@ -8,6 +8,7 @@ it must stay within the node limit: a few hundred bytes cannot become megabytes.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +59,17 @@ class _BoundedLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+
+# YAML 1.2 booleans: only true and false. Under YAML 1.1 rules `on:` (a notify rule's
+# events) was the boolean True and `no`/`off` were False, which no workflow author means.
+_BoundedLoader.yaml_implicit_resolvers = {
+    first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_BoundedLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 def load_source(text: str, bounds: SourceLimits = DEFAULT_LIMITS) -> Any:

@@ -318,7 +318,8 @@ def _outcome_for(
     change = _change_for(owner, w, spec, prediction, verdict, now)
     if verdict.kind is not RouteKind.HUMAN:
         return _Outcome(change, None)
-    due = now + timedelta(hours=spec.review.sla_hours) if spec.review.sla_hours else None
+    due_in = spec.review.due_in()
+    due = now + due_in if due_in is not None else None
     return _Outcome(change, _task_row(w, now, due))
 
 

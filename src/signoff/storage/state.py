@@ -69,10 +69,20 @@ def append_item_event(
     actor: str,
     data: dict[str, Any],
     now: datetime,
+    outbox: Sequence[OutboxMessage] = (),
 ) -> bool:
-    """Record an event on an item's chain without changing its state; False on conflict."""
+    """Record an event (and the messages it causes) on an item's chain, state unchanged.
+
+    False on conflict.
+    """
     change = StateChange(
-        item_id=item_id, expected=None, target=None, event=event, actor=actor, data=data
+        item_id=item_id,
+        expected=None,
+        target=None,
+        event=event,
+        actor=actor,
+        data=data,
+        outbox=list(outbox),
     )
     return bool(set_item_states(session, [change], now))
 

@@ -163,6 +163,14 @@ review_tasks = sa.Table(
     sa.Column("comment", sa.Text, nullable=True),
     sa.Column("time_on_task_ms", sa.Integer, nullable=True),
     sa.Column("escalated", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Review operations (0004): the group the task is for, the SLA timers that fired, and
+    # when a reviewer first and last touched it (time to first touch; claim timeout).
+    sa.Column("group_name", sa.String(64), nullable=True),
+    sa.Column("reminded_at", UTCDateTime, nullable=True),
+    sa.Column("escalated_at", UTCDateTime, nullable=True),
+    sa.Column("timed_out_at", UTCDateTime, nullable=True),
+    sa.Column("first_touched_at", UTCDateTime, nullable=True),
+    sa.Column("touched_at", UTCDateTime, nullable=True),
     sa.Index("ix_review_tasks_status_workflow", "status", "workflow_id", "id"),
     sa.Index("ix_review_tasks_assignee_status", "assignee_id", "status"),
     sa.Index("ix_review_tasks_item", "item_id"),
@@ -176,6 +184,27 @@ review_tasks = sa.Table(
         "due_at",
         "time_on_task_ms",
     ),
+)
+
+reviewer_groups = sa.Table(
+    "reviewer_groups",
+    metadata,
+    _id(),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+group_members = sa.Table(
+    "group_members",
+    metadata,
+    _id(),
+    sa.Column("group_id", BigId, sa.ForeignKey("reviewer_groups.id"), nullable=False),
+    sa.Column("user_id", BigId, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("skills", JSONType, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("group_id", "user_id", name="uq_group_members_group_user"),
+    sa.Index("ix_group_members_user", "user_id"),
 )
 
 audit_events = sa.Table(

@@ -1,0 +1,106 @@
+"""Reviewer groups and their members (users with optional skills)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from signoff.storage import tables as t
+
+
+def create_group(session: Session, name: str, description: str | None, now: datetime) -> int:
+    insert = sa.insert(t.reviewer_groups).values(
+        name=name, description=description, created_at=now
+    )
+    return int(session.execute(insert.returning(t.reviewer_groups.c.id)).scalar_one())
+
+
+def read_group(session: Session, name: str) -> Any | None:
+    return session.execute(
+        sa.select(t.reviewer_groups).where(t.reviewer_groups.c.name == name)
+    ).first()
+
+
+def list_groups(session: Session) -> list[Any]:
+    return list(session.execute(sa.select(t.reviewer_groups).order_by(t.reviewer_groups.c.name)))
+
+
+def read_member(session: Session, group_id: int, user_id: int) -> Any | None:
+    return session.execute(
+        sa.select(t.group_members).where(
+            t.group_members.c.group_id == group_id, t.group_members.c.user_id == user_id
+        )
+    ).first()
+
+
+def create_member(
+    session: Session, group_id: int, user_id: int, skills: list[str], now: datetime
+) -> None:
+    session.execute(
+        sa.insert(t.group_members).values(
+            group_id=group_id, user_id=user_id, skills=skills, created_at=now
+        )
+    )
+
+
+def update_member_skills(session: Session, group_id: int, user_id: int, skills: list[str]) -> None:
+    session.execute(
+        sa.update(t.group_members)
+        .where(t.group_members.c.group_id == group_id, t.group_members.c.user_id == user_id)
+        .values(skills=skills)
+    )
+
+
+def delete_member(session: Session, group_id: int, user_id: int) -> int:
+    result = session.execute(
+        sa.delete(t.group_members).where(
+            t.group_members.c.group_id == group_id, t.group_members.c.user_id == user_id
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def list_members(session: Session, name: str, *, active_only: bool = True) -> list[Any]:
+    """The members of group `name` (user_id, email, role, skills), by email; [] if none."""
+    query = (
+        sa.select(
+            t.users.c.id.label("user_id"),
+            t.users.c.email,
+            t.users.c.role,
+            t.users.c.display_name,
+            t.group_members.c.skills,
+        )
+        .select_from(
+            t.group_members.join(
+                t.reviewer_groups, t.reviewer_groups.c.id == t.group_members.c.group_id
+            ).join(t.users, t.users.c.id == t.group_members.c.user_id)
+        )
+        .where(t.reviewer_groups.c.name == name)
+        .order_by(t.users.c.email)
+    )
+    if active_only:
+        query = query.where(t.users.c.active.is_(True))
+    return list(session.execute(query))
+
+
+def list_member_emails(session: Session, name: str) -> list[str]:
+    """The email addresses of group `name`'s active members: where its messages go."""
+    return [row.email for row in list_members(session, name)]
+
+
+def list_user_groups(session: Session, user_id: int) -> list[str]:
+    """The names of the groups `user_id` belongs to."""
+    rows = session.execute(
+        sa.select(t.reviewer_groups.c.name)
+        .select_from(
+            t.group_members.join(
+                t.reviewer_groups, t.reviewer_groups.c.id == t.group_members.c.group_id
+            )
+        )
+        .where(t.group_members.c.user_id == user_id)
+        .order_by(t.reviewer_groups.c.name)
+    )
+    return [row.name for row in rows]
