@@ -221,3 +221,22 @@ def test_late_result_is_dropped_while_the_new_owner_still_holds_the_lease(
         "lease_recovered",
         "routed_to_review",
     ]
+
+
+def test_auto_decisions_record_the_outcome_their_label_maps_to(fctx: Context) -> None:
+    moderation = """
+name: posts
+labels: [ok, spam]
+ai: {provider: fake}
+routing: {threshold: 0.8}
+review: {outcomes: [allow, remove], reject_outcomes: [remove], auto_outcome: allow,
+         auto_outcomes: {spam: remove}}
+"""
+    workflow_service.apply_workflow(fctx, moderation, "test")
+    ids = [
+        intake.submit_item(fctx, "posts", intake.NewItem(content=c), "test").item_id
+        for c in ({"label": "ok", "confidence": 0.95}, {"label": "spam", "confidence": 0.95})
+    ]
+    processing.process_batch(fctx, "w", processing.ProviderCache(fctx), 10)
+    rows = [_row(fctx, i) for i in ids]
+    assert [(r.state, r.outcome) for r in rows] == [("approved", "allow"), ("rejected", "remove")]

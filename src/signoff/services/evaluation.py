@@ -13,6 +13,7 @@ from typing import Any
 
 from signoff.domain import errors
 from signoff.domain.states import Role
+from signoff.domain.workflow import WorkflowSpec
 from signoff.services import calibration, intake, processing, review, users
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
@@ -108,7 +109,7 @@ def replay(
         truth = {s.item_id: label for s, (_, label) in zip(submitted, chunk, strict=True)}
         while processing.process_batch(ctx, "eval", providers, batch_size):
             pass
-        _decide_all(ctx, reviewer, workflow, truth, view.spec.review.auto_outcome)
+        _decide_all(ctx, reviewer, workflow, truth, view.spec)
         for row in _read(ctx, list(truth)):
             label = truth[row.id]
             if current.items == window:
@@ -141,8 +142,13 @@ def replay(
 
 
 def _decide_all(
-    ctx: Context, reviewer: users.Principal, workflow: str, truth: dict[int, str], outcome: str
+    ctx: Context,
+    reviewer: users.Principal,
+    workflow: str,
+    truth: dict[int, str],
+    spec: WorkflowSpec,
 ) -> None:
+    """Answer every open task as a reviewer who knows the true label would."""
     while True:
         task = review.claim_next_task(ctx, reviewer, workflow)
         if task is None:
@@ -151,7 +157,8 @@ def _decide_all(
         if label is None:  # a task from before this replay: answer with the AI's label
             row = _read(ctx, [task.item_id])[0]
             label = row.ai_label
-        review.decide(ctx, reviewer, task.id, review.DecisionInput(outcome=outcome, label=label))
+        decision = review.DecisionInput(outcome=spec.review.outcome_for(label), label=label)
+        review.decide(ctx, reviewer, task.id, decision)
 
 
 def _read(ctx: Context, ids: list[int]) -> list[Any]:

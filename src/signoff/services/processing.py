@@ -416,7 +416,7 @@ def _change_for(
             values=values,
             lease_owner=owner,
         )
-    outcome = spec.review.auto_outcome
+    outcome = spec.review.outcome_for(prediction.label)
     entities = list(values["prediction"]["entities"])
     decision = decisions.DecisionRecord(
         outcome=outcome,
