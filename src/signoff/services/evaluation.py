@@ -91,8 +91,14 @@ def replay(
     batch_size: int = 100,
     window: int = 500,
     progress: Callable[[int], None] | None = None,
+    metadata: Sequence[dict[str, Any]] | None = None,
 ) -> EvalResult:
-    """Run `(text, true_label)` examples through the engine; returns the realised figures."""
+    """Run `(text, true_label)` examples (with `metadata`, one per example) through the engine.
+
+    Returns the realised figures.
+    """
+    if metadata is not None and len(metadata) != len(examples):
+        raise errors.ValidationFailed("metadata needs one mapping per example")
     view = workflow_service.get_workflow(ctx, workflow)
     unknown = {label for _, label in examples} - set(view.spec.labels)
     if unknown:
@@ -103,9 +109,12 @@ def replay(
     current = _Window(0)
     for start in range(0, len(examples), batch_size):
         chunk = examples[start : start + batch_size]
-        submitted = intake.submit_items(
-            ctx, workflow, [intake.NewItem(content={"text": text}) for text, _ in chunk], "eval"
-        )
+        extra = metadata[start : start + batch_size] if metadata else [{}] * len(chunk)
+        new = [
+            intake.NewItem(content={"text": text}, metadata=meta or None)
+            for (text, _), meta in zip(chunk, extra, strict=True)
+        ]
+        submitted = intake.submit_items(ctx, workflow, new, "eval")
         truth = {s.item_id: label for s, (_, label) in zip(submitted, chunk, strict=True)}
         while processing.process_batch(ctx, "eval", providers, batch_size):
             pass
@@ -157,7 +166,11 @@ def _decide_all(
         if label is None:  # a task from before this replay: answer with the AI's label
             row = _read(ctx, [task.item_id])[0]
             label = row.ai_label
-        decision = review.DecisionInput(outcome=spec.review.outcome_for(label), label=label)
+        decision = review.DecisionInput(
+            outcome=spec.review.outcome_for(label),
+            label=label,
+            comment=f"simulated reviewer: the true label is {label}",
+        )
         review.decide(ctx, reviewer, task.id, decision)
 
 

@@ -210,7 +210,12 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
     if entities is None:
         entities = (item.prediction or {}).get("entities") or []
     rejected = spec.final_state_for(decision.outcome) == ItemState.REJECTED.value
-    override = rejected or (label != item.ai_label)
+    # The person overrides the AI when the label differs or the decision ends in another
+    # state than the automatic decision of the AI's label would have (`auto_outcomes`).
+    ai_rejects = (
+        spec.final_state_for(spec.review.outcome_for(item.ai_label)) == ItemState.REJECTED.value
+    )
+    override = rejected != ai_rejects or (label != item.ai_label)
     if decision.entities is not None and decision.entities != (item.prediction or {}).get(
         "entities"
     ):
