@@ -35,24 +35,23 @@ def demo(
     ] = True,
     host: run.HostOption = None,
     port: run.PortOption = None,
-    template_name: Annotated[
-        str,
-        typer.Option("--template", help=f"The workflow to show: {', '.join(templates.TEMPLATES)}"),
+    template: Annotated[
+        str, typer.Option(metavar="NAME", help=f"One of {', '.join(templates.TEMPLATES)}")
     ] = "document-review",
 ) -> None:
     """Set up a demo workflow, users, model and records on SQLite, then serve."""
-    template = templates.get_template(template_name)
+    chosen = templates.get_template(template)
     settings = load_settings()
     migrate.upgrade(settings.database_url)
     ctx = create_context(settings)
-    view, _ = workflow_service.apply_workflow(ctx, template.workflow_source(), "demo")
+    view, _ = workflow_service.apply_workflow(ctx, chosen.workflow_source(), "demo")
     existing = {u.email for u in users.list_users(ctx)}
     for (email, password), role in ((ADMIN, Role.ADMIN), (REVIEWER, Role.REVIEWER)):
         if email not in existing:
             users.add_user(ctx, email, role, password=password)
     if history.needs_seeding(ctx, view.id):
         with console.status("training the built-in model and replaying 14 days of reviews"):
-            history.seed(settings, view.name, template=template)
+            history.seed(settings, view.name, template=chosen)
     token = _demo_key(ctx, settings)
     ctx.close()
     url = f"http://{host or settings.host}:{port or settings.port}"
@@ -101,9 +100,7 @@ def _key_file(settings: Settings) -> Path | None:
 
 @friendly
 def init(
-    template_name: Annotated[
-        str, typer.Argument(metavar="TEMPLATE", help=f"One of {', '.join(templates.TEMPLATES)}")
-    ],
+    template: Annotated[str, typer.Argument(help=f"One of {', '.join(templates.TEMPLATES)}")],
     directory: Annotated[
         Path | None, typer.Argument(help="Where to write (default: ./TEMPLATE)")
     ] = None,
@@ -111,14 +108,14 @@ def init(
     force: Annotated[bool, typer.Option(help="Overwrite files that exist")] = False,
 ) -> None:
     """Write a ready workflow, generated sample records and a README for a use case."""
-    template = templates.get_template(template_name)
-    target = directory or Path(template.name)
+    chosen = templates.get_template(template)
+    target = directory or Path(chosen.name)
     files = {
-        "workflow.yaml": template.workflow_source(),
+        "workflow.yaml": chosen.workflow_source(),
         "sample.jsonl": "".join(
-            json.dumps(e.to_json()) + "\n" for e in template.examples(samples, seed=21)
+            json.dumps(e.to_json()) + "\n" for e in chosen.examples(samples, seed=21)
         ),
-        "README.md": _readme(template, samples),
+        "README.md": _readme(chosen, samples),
     }
     existing = [name for name in files if (target / name).exists()]
     if existing and not force:
