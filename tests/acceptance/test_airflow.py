@@ -199,3 +199,42 @@ def test_dag_runs_pass_auto_items_wait_for_a_reviewer_and_take_the_default_on_ti
         item = admin.get(human["review"]["id"]).model_dump(mode="json")
         assert {k: v for k, v in human["review"].items() if k in item} == item
         assert admin.get(timed_out["review"]["id"]).state == "cancelled"
+
+
+DOC = CHECKOUT / "docs" / "integrations" / "airflow.md"
+BUILD_DAG = """
+import sys
+namespace = {}
+exec(compile(sys.stdin.read(), "airflow.md", "exec"), namespace)
+print(sorted(namespace["dag"].task_ids))
+"""
+
+
+def _python_blocks(path: Path) -> list[str]:
+    blocks, inside, lines = [], False, []
+    for line in path.read_text().splitlines():
+        if line.startswith("```"):
+            if inside:
+                blocks.append("\n".join(lines))
+            inside, lines = line.strip() == "```python", []
+        elif inside:
+            lines.append(line)
+    return blocks
+
+
+def test_the_airflow_docs_python_examples_build_dags_in_real_airflow(
+    airflow_home: dict[str, str],
+) -> None:
+    blocks = _python_blocks(DOC)
+    assert blocks
+    for code in blocks:
+        built = subprocess.run(
+            [airflow_home["PYTHON"], "-c", BUILD_DAG],
+            input=code,
+            env=airflow_home,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert built.returncode == 0, built.stderr[-3000:]
+        assert "'review'" in built.stdout and "'branch'" in built.stdout
