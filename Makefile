@@ -32,7 +32,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec compose.yaml
-	$(BIN)/python -m signoff.reference_doc --check
+	$(BIN)/python -m signoff.docs_site --check
 	site=$$(mktemp -d) && $(BIN)/mkdocs build --strict --quiet --site-dir "$$site"; status=$$?; rm -rf "$$site"; exit $$status
 
 ## Throughput benchmarks; results go to docs/benchmarks.md.
