@@ -175,7 +175,7 @@ def test_compose_runs_postgresql_a_one_shot_upgrade_a_server_and_worker_replicas
     # The server leaves the AI step to the worker containers.
     assert server["command"] == ["signoff", "serve", "--no-workers"]
     assert worker["command"] == ["signoff", "worker"]
-    assert re.fullmatch(r"\$\{SIGNOFF_WORKERS:-[2-9]\}", str(worker["deploy"]["replicas"]))
+    assert re.fullmatch(r"\$\{WORKER_REPLICAS:-[2-9]\}", str(worker["deploy"]["replicas"]))
     for service in (server, worker):
         assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert worker["healthcheck"] == {"disable": True}, "workers serve no /healthz"

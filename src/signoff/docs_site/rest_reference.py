@@ -80,7 +80,10 @@ def _operation(method: str, path: str, op: dict[str, Any]) -> list[str]:
         lines += [" ".join(str(op.get("description") or op["summary"]).split()), ""]
     parameters = op.get("parameters", [])
     if parameters:
-        lines += ["| parameter | in | type | required | description |", "| --- | --- | --- | --- | --- |"]
+        lines += [
+            "| parameter | in | type | required | description |",
+            "| --- | --- | --- | --- | --- |",
+        ]
         for parameter in parameters:
             lines.append(
                 f"| `{parameter['name']}` | {parameter['in']} | {_type(parameter.get('schema', {}))} "
