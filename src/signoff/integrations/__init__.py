@@ -1,0 +1,1 @@
+"""Orchestrator integrations (Airflow, Prefect, Temporal) built on signoff.client only."""

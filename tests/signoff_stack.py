@@ -1,0 +1,191 @@
+"""A live signoff deployment plus an orchestrator's processes, for the integration acceptance tests.
+
+`signoff serve` runs as a real process (API, workers and the webhook sender) on the
+test's database; the orchestrator's server, workers and receivers run as processes
+of its own virtualenv (tests/framework_venv.py). Waits end on readiness or progress,
+and fail early with every process's log when one of them dies.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+PATIENCE = 180.0  # a loaded machine starts these servers slowly; only a hang fails
+T = TypeVar("T")
+
+WORKFLOW = """
+name: docs
+labels: [invoice, contract, other]
+ai: {provider: fake, retries: 0}
+routing: {threshold: 0.85}
+review: {outcomes: [approved, rejected]}
+delivery: {webhook_url: "WEBHOOK_URL"}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Stack:
+    """The processes of one test, their logs, and the keys of its signoff."""
+
+    def __init__(self, db_url: str, workdir: Path) -> None:
+        self.workdir = workdir
+        self.webhook_secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+        self.env = {
+            **os.environ,
+            "SIGNOFF_DATABASE_URL": db_url,
+            "SIGNOFF_ENVIRONMENT": "development",
+            "SIGNOFF_OUTBOUND__ALLOW": "127.0.0.1",
+            "SIGNOFF_DELIVERY__WEBHOOK_SECRET": self.webhook_secret,
+            "SIGNOFF_DELIVERY__BASE_BACKOFF_SECONDS": "0.5",
+            "SIGNOFF_WORKER__POLL_SECONDS": "0.1",
+            "SIGNOFF_LOG_LEVEL": "INFO",
+        }
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.logs: dict[str, Path] = {}
+        self.url = ""
+        self.service_key = ""
+        self.reviewer_key = ""
+
+    # -- signoff -----------------------------------------------------------------------
+    def signoff(self, *args: str) -> str:
+        """Run a short `signoff` command; its stdout."""
+        script = Path(sys.executable).parent / "signoff"
+        result = subprocess.run(
+            [str(script), *args],
+            env=self.env,
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            timeout=PATIENCE,
+        )
+        assert result.returncode == 0, f"signoff {args}: {result.stdout}\n{result.stderr}"
+        return result.stdout
+
+    def start_signoff(self, webhook_url: str) -> str:
+        """Migrate, create keys, apply the `docs` workflow (webhook to `webhook_url`), serve."""
+        self.signoff("db", "upgrade")
+        self.signoff("users", "add", "reviewer@example.com", "--role", "reviewer")
+        self.service_key = self.signoff("keys", "create", "pipeline").strip()
+        self.reviewer_key = self.signoff(
+            "keys", "create", "reviewer", "--user", "reviewer@example.com"
+        ).strip()
+        spec = self.workdir / "docs.yaml"
+        spec.write_text(WORKFLOW.replace("WEBHOOK_URL", webhook_url))
+        self.signoff("workflows", "apply", str(spec))
+        port = free_port()
+        script = Path(sys.executable).parent / "signoff"
+        self.start("signoff", [str(script), "serve", "--port", str(port)], self.env)
+        self.url = f"http://127.0.0.1:{port}"
+
+        def ready() -> bool:
+            try:
+                return httpx.get(f"{self.url}/readyz", timeout=5).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        self.wait_until(ready, "signoff serve ready")
+        return self.url
+
+    def reviewer(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {self.reviewer_key}"}, timeout=60
+        )
+
+    def pipeline(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {self.service_key}"}, timeout=60
+        )
+
+    # -- processes ---------------------------------------------------------------------
+    def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        log = self.workdir / f"{name}.log"
+        self.logs[name] = log
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                argv, env=env, cwd=self.workdir, stdout=out, stderr=subprocess.STDOUT
+            )
+        self.processes[name] = process
+        return process
+
+    def log_tails(self, lines: int = 60) -> str:
+        parts = []
+        for name, path in self.logs.items():
+            text = path.read_text(errors="replace") if path.exists() else ""
+            tail = "\n".join(text.splitlines()[-lines:])
+            parts.append(f"--- {name} (last {lines} lines) ---\n{tail}")
+        return "\n".join(parts)
+
+    def check_alive(self, *, except_: tuple[str, ...] = ()) -> None:
+        for name, process in self.processes.items():
+            code = process.poll()
+            if name not in except_ and code is not None:
+                pytest.fail(f"{name} exited with {code}\n{self.log_tails()}")
+
+    def wait_until(
+        self,
+        predicate: Callable[[], T],
+        what: str,
+        *,
+        patience: float = PATIENCE,
+        may_exit: tuple[str, ...] = (),
+    ) -> T:
+        """Poll `predicate` until truthy; fail when a process dies or after `patience`."""
+        deadline = time.monotonic() + patience
+        while time.monotonic() < deadline:
+            self.check_alive(except_=may_exit)
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.1)
+        pytest.fail(f"no sign of {what} after {patience:.0f}s\n{self.log_tails()}")
+
+    def close(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+def decide_next(
+    reviewer: httpx.Client, outcomes: dict[int, str], comment: str = "checked"
+) -> dict[str, Any] | None:
+    """Claim the next task and decide it with `outcomes[item_id]`; None when none waits."""
+    claim = reviewer.post("/api/v1/reviews/claim")
+    if claim.status_code == 204:
+        return None
+    assert claim.status_code == 200, claim.text
+    task = claim.json()
+    assert task["item_id"] in outcomes, f"an unexpected item to review: {task}"
+    decision = reviewer.post(
+        f"/api/v1/tasks/{task['id']}/decision",
+        json={"outcome": outcomes[task["item_id"]], "comment": comment},
+    )
+    assert decision.status_code == 200, decision.text
+    return dict(task)
