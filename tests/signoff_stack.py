@@ -15,12 +15,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
 
+REVIEWERS = ("ana@example.com", "ben@example.com")
 PATIENCE = 180.0  # a loaded machine starts these servers slowly; only a hang fails
 T = TypeVar("T")
 
@@ -66,7 +68,7 @@ class Stack:
         self.logs: dict[str, Path] = {}
         self.url = ""
         self.service_key = ""
-        self.reviewer_key = ""
+        self.reviewer_keys: dict[str, str] = {}
 
     # -- signoff -----------------------------------------------------------------------
     def signoff(self, *args: str) -> str:
@@ -86,11 +88,12 @@ class Stack:
     def start_signoff(self, webhook_url: str) -> str:
         """Migrate, create keys, apply the `docs` workflow (webhook to `webhook_url`), serve."""
         self.signoff("db", "upgrade")
-        self.signoff("users", "add", "reviewer@example.com", "--role", "reviewer")
         self.service_key = self.signoff("keys", "create", "pipeline").strip()
-        self.reviewer_key = self.signoff(
-            "keys", "create", "reviewer", "--user", "reviewer@example.com"
-        ).strip()
+        for email in REVIEWERS:
+            self.signoff("users", "add", email, "--role", "reviewer")
+            self.reviewer_keys[email] = self.signoff(
+                "keys", "create", email.split("@")[0], "--user", email
+            ).strip()
         spec = self.workdir / "docs.yaml"
         spec.write_text(WORKFLOW.replace("WEBHOOK_URL", webhook_url))
         self.signoff("workflows", "apply", str(spec))
@@ -108,10 +111,14 @@ class Stack:
         self.wait_until(ready, "signoff serve ready")
         return self.url
 
-    def reviewer(self) -> httpx.Client:
-        return httpx.Client(
-            base_url=self.url, headers={"Authorization": f"Bearer {self.reviewer_key}"}, timeout=60
-        )
+    def reviewers(self) -> dict[str, httpx.Client]:
+        """An API client for each reviewer (each holds one claimed task at a time)."""
+        return {
+            email: httpx.Client(
+                base_url=self.url, headers={"Authorization": f"Bearer {key}"}, timeout=60
+            )
+            for email, key in self.reviewer_keys.items()
+        }
 
     def pipeline(self) -> httpx.Client:
         return httpx.Client(
@@ -173,19 +180,33 @@ class Stack:
                 process.wait(timeout=10)
 
 
-def decide_next(
-    reviewer: httpx.Client, outcomes: dict[int, str], comment: str = "checked"
-) -> dict[str, Any] | None:
-    """Claim the next task and decide it with `outcomes[item_id]`; None when none waits."""
-    claim = reviewer.post("/api/v1/reviews/claim")
-    if claim.status_code == 204:
-        return None
-    assert claim.status_code == 200, claim.text
-    task = claim.json()
-    assert task["item_id"] in outcomes, f"an unexpected item to review: {task}"
-    decision = reviewer.post(
-        f"/api/v1/tasks/{task['id']}/decision",
-        json={"outcome": outcomes[task["item_id"]], "comment": comment},
-    )
-    assert decision.status_code == 200, decision.text
-    return dict(task)
+@dataclass(frozen=True)
+class Claimed:
+    """A review task claimed by one reviewer."""
+
+    reviewer: str
+    client: httpx.Client
+    task: dict[str, Any]
+
+    def decide(self, outcome: str) -> str:
+        """Decide it through the REST API; the `decided_by` the decision records."""
+        response = self.client.post(
+            f"/api/v1/tasks/{self.task['id']}/decision",
+            json={"outcome": outcome, "comment": "checked"},
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "decided", response.text
+        return f"user:{self.reviewer}"
+
+
+def claim_tasks(reviewers: dict[str, httpx.Client], item_ids: set[int]) -> dict[int, Claimed]:
+    """Each reviewer claims one task, one for each of `item_ids`; {item_id: claimed task}."""
+    claimed: dict[int, Claimed] = {}
+    for email, client in list(reviewers.items())[: len(item_ids)]:
+        response = client.post("/api/v1/reviews/claim")
+        assert response.status_code == 200, response.text
+        task = response.json()
+        assert task["item_id"] in item_ids, f"an unexpected item to review: {task}"
+        claimed[task["item_id"]] = Claimed(email, client, task)
+    assert set(claimed) == item_ids, f"claimed {sorted(claimed)}, expected {sorted(item_ids)}"
+    return claimed

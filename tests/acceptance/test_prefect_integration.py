@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -169,7 +168,7 @@ def test_prefect_flows_wait_for_a_reviewer_and_continue_with_the_decision(
         may_exit=("driver",),
     )
     run_ids = {runs[n][1]["text"]: started[n]["id"] for n in range(4)}
-    pipeline, reviewer = stack.pipeline(), stack.reviewer()
+    pipeline, reviewers = stack.pipeline(), stack.reviewers()
     prefect_api = httpx.Client(base_url=env["PREFECT_API_URL"], timeout=30)
     try:
         # Both human items reach the queue while their flows wait; the suspending run
@@ -192,18 +191,11 @@ def test_prefect_flows_wait_for_a_reviewer_and_continue_with_the_decision(
         assert waiting["state"]["type"] == "RUNNING", waiting["state"]
         assert driver.poll() is None, "the driver finished before anyone decided"
 
-        outcomes = {
-            items["wait-human"]["id"]: "approved",
-            items["suspend-human"]["id"]: "rejected",
-        }
-        decided = []
-        while len(decided) < 2:
-            task = signoff_stack.decide_next(reviewer, outcomes)
-            if task is not None:
-                decided.append(task["item_id"])
-            else:
-                time.sleep(0.2)
-        assert sorted(decided) == sorted(outcomes)
+        tasks = signoff_stack.claim_tasks(
+            reviewers, {items["wait-human"]["id"], items["suspend-human"]["id"]}
+        )
+        wait_by = tasks[items["wait-human"]["id"]].decide("approved")
+        suspend_by = tasks[items["suspend-human"]["id"]].decide("rejected")
 
         def finished() -> list[dict[str, Any]] | None:
             done = [ln for ln in lines() if "finished" in ln]
@@ -219,8 +211,8 @@ def test_prefect_flows_wait_for_a_reviewer_and_continue_with_the_decision(
         assert driver.wait(timeout=60) == 0
         by_text = {text: results[run_id] for text, run_id in run_ids.items()}
         assert all(r["state"] == "COMPLETED" for r in by_text.values()), by_text
-        assert by_text["wait-human"]["result"] == "approved by user:reviewer@example.com (human)"
-        assert by_text["suspend-human"]["result"] == "rejected by user:reviewer@example.com (human)"
+        assert by_text["wait-human"]["result"] == f"approved by {wait_by} (human)"
+        assert by_text["suspend-human"]["result"] == f"rejected by {suspend_by} (human)"
         assert by_text["wait-auto"]["result"] == "approved by ai (auto)"
         assert by_text["suspend-auto"]["result"] == "approved by ai (auto)"
 
@@ -237,5 +229,6 @@ def test_prefect_flows_wait_for_a_reviewer_and_continue_with_the_decision(
         assert "Suspended" in names and names.count("Running") >= 2, names
     finally:
         pipeline.close()
-        reviewer.close()
+        for client in reviewers.values():
+            client.close()
         prefect_api.close()

@@ -5,9 +5,10 @@ Run it next to a self-hosted Prefect server (it talks to `PREFECT_API_URL`):
     WEBHOOK_SECRET=whsec_... uvicorn --factory signoff.integrations.prefect.resume_app:create_app
 
 and point the workflow's `delivery.webhook_url` at it. It answers signoff so that
-delivery does the right thing: 2xx when the run was resumed or the item is not a
-Prefect one, 409 while the run is not suspended yet (signoff retries with backoff),
-410 when the run is gone or finished (signoff stops), 401 for a bad signature.
+delivery does the right thing: 2xx when the run was resumed, has finished already or
+the item is not a Prefect one, 409 while the run is not suspended yet (signoff
+retries with backoff), 410 when there is no such run (signoff stops), 401 for a bad
+signature.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ async def resume(flow_run_id: uuid.UUID) -> Response:
             return _error(410, "flow_run_not_found", f"no flow run {flow_run_id}")
         state = flow_run.state
         if state is None or state.type in FINISHED:
-            return _error(410, "flow_run_finished", f"flow run {flow_run_id} has finished")
+            # It finished already (say, an auto-decided item it did not suspend for).
+            return JSONResponse({"ignored": "flow run finished", "flow_run_id": str(flow_run_id)})
         if not state.is_paused():
             # Decided before the flow got to suspend: signoff delivers again later.
             return _error(409, "flow_run_not_suspended", f"flow run is {state.type.value}")
