@@ -12,6 +12,7 @@ Outside CI a machine that cannot reach the package index skips these tests; in C
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -61,11 +62,18 @@ def ensure(name: str, requirements: list[str]) -> FrameworkVenv:
     """The cached venv for `requirements`, built (pip from the package index) when missing."""
     digest = hashlib.sha256("\n".join([sys.version, *requirements]).encode()).hexdigest()[:12]
     path = CACHE / f"{name}-{digest}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Two test runs at once (two worktrees, say) build it once: the second waits here.
+    with open(path.parent / f"{path.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build(name, path, requirements)
+
+
+def _build(name: str, path: Path, requirements: list[str]) -> FrameworkVenv:
     if (path / ".complete").exists():
         return FrameworkVenv(path, None)
     if path.exists():
         shutil.rmtree(path)  # a build that was interrupted
-    path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     try:
         subprocess.run(

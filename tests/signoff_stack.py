@@ -9,18 +9,23 @@ and fail early with every process's log when one of them dies.
 from __future__ import annotations
 
 import base64
+import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
+
+from signoff.notify import webhook
 
 REVIEWERS = ("ana@example.com", "ben@example.com")
 PATIENCE = 180.0  # a loaded machine starts these servers slowly; only a hang fails
@@ -210,3 +215,34 @@ def claim_tasks(reviewers: dict[str, httpx.Client], item_ids: set[int]) -> dict[
         claimed[task["item_id"]] = Claimed(email, client, task)
     assert set(claimed) == item_ids, f"claimed {sorted(claimed)}, expected {sorted(item_ids)}"
     return claimed
+
+
+def _post_signed(url: str, body: str, secret: str) -> int:
+    headers = webhook.signed_headers(secret, "msg_test", body, datetime.now(UTC))
+    return httpx.post(url, content=body, headers=headers, timeout=30).status_code
+
+
+def post_decision(url: str, secret: str, external_id: str) -> int:
+    """POST a signed decision webhook for an item with `external_id`; the status answered."""
+    data = {"item_id": 999, "external_id": external_id, "outcome": "approved"}
+    return _post_signed(url, json.dumps({"type": "item.decided", "data": data}), secret)
+
+
+def check_receiver_refuses_forgeries(url: str, secret: str) -> None:
+    """A webhook receiver answers 401 to bad signatures, 413 to huge bodies, 204 to others' items."""
+
+    def post(body: str, key: str) -> int:
+        return _post_signed(url, body, key)
+
+    decided = {"type": "item.decided", "data": {"item_id": 999, "external_id": "billing-7"}}
+    other_secret = webhook.derive_secret("not the server's key")
+    assert post(json.dumps(decided), other_secret) == 401
+    assert httpx.post(url, content=json.dumps(decided), timeout=30).status_code == 401
+    assert post(json.dumps(decided), secret) == 204
+    assert post(json.dumps({"type": "item.created", "data": {}}), secret) == 204
+    assert post("x" * (1024 * 1024 + 1), secret) == 413
+
+
+def python_blocks(page: Path) -> list[str]:
+    """Every ```python block of a markdown page."""
+    return [str(b) for b in re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)]

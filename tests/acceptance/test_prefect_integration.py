@@ -9,8 +9,8 @@ The test plays the reviewer through the REST API while the flows wait.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from tests import framework_venv, signoff_stack
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 ROOT = Path(__file__).resolve().parents[2]
+PAGE = ROOT / "docs/integrations/prefect.md"
 REQUIREMENTS = ["prefect==3.9.1", "standardwebhooks>=1.0"]
 
 DRIVER = """
@@ -48,10 +49,15 @@ asyncio.run(main())
 
 def doc_example(page: Path, first_line: str) -> str:
     """The python block of `page` whose first line is `first_line`."""
-    for block in re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S):
+    for block in signoff_stack.python_blocks(page):
         if block.startswith(first_line):
-            return str(block)
+            return block
     raise AssertionError(f"{page} has no python block starting {first_line!r}")
+
+
+def test_every_python_example_of_the_page_compiles() -> None:
+    for n, block in enumerate(signoff_stack.python_blocks(PAGE)):
+        compile(block, f"{PAGE.name} block {n + 1}", "exec")
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +77,9 @@ def stack(sqlite_url: str, tmp_path: Path) -> Iterator[signoff_stack.Stack]:
         deploy.close()
 
 
-def _start_prefect(stack: signoff_stack.Stack, venv: framework_venv.FrameworkVenv) -> dict[str, str]:
+def _start_prefect(
+    stack: signoff_stack.Stack, venv: framework_venv.FrameworkVenv
+) -> dict[str, str]:
     """Start a Prefect server and the resume receiver; the env Prefect processes share."""
     port = signoff_stack.free_port()
     env = venv.env(
@@ -128,9 +136,13 @@ def test_prefect_flows_wait_for_a_reviewer_and_continue_with_the_decision(
         {**env, "WEBHOOK_SECRET": stack.webhook_secret},
     )
     flows = stack.workdir / "review_flows.py"
-    flows.write_text(doc_example(ROOT / "docs/integrations/prefect.md", "# review_flows.py"))
+    flows.write_text(doc_example(PAGE, "# review_flows.py"))
     stack.start("runner", [str(prefect_venv.python), str(flows)], env)
     stack.wait_until(lambda: signoff_stack.port_open(resume_port), "the resume app listening")
+    resume_url = f"http://127.0.0.1:{resume_port}/"
+    signoff_stack.check_receiver_refuses_forgeries(resume_url, stack.webhook_secret)
+    no_such_run = f"prefect:{uuid.uuid4()}"
+    assert signoff_stack.post_decision(resume_url, stack.webhook_secret, no_such_run) == 410
 
     def deployments_ready() -> bool:
         response = httpx.post(f"{env['PREFECT_API_URL']}/deployments/filter", json={}, timeout=10)
@@ -141,8 +153,14 @@ def test_prefect_flows_wait_for_a_reviewer_and_continue_with_the_decision(
     runs = [
         ["review-waiting/wait", {"text": "wait-human", "label": "other", "confidence": 0.4}],
         ["review-waiting/wait", {"text": "wait-auto", "label": "invoice", "confidence": 0.97}],
-        ["review-suspending/suspend", {"text": "suspend-human", "label": "other", "confidence": 0.3}],
-        ["review-suspending/suspend", {"text": "suspend-auto", "label": "invoice", "confidence": 0.96}],
+        [
+            "review-suspending/suspend",
+            {"text": "suspend-human", "label": "other", "confidence": 0.3},
+        ],
+        [
+            "review-suspending/suspend",
+            {"text": "suspend-auto", "label": "invoice", "confidence": 0.96},
+        ],
     ]
     driver_path = stack.workdir / "driver.py"
     driver_path.write_text(DRIVER)
@@ -206,7 +224,9 @@ def test_prefect_flows_wait_for_a_reviewer_and_continue_with_the_decision(
 
         results = {
             ln["finished"]: ln
-            for ln in stack.wait_until(finished, "all four flow runs finished", may_exit=("driver",))
+            for ln in stack.wait_until(
+                finished, "all four flow runs finished", may_exit=("driver",)
+            )
         }
         assert driver.wait(timeout=60) == 0
         by_text = {text: results[run_id] for text, run_id in run_ids.items()}

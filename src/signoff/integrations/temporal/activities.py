@@ -47,7 +47,9 @@ class SignoffActivities:
         """
         info = activity.info()
         if len(info.workflow_id) > MAX_WORKFLOW_ID:
-            raise ValueError(f"workflow ids of at most {MAX_WORKFLOW_ID} characters can be reviewed")
+            raise ValueError(
+                f"workflow ids of at most {MAX_WORKFLOW_ID} characters can be reviewed"
+            )
         # Stable across retries of this activity, distinct for every run and activity.
         scope = f"{info.workflow_namespace}\n{info.workflow_id}\n{info.workflow_run_id}\n{info.activity_id}"
         key = "temporal:" + hashlib.sha256(scope.encode()).hexdigest()

@@ -83,7 +83,9 @@ class Bridge:
                 raise
             # It finished already (say, an auto-decided item it did not wait for).
             return JSONResponse({"ignored": "workflow finished", "workflow_id": workflow_id})
-        log.info("action=workflow_signalled workflow_id=%s item_id=%s", workflow_id, data.get("item_id"))
+        log.info(
+            "action=workflow_signalled workflow_id=%s item_id=%s", workflow_id, data.get("item_id")
+        )
         return JSONResponse({"signalled": workflow_id})
 
     async def receive(self, request: Request) -> Response:
