@@ -20,7 +20,7 @@ from prefect import task
 from prefect.context import FlowRunContext, TaskRunContext
 from prefect.flow_runs import asuspend_flow_run
 
-from signoff.client import AsyncClient
+from signoff import client as signoff_client
 
 EXTERNAL_ID_PREFIX = "prefect:"
 SETTLED = frozenset({"approved", "rejected", "cancelled", "archived"})
@@ -37,17 +37,17 @@ def as_dict(value: Any) -> dict[str, Any]:
     return dumped
 
 
-def connect(url: str | None = None, api_key: str | None = None) -> AsyncClient:
+def connect(url: str | None = None, api_key: str | None = None) -> signoff_client.AsyncClient:
     """An async client for `url`/`api_key`, or `SIGNOFF_URL`/`SIGNOFF_API_KEY` from the env."""
     url = url or os.environ.get("SIGNOFF_URL")
     api_key = api_key or os.environ.get("SIGNOFF_API_KEY")
     if not url or not api_key:
         raise ValueError("signoff needs a URL and an API key (SIGNOFF_URL, SIGNOFF_API_KEY)")
-    return AsyncClient(url, api_key)
+    return signoff_client.AsyncClient(url, api_key)
 
 
 async def _wait_until(
-    client: AsyncClient, item_id: int, states: frozenset[str], seconds: float
+    client: signoff_client.AsyncClient, item_id: int, states: frozenset[str], seconds: float
 ) -> dict[str, Any]:
     """The item once its state is in `states`, or as it stands after `seconds`."""
     deadline = time.monotonic() + seconds

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from signoff.integrations.prefect import EXTERNAL_ID_PREFIX
+from signoff.integrations import prefect as signoff_prefect
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +47,12 @@ def flow_run_id_of(payload: Any) -> uuid.UUID | None:
         return None
     data = payload.get("data")
     external_id = data.get("external_id") if isinstance(data, dict) else None
-    if not isinstance(external_id, str) or not external_id.startswith(EXTERNAL_ID_PREFIX):
+    if not isinstance(external_id, str) or not external_id.startswith(
+        signoff_prefect.EXTERNAL_ID_PREFIX
+    ):
         return None
     try:
-        return uuid.UUID(external_id[len(EXTERNAL_ID_PREFIX) :])
+        return uuid.UUID(external_id[len(signoff_prefect.EXTERNAL_ID_PREFIX) :])
     except ValueError:
         return None
 

@@ -9,7 +9,7 @@ workflow modules stay safe in Temporal's sandbox.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 SIGNAL = "signoff_decision"
@@ -31,4 +31,3 @@ class ReviewRequest:
     content: dict[str, Any]
     metadata: dict[str, Any] | None = None
     settle_seconds: float = 10.0  # how long to wait for the routing before returning
-    extra: dict[str, Any] = field(default_factory=dict)  # reserved, for compatible growth

@@ -9,7 +9,7 @@ from typing import Any
 
 from temporalio import activity
 
-from signoff.client import AsyncClient
+from signoff import client as signoff_client
 from signoff.integrations import temporal as names
 
 MAX_WORKFLOW_ID = 255 - len(names.EXTERNAL_ID_PREFIX)
@@ -36,8 +36,8 @@ class SignoffActivities:
     def all(self) -> list[Any]:
         return [self.submit_for_review, self.get_item, self.wait_for_decision]
 
-    def _client(self) -> AsyncClient:
-        return AsyncClient(self.url, self.api_key)
+    def _client(self) -> signoff_client.AsyncClient:
+        return signoff_client.AsyncClient(self.url, self.api_key)
 
     @activity.defn(name=names.SUBMIT)
     async def submit_for_review(self, request: names.ReviewRequest) -> dict[str, Any]:
@@ -86,7 +86,9 @@ class SignoffActivities:
                 activity.heartbeat(item["state"])
 
 
-async def _until_routed(client: AsyncClient, item_id: int, seconds: float) -> dict[str, Any]:
+async def _until_routed(
+    client: signoff_client.AsyncClient, item_id: int, seconds: float
+) -> dict[str, Any]:
     """The item once in review or decided, or as it stands after `seconds`."""
     deadline = time.monotonic() + seconds
     delay = 0.05
