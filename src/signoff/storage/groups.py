@@ -66,13 +66,14 @@ def delete_member(session: Session, group_id: int, user_id: int) -> int:
 
 
 def list_members(session: Session, name: str, *, active_only: bool = True) -> list[Any]:
-    """The members of group `name` (user_id, email, role, skills), by email; [] if none."""
+    """The members of group `name` (user_id, email, role, workflows, skills), by email."""
     query = (
         sa.select(
             t.users.c.id.label("user_id"),
             t.users.c.email,
             t.users.c.role,
             t.users.c.display_name,
+            t.users.c.workflows,
             t.group_members.c.skills,
         )
         .select_from(
