@@ -53,8 +53,10 @@ def touch_held(
 ) -> None:
     """The assignee opened their task: note the touch and renew their hold from now."""
     for task in task_rows:
-        if user_id is not None and task.status == TaskStatus.ASSIGNED.value and (
-            task.assignee_id == user_id
+        if (
+            user_id is not None
+            and task.status == TaskStatus.ASSIGNED.value
+            and (task.assignee_id == user_id)
         ):
             tasks.touch_task(session, task.id, user_id, now, now + hold_for(ctx, spec))
 
@@ -79,9 +81,7 @@ def needs_pass(spec: WorkflowSpec) -> bool:
     return strategy != AssignmentStrategy.PULL or announced
 
 
-def assign_new_tasks(
-    session: Session, ctx: Context, new: Sequence[NewTask], now: datetime
-) -> int:
+def assign_new_tasks(session: Session, ctx: Context, new: Sequence[NewTask], now: datetime) -> int:
     """Assign each new task by its workflow's strategy; returns how many were assigned.
 
     A task whose group has nobody free (all at the cap, or no such member) stays in
@@ -177,7 +177,9 @@ def _choose(session: Session, ctx: Context, task: NewTask, now: datetime) -> Any
         last_user_id=last,
     )
     if chosen is None:
-        log.info("action=task_unassigned task_id=%s group=%s reason=nobody_free", task.task_id, group)
+        log.info(
+            "action=task_unassigned task_id=%s group=%s reason=nobody_free", task.task_id, group
+        )
         return None
     hold = now + hold_for(ctx, task.spec)
     if not tasks.assign_task(session, task.task_id, chosen.user_id, now, hold, only_open=True):
@@ -186,9 +188,7 @@ def _choose(session: Session, ctx: Context, task: NewTask, now: datetime) -> Any
     return chosen
 
 
-def assign_task(
-    ctx: Context, principal: Principal, task_id: int, assignee: str | None
-) -> Any:
+def assign_task(ctx: Context, principal: Principal, task_id: int, assignee: str | None) -> Any:
     """An admin gives a task to `assignee` (reassigning it if held), or releases it (None).
 
     TaskNotFound; TaskAlreadyDecided / InvalidTransition (409) for a closed task;

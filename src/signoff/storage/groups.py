@@ -14,9 +14,7 @@ from signoff.storage import tables as t
 
 
 def create_group(session: Session, name: str, description: str | None, now: datetime) -> int:
-    insert = sa.insert(t.reviewer_groups).values(
-        name=name, description=description, created_at=now
-    )
+    insert = sa.insert(t.reviewer_groups).values(name=name, description=description, created_at=now)
     return int(session.execute(insert.returning(t.reviewer_groups.c.id)).scalar_one())
 
 
@@ -117,9 +115,7 @@ def lock_cursor(session: Session, group: str, now: datetime) -> int | None:
     """
     c = t.assignment_cursors.c
     dialect = engine.dialect_name(session)
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(
-        t.assignment_cursors
-    )
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(t.assignment_cursors)
     session.execute(
         insert.values(group_name=group, last_user_id=None, updated_at=now).on_conflict_do_nothing()
     )

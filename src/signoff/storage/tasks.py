@@ -98,8 +98,7 @@ def list_claimable_tasks(
         .order_by(c.due_at.is_(None), c.due_at, c.id),
     ]
     due, undue, lapsed = (
-        q.limit(limit).with_for_update(skip_locked=True) if lock else q.limit(limit)
-        for q in probes
+        q.limit(limit).with_for_update(skip_locked=True) if lock else q.limit(limit) for q in probes
     )
     # Locks one row per probe only: concurrent claimers skip locked rows, so locking
     # a page would tell every other reviewer that nothing is waiting.
@@ -174,10 +173,14 @@ def assign_task(
     holds (an admin reassigning). False when the task is decided or closed.
     """
     c = t.review_tasks.c
-    statuses = [TaskStatus.OPEN.value] if only_open else [
-        TaskStatus.OPEN.value,
-        TaskStatus.ASSIGNED.value,
-    ]
+    statuses = (
+        [TaskStatus.OPEN.value]
+        if only_open
+        else [
+            TaskStatus.OPEN.value,
+            TaskStatus.ASSIGNED.value,
+        ]
+    )
     result = session.execute(
         sa.update(t.review_tasks)
         .where(c.id == task_id, c.status.in_(statuses))

@@ -41,13 +41,9 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("hold_expires_at", signoff.storage.types.UTCDateTime(), nullable=True)
         )
-    op.execute(
-        "UPDATE review_tasks SET hold_expires_at = assigned_at WHERE status = 'assigned'"
-    )
+    op.execute("UPDATE review_tasks SET hold_expires_at = assigned_at WHERE status = 'assigned'")
     op.create_index("ix_review_tasks_claim", "review_tasks", ["status", "due_at", "id"])
-    op.create_index(
-        "ix_review_tasks_status_hold", "review_tasks", ["status", "hold_expires_at"]
-    )
+    op.create_index("ix_review_tasks_status_hold", "review_tasks", ["status", "hold_expires_at"])
 
 
 def downgrade() -> None:
