@@ -369,7 +369,7 @@ def test_groups_api_adds_members_with_skills_and_names_an_unknown_email(
     )
     assert unknown.status_code == 404 and "x@example.com" in unknown.json()["detail"]
     listed = client.get("/api/v1/groups", headers=admin).json()
-    assert [g["name"] for g in listed] == ["clerks"]
+    assert [g["name"] for g in listed["groups"]] == ["clerks"]
     gone = client.delete("/api/v1/groups/clerks/members/reviewer@example.com", headers=admin)
     assert gone.status_code == 200 and len(gone.json()["members"]) == 1
     assert client.get("/api/v1/groups", headers=Keys.auth(keys.reviewer)).status_code == 403

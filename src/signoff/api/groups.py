@@ -16,10 +16,10 @@ router = APIRouter(
 )
 
 
-@router.get("", response_model=list[schemas.GroupPublic])
-def list_groups(ctx: CtxDep, principal: AdminDep) -> list[dict[str, Any]]:
+@router.get("", response_model=schemas.GroupList)
+def list_groups(ctx: CtxDep, principal: AdminDep) -> dict[str, Any]:
     """Every group with its members and their skills."""
-    return [g.to_json() for g in groups.list_groups(ctx)]
+    return {"groups": [g.to_json() for g in groups.list_groups(ctx)]}
 
 
 @router.get("/{name}", response_model=schemas.GroupPublic, responses=api_errors.responses(404))

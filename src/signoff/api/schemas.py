@@ -214,6 +214,10 @@ class GroupPublic(BaseModel):
     members: list[GroupMemberPublic]
 
 
+class GroupList(BaseModel):
+    groups: list[GroupPublic]
+
+
 class WorkflowPublic(BaseModel):
     name: str
     version: int
