@@ -40,6 +40,11 @@ class EventKind(StrEnum):
     API_KEY_REVOKED = "api_key_revoked"
     LABELS_IMPORTED = "labels_imported"
     MODEL_TRAINED = "model_trained"
+    # Assignment (assign): an admin released a task (item chain); groups changed (system);
+    # a task's creation was announced without anyone being assigned (item chain).
+    UNASSIGNED = "unassigned"
+    GROUP_CHANGED = "group_changed"
+    NOTIFIED = "notified"
 
 
 def item_chain(item_id: int) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -13,11 +13,11 @@ from sqlalchemy.orm import Session
 from signoff.domain import audit as audit_rules
 from signoff.domain import errors
 from signoff.domain.states import ItemState, Role, TaskStatus
-from signoff.services import calibration, decisions, training
+from signoff.services import assignment, calibration, decisions, training
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.services.users import Principal
-from signoff.storage import engine, items, state, tasks, users, workflows
+from signoff.storage import engine, groups, items, state, tasks, users, workflows
 
 log = logging.getLogger(__name__)
 
@@ -51,26 +51,29 @@ def claim_next_task(
 ) -> Any | None:
     """The caller's assigned task, or the next open one (not in `skip`) now theirs; None if none.
 
-    A task whose hold lapsed counts as open: it takes its place in due order.
+    A task whose hold lapsed counts as open: it takes its place in due order. A task
+    for a group is offered to that group's members only (admins: every task).
     """
     if principal.user_id is None or principal.role not in (Role.REVIEWER, Role.ADMIN):
         raise errors.Forbidden("only reviewers can claim review tasks")
     workflow_ids = _workflow_ids(ctx, principal, workflow)
     now = ctx.clock.now()
-    lapsed_before = claim_lapsed_before(ctx, now)
     with engine.transaction(ctx.sessions) as session:
         mine = tasks.read_assigned_task(session, principal.user_id, workflow_ids)
         if mine is not None:
             return mine
-        candidates = tasks.list_open_task_ids(
-            session, workflow_ids, exclude=skip, lapsed_before=lapsed_before
+        member_of = _member_of(session, principal)
+        candidates = tasks.list_claimable_tasks(
+            session, workflow_ids, now, groups=member_of, exclude=skip
         )
-        for task_id in candidates:
-            before = tasks.read_task(session, task_id)
-            if tasks.take_task(session, task_id, principal.user_id, now, lapsed_before):
-                task = tasks.read_task(session, task_id)
-                assert before is not None and task is not None
-                data = _assigned_event_data(session, before)
+        for candidate in candidates:
+            before = tasks.read_task(session, candidate.id)
+            assert before is not None
+            hold = now + assignment.hold_for(ctx, _task_spec(ctx, session, before))
+            if tasks.take_task(session, before.id, principal.user_id, now, hold, member_of):
+                task = tasks.read_task(session, before.id)
+                assert task is not None
+                data = _assigned_event_data(session, before, principal)
                 state.append_item_event(
                     session,
                     task.item_id,
@@ -79,31 +82,45 @@ def claim_next_task(
                     data,
                     now,
                 )
-                ctx.bus.publish("task_assigned", {"task_id": task_id})
+                ctx.bus.publish("task_assigned", {"task_id": task.id})
                 return task
     return None
 
 
-def _assigned_event_data(session: Session, before: Any) -> dict[str, Any]:
+def _member_of(session: Session, principal: Principal) -> list[str] | None:
+    """The groups whose tasks the caller may take (None: all, for admins)."""
+    if principal.role is Role.ADMIN or principal.user_id is None:
+        return None
+    return groups.list_user_groups(session, principal.user_id)
+
+
+def _task_spec(ctx: Context, session: Session, task: Any) -> Any:
+    """The spec the task's item runs under (its claim_timeout sets the hold)."""
+    version = tasks.read_task_version(session, task.id)
+    return workflow_service.get_spec(ctx, task.workflow_id, version) if version else None
+
+
+def _assigned_event_data(session: Session, before: Any, principal: Principal) -> dict[str, Any]:
     """The `assigned` event's data; a task taken over names whose hold lapsed."""
-    data: dict[str, Any] = {"task_id": before.id}
+    data: dict[str, Any] = {
+        "task_id": before.id,
+        "strategy": "pull",
+        "group": before.group_name,
+        "assignee": principal.email,
+    }
     if before.status == TaskStatus.ASSIGNED.value and before.assignee_id is not None:
         previous = users.read_user(session, before.assignee_id)
         data["lapsed_hold_of"] = previous.email if previous else before.assignee_id
     return data
 
 
-def claim_lapsed_before(ctx: Context, now: datetime) -> datetime:
-    """Holds on tasks taken before this moment have lapsed: another reviewer may take them."""
-    return now - timedelta(minutes=ctx.settings.review.claim_minutes)
-
-
 def hold_lapsed(ctx: Context, task: Any, now: datetime) -> bool:
-    """Whether another reviewer may take this assigned task over."""
+    """Whether another reviewer may take this assigned task over (its hold ran out)."""
+    del ctx
     return bool(
         task.status == TaskStatus.ASSIGNED.value
-        and task.assigned_at is not None
-        and task.assigned_at < claim_lapsed_before(ctx, now)
+        and task.hold_expires_at is not None
+        and task.hold_expires_at < now
     )
 
 
@@ -111,7 +128,8 @@ def claim_task(ctx: Context, principal: Principal, task_id: int) -> Any:
     """Make one particular task the caller's; TaskClaimed while another reviewer holds it.
 
     The same guarded update as the queue's claims, so two reviewers opening one item
-    cannot both get it; an open task, or one whose hold lapsed, can be taken.
+    cannot both get it; an open task, or one whose hold lapsed, can be taken — by a
+    member of the task's group (or an admin).
     """
     if principal.user_id is None or principal.role not in (Role.REVIEWER, Role.ADMIN):
         raise errors.Forbidden("only reviewers can claim review tasks")
@@ -122,17 +140,23 @@ def claim_task(ctx: Context, principal: Principal, task_id: int) -> Any:
         if task is None or workflow is None or not principal.may_access(workflow.name):
             raise errors.TaskNotFound(task_id=task_id)
         if task.status == TaskStatus.ASSIGNED.value and task.assignee_id == principal.user_id:
-            return task
+            hold = now + assignment.hold_for(ctx, _task_spec(ctx, session, task))
+            tasks.touch_task(session, task.id, principal.user_id, now, hold)
+            return tasks.read_task(session, task_id)
         if task.status == TaskStatus.DECIDED.value:
             raise errors.TaskAlreadyDecided(task_id=task_id)
         if task.status == TaskStatus.CANCELLED.value:
             raise errors.InvalidTransition("the item was cancelled; this task is closed")
-        if not tasks.take_task(
-            session, task_id, principal.user_id, now, claim_lapsed_before(ctx, now)
-        ):
+        member_of = _member_of(session, principal)
+        if member_of is not None and task.group_name not in (None, *member_of):
+            raise errors.Forbidden(
+                f"this task is for group {task.group_name!r}; you are not a member"
+            )
+        hold = now + assignment.hold_for(ctx, _task_spec(ctx, session, task))
+        if not tasks.take_task(session, task_id, principal.user_id, now, hold, member_of):
             current = tasks.read_task(session, task_id)
             raise _held_elsewhere(session, task_id, current)
-        data = _assigned_event_data(session, task)
+        data = _assigned_event_data(session, task, principal)
         state.append_item_event(
             session, task.item_id, audit_rules.EventKind.ASSIGNED, principal.actor, data, now
         )

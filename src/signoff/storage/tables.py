@@ -171,9 +171,14 @@ review_tasks = sa.Table(
     sa.Column("timed_out_at", UTCDateTime, nullable=True),
     sa.Column("first_touched_at", UTCDateTime, nullable=True),
     sa.Column("touched_at", UTCDateTime, nullable=True),
+    # Assignment (0005): when the assignee's hold lapses (claim_timeout, renewed on touch).
+    sa.Column("hold_expires_at", UTCDateTime, nullable=True),
     sa.Index("ix_review_tasks_status_workflow", "status", "workflow_id", "id"),
     sa.Index("ix_review_tasks_assignee_status", "assignee_id", "status"),
     sa.Index("ix_review_tasks_item", "item_id"),
+    # Claims (0005): open tasks in due order, and lapsed holds, without a sort.
+    sa.Index("ix_review_tasks_claim", "status", "due_at", "id"),
+    sa.Index("ix_review_tasks_status_hold", "status", "hold_expires_at"),
     # Metrics (0002): reviewer throughput, time on task and late decisions, index-only.
     sa.Index(
         "ix_review_tasks_workflow_decided_cover",
@@ -205,6 +210,16 @@ group_members = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("group_id", "user_id", name="uq_group_members_group_user"),
     sa.Index("ix_group_members_user", "user_id"),
+)
+
+# Round-robin assignment (0005): the member each group last gave a task to, shared by
+# every worker; its row is also the lock that serialises assignment within a group.
+assignment_cursors = sa.Table(
+    "assignment_cursors",
+    metadata,
+    sa.Column("group_name", sa.String(64), primary_key=True),
+    sa.Column("last_user_id", BigId, nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
 audit_events = sa.Table(

@@ -117,7 +117,7 @@ def nav_for(principal: Principal | None) -> list[tuple[str, str]]:
         return []
     links: list[tuple[str, str]] = []
     if principal.role in (Role.REVIEWER, Role.ADMIN):
-        links.append(("/ui/queue", "Queue"))
+        links += [("/ui/queue", "Queue"), ("/ui/my-tasks", "My tasks")]
     if principal.role in (Role.ADMIN, Role.AUDITOR):
         links += [("/ui/items", "Items"), ("/ui/dashboard", "Dashboard")]
     if principal.role is Role.ADMIN:
