@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from signoff.domain import audit as audit_rules
 from signoff.domain import errors
+from signoff.domain.review_ops import NotifyEvent
 from signoff.domain.states import ItemState, Role, TaskStatus
-from signoff.services import calibration, decisions, training
+from signoff.services import calibration, decisions, notifications, training
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.services.users import Principal
@@ -29,6 +30,8 @@ class DecisionInput:
     entities: list[dict[str, Any]] | None = None
     comment: str | None = None
     time_on_task_ms: int | None = None
+    #: How the decision was made when not in the review UI or API (e.g. "email-link").
+    channel: str | None = None
 
 
 def _workflow_ids(ctx: Context, principal: Principal, workflow: str | None) -> list[int] | None:
@@ -268,6 +271,7 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
                     "comment": comment,
                     "entities": entities,
                     "time_on_task_ms": decision.time_on_task_ms,
+                    **({"channel": decision.channel} if decision.channel else {}),
                 },
                 values=values,
                 outbox=decisions.delivery_messages(
@@ -281,7 +285,8 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
                         "confidence": item.confidence,
                         "route": item.route,
                     },
-                ),
+                )
+                + _decision_notices(ctx, session, spec, item, task_id, decision.outcome, now),
             ),
             now,
         )
@@ -291,6 +296,33 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
     ctx.bus.publish("items_decided", {"item_ids": [item.id], "workflow_id": item.workflow_id})
     training.note_new_label(ctx, item.workflow_id, spec)
     return get_task(ctx, task_id)
+
+
+def _decision_notices(
+    ctx: Context,
+    session: Session,
+    spec: Any,
+    item: Any,
+    task_id: int,
+    outcome: str,
+    now: datetime,
+) -> list[state.OutboxMessage]:
+    """The workflow's notifications on `task.decided` and `item.decided`."""
+    return [
+        message
+        for event in (NotifyEvent.TASK_DECIDED, NotifyEvent.ITEM_DECIDED)
+        for message in notifications.messages_for(
+            session,
+            ctx,
+            event,
+            spec=spec,
+            workflow_id=item.workflow_id,
+            task_id=task_id,
+            item_id=item.id,
+            now=now,
+            data={"outcome": outcome},
+        )
+    ]
 
 
 def _validate(spec: Any, decision: DecisionInput, item: Any) -> None:
