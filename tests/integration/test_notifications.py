@@ -11,25 +11,21 @@ from signoff.services import digests, users
 from signoff.services.context import Context
 from tests.conftest import Keys
 from tests.integration import notify_support
-from tests.integration.notify_support import UNSURE, _links, _outbox, _submit, _task_of, _user_id, fire
-
-# The shared fixtures, registered in this module.
-clock = notify_support.clock
-nctx = notify_support.nctx
-nclient = notify_support.nclient
-nkeys = notify_support.nkeys
+from tests.integration.notify_support import (
     UNSURE,
     _links,
     _outbox,
     _submit,
     _task_of,
     _user_id,
-    clock,
     fire,
-    nclient,
-    nctx,
-    nkeys,
 )
+
+# The shared fixtures, registered in this module.
+clock = notify_support.clock
+nctx = notify_support.nctx
+nclient = notify_support.nclient
+nkeys = notify_support.nkeys
 
 
 def test_assigned_task_emails_its_assignee_with_links_only_they_can_use(
