@@ -17,7 +17,7 @@ from signoff.domain.review_ops import NotifyEvent
 from signoff.services import notifications, processing
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context, create_context
-from signoff.storage import engine, groups, state, tasks
+from signoff.storage import engine, groups, items, state, tasks
 from signoff.storage import tables as t
 from tests.conftest import Keys, make_settings
 
@@ -72,9 +72,13 @@ def nkeys(nctx: Context, nclient: TestClient) -> Keys:
     return found
 
 
-def _submit(client: TestClient, keys: Keys, content: dict[str, Any] = UNSURE) -> int:
+def _submit(
+    client: TestClient, keys: Keys, content: dict[str, Any] = UNSURE, workflow: str = "inv"
+) -> int:
     response = client.post(
-        "/api/v1/workflows/inv/items", json={"content": content}, headers=keys.auth(keys.admin)
+        f"/api/v1/workflows/{workflow}/items",
+        json={"content": content},
+        headers=keys.auth(keys.admin),
     )
     assert response.status_code == 201, response.text
     ctx: Context = client.app.state.ctx  # type: ignore[attr-defined]
@@ -90,8 +94,9 @@ def _task_of(ctx: Context, item_id: int) -> Any:
 
 def fire(ctx: Context, event: NotifyEvent, task: Any) -> list[state.OutboxMessage]:
     """What the assignment and timer services do on a review event: messages on its audit event."""
-    view = workflow_service.get_workflow(ctx, "inv")
-    spec = workflow_service.get_spec(ctx, view.id, view.version)
+    with ctx.sessions() as session:
+        item = items.read_item(session, task.item_id)
+    spec = workflow_service.get_spec(ctx, item.workflow_id, item.workflow_version)
     now = ctx.clock.now()
     with engine.transaction(ctx.sessions) as session:
         messages = notifications.messages_for(
@@ -99,7 +104,7 @@ def fire(ctx: Context, event: NotifyEvent, task: Any) -> list[state.OutboxMessag
             ctx,
             event,
             spec=spec,
-            workflow_id=view.id,
+            workflow_id=item.workflow_id,
             task_id=task.id,
             item_id=task.item_id,
             now=now,
