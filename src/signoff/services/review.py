@@ -81,6 +81,7 @@ def claim_next_task(
                     principal.actor,
                     data,
                     now,
+                    outbox=_assigned_notices(ctx, session, task, now),
                 )
                 ctx.bus.publish("task_assigned", {"task_id": task_id})
                 return task
@@ -94,6 +95,27 @@ def _assigned_event_data(session: Session, before: Any) -> dict[str, Any]:
         previous = users.read_user(session, before.assignee_id)
         data["lapsed_hold_of"] = previous.email if previous else before.assignee_id
     return data
+
+
+def _assigned_notices(
+    ctx: Context, session: Session, task: Any, now: datetime
+) -> list[state.OutboxMessage]:
+    """The workflow's notifications on `task.assigned` (the task row is now the claimer's)."""
+    item = items.read_item(session, task.item_id)
+    if item is None:
+        return []
+    spec = workflow_service.get_spec(ctx, item.workflow_id, item.workflow_version)
+    return notifications.messages_for(
+        session,
+        ctx,
+        NotifyEvent.TASK_ASSIGNED,
+        spec=spec,
+        workflow_id=item.workflow_id,
+        task_id=task.id,
+        item_id=item.id,
+        now=now,
+        data={"claimed": True},
+    )
 
 
 def claim_lapsed_before(ctx: Context, now: datetime) -> datetime:
@@ -137,7 +159,13 @@ def claim_task(ctx: Context, principal: Principal, task_id: int) -> Any:
             raise _held_elsewhere(session, task_id, current)
         data = _assigned_event_data(session, task)
         state.append_item_event(
-            session, task.item_id, audit_rules.EventKind.ASSIGNED, principal.actor, data, now
+            session,
+            task.item_id,
+            audit_rules.EventKind.ASSIGNED,
+            principal.actor,
+            data,
+            now,
+            outbox=_assigned_notices(ctx, session, task, now),
         )
         taken = tasks.read_task(session, task_id)
     log.info("action=task_claimed task_id=%s user_id=%s", task_id, principal.user_id)
