@@ -153,6 +153,10 @@ class ReviewSpec(_Strict):
     )
     assignment: review_ops.AssignmentSpec = Field(default_factory=review_ops.AssignmentSpec)
     sla: review_ops.SlaSpec = Field(default_factory=review_ops.SlaSpec)
+    links_require_sign_in: bool = Field(
+        default=False,
+        description="Reviewers with a password sign in before deciding from a message's link",
+    )
 
     @model_validator(mode="after")
     def _outcomes_known(self) -> ReviewSpec:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -10,14 +11,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from signoff.ai import base as ai
 from signoff.domain import assignment as assignment_rules
 from signoff.domain import audit as audit_rules
 from signoff.domain import errors, routing
 from signoff.domain.prediction import Prediction, Route
+from signoff.domain.review_ops import NotifyEvent
 from signoff.domain.states import ItemState, RouteKind, TaskStatus
 from signoff.domain.workflow import WorkflowSpec
-from signoff.services import assignment, calibration, decisions, training
+from signoff.services import assignment, calibration, decisions, notifications, training
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.storage import engine, items, state, tasks
@@ -258,6 +262,8 @@ class _Outcome:
     #: For a task: its workflow and where assignment sends it.
     spec: WorkflowSpec | None = None
     target: assignment_rules.Target | None = None
+    #: For an automatic decision: the workflow (spec, id) whose `item.decided` rules apply.
+    decided_in: tuple[WorkflowSpec, int] | None = None
 
 
 def record_results(
@@ -321,7 +327,7 @@ def _outcome_for(
     )
     change = _change_for(owner, w, spec, prediction, verdict, now)
     if verdict.kind is not RouteKind.HUMAN:
-        return _Outcome(change, None)
+        return _Outcome(change, None, decided_in=(spec, w.workflow_id))
     due_in = spec.review.due_in()
     due = now + due_in if due_in is not None else None
     target = assignment_rules.target_for(spec.review.assignment, prediction.label, w.metadata)
@@ -363,9 +369,8 @@ def _write(ctx: Context, outcomes: list[_Outcome], now: datetime) -> list[_Outco
     for outcome in outcomes:
         outcome.change.head = None  # read afresh, locked, in this transaction
     with engine.transaction(ctx.sessions) as session:
-        applied = {
-            c.item_id for c in state.set_item_states(session, [o.change for o in outcomes], now)
-        }
+        changes = [_with_notices(session, ctx, o, now) for o in outcomes]
+        applied = {c.item_id for c in state.set_item_states(session, changes, now)}
         written = [o for o in outcomes if o.change.item_id in applied]
         tasks.create_tasks(session, [o.task for o in written if o.task is not None])
         _assign(session, ctx, written, now)
@@ -398,6 +403,29 @@ def _assign(session: Any, ctx: Context, written: list[_Outcome], now: datetime) 
         ],
         now,
     )
+
+
+def _with_notices(
+    session: Session, ctx: Context, outcome: _Outcome, now: datetime
+) -> state.StateChange:
+    """The change, plus the workflow's `item.decided` notifications for an auto decision."""
+    if outcome.decided_in is None:
+        return outcome.change
+    spec, workflow_id = outcome.decided_in
+    notices = notifications.messages_for(
+        session,
+        ctx,
+        NotifyEvent.ITEM_DECIDED,
+        spec=spec,
+        workflow_id=workflow_id,
+        task_id=None,
+        item_id=outcome.change.item_id,
+        now=now,
+        data={"outcome": outcome.change.data.get("outcome")},
+    )
+    if not notices:
+        return outcome.change
+    return dataclasses.replace(outcome.change, outbox=[*outcome.change.outbox, *notices])
 
 
 def _write_alone(

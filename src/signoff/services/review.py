@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from signoff.domain import audit as audit_rules
 from signoff.domain import errors
+from signoff.domain.review_ops import NotifyEvent
 from signoff.domain.states import ItemState, Role, TaskStatus
-from signoff.services import assignment, calibration, decisions, training
+from signoff.services import assignment, calibration, decisions, notifications, training
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.services.users import Principal
@@ -29,6 +30,8 @@ class DecisionInput:
     entities: list[dict[str, Any]] | None = None
     comment: str | None = None
     time_on_task_ms: int | None = None
+    #: How the decision was made when not in the review UI or API (e.g. "email-link").
+    channel: str | None = None
 
 
 def _workflow_ids(ctx: Context, principal: Principal, workflow: str | None) -> list[int] | None:
@@ -81,6 +84,7 @@ def claim_next_task(
                     principal.actor,
                     data,
                     now,
+                    outbox=_assigned_notices(ctx, session, task, now),
                 )
                 ctx.bus.publish("task_assigned", {"task_id": task.id})
                 return task
@@ -112,6 +116,27 @@ def _assigned_event_data(session: Session, before: Any, principal: Principal) ->
         previous = users.read_user(session, before.assignee_id)
         data["lapsed_hold_of"] = previous.email if previous else before.assignee_id
     return data
+
+
+def _assigned_notices(
+    ctx: Context, session: Session, task: Any, now: datetime
+) -> list[state.OutboxMessage]:
+    """The workflow's notifications on `task.assigned` (the task row is now the claimer's)."""
+    item = items.read_item(session, task.item_id)
+    if item is None:
+        return []
+    spec = workflow_service.get_spec(ctx, item.workflow_id, item.workflow_version)
+    return notifications.messages_for(
+        session,
+        ctx,
+        NotifyEvent.TASK_ASSIGNED,
+        spec=spec,
+        workflow_id=item.workflow_id,
+        task_id=task.id,
+        item_id=item.id,
+        now=now,
+        data={"claimed": True},
+    )
 
 
 def hold_lapsed(ctx: Context, task: Any, now: datetime) -> bool:
@@ -158,7 +183,13 @@ def claim_task(ctx: Context, principal: Principal, task_id: int) -> Any:
             raise _held_elsewhere(session, task_id, current)
         data = _assigned_event_data(session, task, principal)
         state.append_item_event(
-            session, task.item_id, audit_rules.EventKind.ASSIGNED, principal.actor, data, now
+            session,
+            task.item_id,
+            audit_rules.EventKind.ASSIGNED,
+            principal.actor,
+            data,
+            now,
+            outbox=_assigned_notices(ctx, session, task, now),
         )
         taken = tasks.read_task(session, task_id)
     log.info("action=task_claimed task_id=%s user_id=%s", task_id, principal.user_id)
@@ -297,6 +328,7 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
                     "comment": comment,
                     "entities": entities,
                     "time_on_task_ms": decision.time_on_task_ms,
+                    **({"channel": decision.channel} if decision.channel else {}),
                 },
                 values=values,
                 outbox=decisions.delivery_messages(
@@ -310,7 +342,8 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
                         "confidence": item.confidence,
                         "route": item.route,
                     },
-                ),
+                )
+                + _decision_notices(ctx, session, spec, item, task_id, decision.outcome, now),
             ),
             now,
         )
@@ -320,6 +353,33 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
     ctx.bus.publish("items_decided", {"item_ids": [item.id], "workflow_id": item.workflow_id})
     training.note_new_label(ctx, item.workflow_id, spec)
     return get_task(ctx, task_id)
+
+
+def _decision_notices(
+    ctx: Context,
+    session: Session,
+    spec: Any,
+    item: Any,
+    task_id: int,
+    outcome: str,
+    now: datetime,
+) -> list[state.OutboxMessage]:
+    """The workflow's notifications on `task.decided` and `item.decided`."""
+    return [
+        message
+        for event in (NotifyEvent.TASK_DECIDED, NotifyEvent.ITEM_DECIDED)
+        for message in notifications.messages_for(
+            session,
+            ctx,
+            event,
+            spec=spec,
+            workflow_id=item.workflow_id,
+            task_id=task_id,
+            item_id=item.id,
+            now=now,
+            data={"outcome": outcome},
+        )
+    ]
 
 
 def _validate(spec: Any, decision: DecisionInput, item: Any) -> None:

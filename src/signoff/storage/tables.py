@@ -337,3 +337,45 @@ login_throttles = sa.Table(
     sa.Column("window_start", UTCDateTime, nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False),
 )
+
+# Notifications (0005_notify): action links in messages (single use, expiring; the
+# token's random part is stored hashed), each user's digest choice, and the entries
+# waiting for a user's next digest.
+action_links = sa.Table(
+    "action_links",
+    metadata,
+    _id(),
+    sa.Column("nonce_hash", sa.String(64), nullable=False),
+    sa.Column("task_id", BigId, sa.ForeignKey("review_tasks.id"), nullable=False),
+    sa.Column("item_id", BigId, sa.ForeignKey("items.id"), nullable=False),
+    # None: a link posted to a shared channel; whoever follows it signs in first.
+    sa.Column("user_id", BigId, sa.ForeignKey("users.id"), nullable=True),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("used_at", UTCDateTime, nullable=True),
+    sa.Index("ix_action_links_task", "task_id"),
+)
+
+notification_preferences = sa.Table(
+    "notification_preferences",
+    metadata,
+    sa.Column("user_id", BigId, sa.ForeignKey("users.id"), primary_key=True),
+    # 0: one email per event; N: one digest email per N minutes.
+    sa.Column("digest_minutes", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("digest_sent_at", UTCDateTime, nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+digest_entries = sa.Table(
+    "digest_entries",
+    metadata,
+    _id(),
+    sa.Column("user_id", BigId, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("item_id", BigId, nullable=True),
+    sa.Column("workflow_id", BigId, nullable=True),
+    sa.Column("payload", JSONType, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("digested_at", UTCDateTime, nullable=True),
+    sa.Index("ix_digest_entries_user_digested", "user_id", "digested_at"),
+)
