@@ -57,6 +57,8 @@ class TaskAssign(_Body):
     )
 
 
+#: A member's skill: what `signoff groups add --skill` and `review.assignment.rules` name.
+SKILL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$"
 #: A group's name, as workflows name it.
 GROUP_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 GroupPath = Annotated[str, Path(pattern=GROUP_PATTERN, description="A reviewer group name")]
@@ -68,7 +70,7 @@ class GroupMembersAdd(_Body):
     )
     skills: dict[
         Annotated[str, Field(max_length=255, pattern=TEXT)],
-        list[Annotated[str, Field(max_length=100, pattern=TEXT)]],
+        list[Annotated[str, Field(pattern=SKILL_PATTERN)]],
     ] = Field(default_factory=dict, max_length=500, description="email → skills (replaces)")
     description: Text | None = Field(default=None, max_length=2000)
 
