@@ -30,7 +30,22 @@ FAST = {
 }
 
 
-@pytest.mark.parametrize("point", ["after_claim", "during_ai", "after_answer"])
+PG = pytest.param("postgres", marks=pytest.mark.postgres)
+BOTH = ["sqlite", PG]
+
+
+# Every point on SQLite; PostgreSQL (whose claims differ: SKIP LOCKED) where a point's
+# outcome depends on the claim query: answers held but unrecorded, a message in flight.
+@pytest.mark.parametrize(
+    ("fault_db_url", "point"),
+    [
+        ("sqlite", "after_claim"),
+        ("sqlite", "during_ai"),
+        ("sqlite", "after_answer"),
+        pytest.param("postgres", "after_answer", marks=pytest.mark.postgres),
+    ],
+    indirect=["fault_db_url"],
+)
 def test_worker_killed_in_its_ai_step_loses_no_item_and_decides_none_twice(
     stack: stacks.Stack, receiver: wire.Receiver, tmp_path: Path, point: str
 ) -> None:
@@ -62,6 +77,7 @@ def test_worker_killed_in_its_ai_step_loses_no_item_and_decides_none_twice(
     assert flows.event_types(stack.url).count("lease_recovered") == BATCH
 
 
+@pytest.mark.parametrize("fault_db_url", BOTH, indirect=True)
 def test_worker_killed_while_sending_a_webhook_has_it_sent_again_under_the_same_id(
     stack: stacks.Stack, receiver: wire.Receiver
 ) -> None:
@@ -85,6 +101,7 @@ def test_worker_killed_while_sending_a_webhook_has_it_sent_again_under_the_same_
     assert [d.status for d in again] == [None, 200], again
 
 
+@pytest.mark.parametrize("fault_db_url", BOTH, indirect=True)
 def test_serve_killed_mid_request_acknowledges_nothing_it_loses(
     stack: stacks.Stack, receiver: wire.Receiver
 ) -> None:
