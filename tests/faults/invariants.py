@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from signoff.domain import states
 from signoff.services import audit as audit_service
-from signoff.services.context import create_context
+from signoff.services.context import Context, create_context
 from signoff.storage import tables as t
 from tests.conftest import make_settings
 from tests.faults import traffic as wire
@@ -69,8 +69,13 @@ def check(
     traffic: wire.Traffic | None = None,
     receiver: wire.Receiver | None = None,
     expect: Expect = Expect(),
+    ctx: Context | None = None,
 ) -> list[str]:
-    """Every broken invariant, as one sentence each (empty: all hold)."""
+    """Every broken invariant, as one sentence each (empty: all hold).
+
+    `ctx`: a context on the same database to verify the audit chains with (one is made
+    and closed when not given).
+    """
     exchanges = traffic.snapshot() if traffic is not None else []
     deliveries = receiver.snapshot() if receiver is not None else None
     engine = sa.create_engine(url)
@@ -85,7 +90,7 @@ def check(
     problems += _items(snapshot, expect)
     problems += _tasks(snapshot, exchanges)
     problems += _outbox(snapshot, deliveries, expect)
-    problems += _verified(url)
+    problems += _verified(url, ctx)
     return problems
 
 
@@ -94,9 +99,10 @@ def assert_holds(
     traffic: wire.Traffic | None = None,
     receiver: wire.Receiver | None = None,
     expect: Expect = Expect(),
+    ctx: Context | None = None,
 ) -> None:
     """Fail with every broken invariant listed."""
-    problems = check(url, traffic, receiver, expect)
+    problems = check(url, traffic, receiver, expect, ctx)
     if problems:
         shown = "\n".join(f"  - {p}" for p in problems[:50])
         more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
@@ -355,12 +361,15 @@ def _message(
     return problems
 
 
-def _verified(url: str) -> list[str]:
-    ctx = create_context(make_settings(url))
-    try:
+def _verified(url: str, ctx: Context | None) -> list[str]:
+    if ctx is not None:
         _checked, found = audit_service.verify_all(ctx)
-    finally:
-        ctx.close()
+    else:
+        own = create_context(make_settings(url))
+        try:
+            _checked, found = audit_service.verify_all(own)
+        finally:
+            own.close()
     return [f"audit verify: {p.describe()}" for p in found]
 
 

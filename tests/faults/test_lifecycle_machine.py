@@ -160,7 +160,10 @@ class Lifecycle(RuleBasedStateMachine):
     @invariant()
     def invariants_hold(self) -> None:
         invariants.assert_holds(
-            self.url, self.traffic, expect=invariants.Expect(settled=False, delivered=False)
+            self.url,
+            self.traffic,
+            expect=invariants.Expect(settled=False, delivered=False),
+            ctx=self.ctx,
         )
 
     def teardown(self) -> None:

@@ -55,8 +55,25 @@ def test_ten_concurrent_submissions_with_one_idempotency_key_make_one_item(
         round_ids = {r.json()["id"] for r in responses}
         assert len(round_ids) == 1
         ids |= round_ids
+    # Retries after a timeout: the first attempt gives up before the answer (1 ms is
+    # less than any intake takes: key check, insert, commit); the retry under the same
+    # key must get the one item the first attempt made or makes.
+    impatient = stack.app(timeout=httpx.Timeout(60, read=0.001))
+    timed_out = 0
+    for n in range(5):
+        body = {"content": flows.content(10 + 2 * n), "external_id": f"retry-{n}"}
+        headers = {"Idempotency-Key": f"retry-{n}"}
+        try:
+            impatient.post("/api/v1/workflows/faults/items", json=body, headers=headers)
+        except httpx.TimeoutException:
+            timed_out += 1
+        retried = app.post("/api/v1/workflows/faults/items", json=body, headers=headers)
+        assert retried.status_code in (200, 201), retried.text
+        ids.add(retried.json()["id"])
+    assert len(ids) == 8 and len(flows.states(stack.url)) == 8
     flows.review_until_settled(stack, reviewer, len(ids), alive=("serve",))
     invariants.assert_holds(stack.url, stack.traffic, receiver)
+    assert timed_out >= 1, "no first attempt timed out; the retries proved nothing"
 
 
 def test_two_reviewers_racing_for_one_task_get_it_once_and_decide_it_once(
