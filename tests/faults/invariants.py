@@ -274,7 +274,7 @@ def _tasks(snap: _Snapshot, exchanges: Sequence[wire.Exchange]) -> list[str]:
                 problems.append(f"task {k.id} decided {k.outcome}, item {item_id} {row.outcome}")
         # Holds from the audit trail: an `assigned` while another reviewer holds the task
         # must say whose hold lapsed.
-        holder: dict[int, str] = {}
+        holder: dict[Any, str] = {}
         for e in snap.events.get(item_id, []):
             task_id = (e.data or {}).get("task_id")
             if e.type == "assigned":

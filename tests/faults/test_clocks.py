@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from signoff.app import create_app
 from signoff.clock import FrozenClock
 from signoff.domain.prediction import Prediction
+from signoff.domain.workflow import WorkflowSpec
 from signoff.services import processing
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context, create_context
@@ -70,7 +71,9 @@ def world(db_url: str) -> Iterator[World]:
         w.close()
 
 
-def _answers(work: list[processing._Work], ctx: Context) -> list[tuple[object, ...]]:
+def _answers(
+    work: list[processing._Work], ctx: Context
+) -> list[tuple[processing._Work, WorkflowSpec, Prediction]]:
     results = []
     for w in work:
         spec = workflow_service.get_spec(ctx, w.workflow_id, w.version)
@@ -94,7 +97,7 @@ def test_an_ai_lease_lapsing_while_its_result_is_written_keeps_one_decision(
     assert processing.process_batch(
         world.ctx, "fast-worker", processing.ProviderCache(world.ctx), 10
     )
-    processing.record_results(slow, "slow-worker", _answers(work, slow))  # type: ignore[arg-type]
+    processing.record_results(slow, "slow-worker", _answers(work, slow))
     invariants.assert_holds(world.url, world.traffic)
     types = flows.event_types(world.url)
     assert types.count("auto_decided") == 1 and types.count("lease_recovered") == 1, types

@@ -32,6 +32,8 @@ from tests.conftest import FAKE_WORKFLOW, Keys, make_settings
 from tests.faults import invariants
 from tests.faults import traffic as wire
 
+pytestmark = pytest.mark.timeout(600)
+
 OPEN = ("received", "processing", "in_review")
 DECIDED = ("approved", "rejected")
 
@@ -187,6 +189,3 @@ def test_item_lifecycle_through_the_api_keeps_every_invariant(
             suppress_health_check=[HealthCheck.too_slow],
         ),
     )
-
-
-pytestmark = pytest.mark.timeout(600)
