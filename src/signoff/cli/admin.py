@@ -215,13 +215,83 @@ def keys_revoke(key_id: int) -> None:
 
 @audit_app.command("verify")
 @friendly
-def audit_verify() -> None:
+def audit_verify(
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="A signed checkpoint: also detect chains rewritten or cut since it"),
+    ] = None,
+    public_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="The checkpoint signer's public key (default: SIGNOFF_AUDIT__SIGNING_KEY_FILE's)"
+        ),
+    ] = None,
+    incremental: Annotated[
+        bool,
+        typer.Option(
+            "--incremental",
+            help="Re-hash only events after the checkpoint's heads (it vouches for the rest)",
+        ),
+    ] = False,
+) -> None:
     """Check every hash chain; exits 1 and names the item/event when one was tampered with."""
+    if incremental and checkpoint is None:
+        raise errors.ValidationFailed("--incremental needs --checkpoint FILE")
     ctx = open_context()
-    checked, problems = audit_service.verify_all(ctx)
-    if problems:
-        for p in problems:
+    anchor = None
+    if checkpoint is not None:
+        anchor = audit_service.read_checkpoint(
+            checkpoint, audit_service.public_key(ctx, public_key)
+        )
+    report = audit_service.verify(ctx, checkpoint=anchor, incremental=incremental)
+    speed = (
+        f"{report.rehashed} re-hashed in {report.seconds:.2f} s, "
+        f"{report.events_per_second:,.0f} events/s"
+    )
+    if report.problems:
+        for p in report.problems:
             err.print(f"[red]TAMPERED[/red] {p.describe()}")
-        err.print(f"{len(problems)} problem(s) in {checked} events")
+        err.print(f"{len(report.problems)} problem(s) in {report.checked} events")
         raise typer.Exit(1)
-    console.print(f"audit trail verified: {checked} events, every chain intact")
+    console.print(f"audit trail verified: {report.checked} events, every chain intact")
+    if anchor is not None:
+        console.print(
+            f"matches the checkpoint of {anchor.created_at.isoformat()} "
+            f"({len(anchor.heads)} chains, {anchor.events} events then)"
+        )
+    if report.legacy:
+        console.print(
+            f"{report.legacy} legacy SHA-256 events (written before keyed chains); "
+            "compare with a checkpoint to rule out a rewrite of them"
+        )
+    console.print(speed)
+
+
+@audit_app.command("checkpoint")
+@friendly
+def audit_checkpoint(
+    output: Annotated[Path, typer.Option(help="Where to write the signed checkpoint (JSON)")],
+) -> None:
+    """Verify the trail, then sign its chains' heads (SIGNOFF_AUDIT__SIGNING_KEY_FILE) into a file."""
+    ctx = open_context()
+    data, checkpoint = audit_service.create_checkpoint(ctx)
+    output.write_bytes(data)
+    console.print(
+        f"checkpoint of {len(checkpoint.heads)} chains, {checkpoint.events} events, "
+        f"signed at {checkpoint.created_at.isoformat()}, written to {output}"
+    )
+
+
+@audit_app.command("keygen")
+@friendly
+def audit_keygen(
+    output: Annotated[
+        Path, typer.Option(help="The private key file to create (the public key goes to FILE.pub)")
+    ],
+) -> None:
+    """Make an Ed25519 key pair for signing checkpoints (private key file mode 0600)."""
+    public = audit_service.write_key_pair(output)
+    console.print(f"private key {output} (mode 0600), public key {public}")
+    console.print(
+        "keep the private key off the database server; set SIGNOFF_AUDIT__SIGNING_KEY_FILE to it"
+    )

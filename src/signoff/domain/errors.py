@@ -157,3 +157,9 @@ class NotEnoughData(SignoffError):
     """There are not enough labelled examples to do this yet."""
 
     code = "not_enough_data"
+
+
+class InvalidCheckpoint(SignoffError):
+    """The audit checkpoint is not valid: altered, malformed or signed with another key."""
+
+    code = "invalid_checkpoint"

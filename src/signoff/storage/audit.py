@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from signoff.domain import audit as audit_rules
+from signoff.domain import errors
+from signoff.storage import engine
 from signoff.storage import tables as t
 
 SYSTEM_CHAIN = "system"
@@ -26,10 +28,27 @@ class PendingEvent:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+def chain_key(session: Session) -> audit_rules.ChainKey:
+    """The key this session signs audit events with (set by services.context)."""
+    key = session.info.get(engine.AUDIT_KEY)
+    if not isinstance(key, audit_rules.ChainKey):
+        # Never fall back to unkeyed hashes: they are what someone with SQL access can forge.
+        raise errors.ConfigError(
+            "this database session has no audit key: make sessions with "
+            "storage.engine.make_sessionmaker(engine, audit_key=...)"
+        )
+    return key
+
+
 def build_rows(
-    chain: str, head: tuple[int, str], events: Sequence[PendingEvent], now: datetime
+    chain: str,
+    head: tuple[int, str],
+    events: Sequence[PendingEvent],
+    now: datetime,
+    *,
+    key: audit_rules.ChainKey,
 ) -> tuple[list[dict[str, Any]], tuple[int, str]]:
-    """Audit rows for events appended after `head`, and the new head."""
+    """Audit rows for events appended after `head`, signed with `key`, and the new head."""
     seq, prev = head
     rows = []
     for event in events:
@@ -42,6 +61,7 @@ def build_rows(
             actor=event.actor,
             data=event.data,
             created_at=now,
+            key=key.secret,
         )
         rows.append(
             {
@@ -54,6 +74,7 @@ def build_rows(
                 "created_at": now,
                 "prev_hash": prev,
                 "hash": digest,
+                "key_id": key.key_id,
             }
         )
         prev = digest
@@ -88,7 +109,9 @@ def append_system_event(
         query = query.with_for_update()
     row = session.execute(query).first()
     head = (row.seq, row.hash) if row else (0, audit_rules.GENESIS)
-    rows, new_head = build_rows(SYSTEM_CHAIN, head, [PendingEvent(0, type, actor, data)], now)
+    rows, new_head = build_rows(
+        SYSTEM_CHAIN, head, [PendingEvent(0, type, actor, data)], now, key=chain_key(session)
+    )
     rows[0]["item_id"] = None
     insert_rows(session, rows)
     if row is None:
@@ -115,6 +138,7 @@ def _stored(row: Any) -> audit_rules.StoredEvent:
         created_at=row.created_at,
         prev_hash=row.prev_hash,
         hash=row.hash,
+        key_id=row.key_id,
     )
 
 
