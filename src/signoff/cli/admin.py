@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -169,18 +170,59 @@ def keys_create(
     workflow: Annotated[
         list[str] | None, typer.Option(help="Only this workflow (repeatable; default: all)")
     ] = None,
+    expires_in: Annotated[
+        str | None, typer.Option(help="Stop working after this long (e.g. 90d, 12h, 2w)")
+    ] = None,
 ) -> None:
     """Create an API key; it is printed once and stored hashed."""
     try:
         scopes = access.parse_scopes(scope)
     except ValueError as exc:
         raise errors.ValidationFailed(f"--scope: {exc}") from None
+    lifetime = _lifetime("--expires-in", expires_in)
     ctx = open_context()
-    key_id, token = users.create_key(ctx, name, user, scopes=scopes, workflows=workflow)
+    key_id, token = users.create_key(
+        ctx, name, user, scopes=scopes, workflows=workflow, expires_in=lifetime
+    )
     shown = sorted(s.value for s in scopes or access.DEFAULT_SCOPES)
     what = f"acts as {user}" if user else "scope " + ", ".join(shown)
     where = f" on {', '.join(workflow)}" if workflow else ""
-    err.print(f"API key {name} (id {key_id}, {what}{where}) created; it will not be shown again:")
+    until = f", expires in {expires_in}" if expires_in else ""
+    err.print(
+        f"API key {name} (id {key_id}, {what}{where}{until}) created; it will not be shown again:"
+    )
+    print(token)
+
+
+def _lifetime(option: str, text: str | None) -> timedelta | None:
+    if text is None:
+        return None
+    try:
+        return users.parse_key_lifetime(text)
+    except errors.ValidationFailed as exc:
+        raise errors.ValidationFailed(f"{option}: {exc.detail.partition(': ')[2]}") from None
+
+
+@keys_app.command("rotate")
+@friendly
+def keys_rotate(
+    key_id: int,
+    expires_in: Annotated[
+        str | None,
+        typer.Option(help="The new key's lifetime (default: as long as the old one was made for)"),
+    ] = None,
+    overlap: Annotated[
+        str | None,
+        typer.Option(help="Keep the old key working this long (e.g. 1h) so callers can switch"),
+    ] = None,
+) -> None:
+    """Replace an API key with a new one with the same powers; the new key is printed once."""
+    lifetime = _lifetime("--expires-in", expires_in)
+    grace = _lifetime("--overlap", overlap)
+    ctx = open_context()
+    new_id, token = users.rotate_key(ctx, key_id, "cli", expires_in=lifetime, overlap=grace)
+    old = f"key {key_id} stops in {overlap}" if overlap else f"key {key_id} revoked"
+    err.print(f"{old}; its replacement (id {new_id}) will not be shown again:")
     print(token)
 
 
@@ -189,7 +231,9 @@ def keys_create(
 def keys_list() -> None:
     """List API keys (never their secrets), with scopes, workflows and when last used."""
     ctx = open_context()
-    table = Table("id", "name", "user", "scopes", "workflows", "created", "last used", "revoked")
+    table = Table(
+        "id", "name", "user", "scopes", "workflows", "created", "expires", "last used", "revoked"
+    )
     for k in users.list_keys(ctx):
         table.add_row(
             str(k.id),
@@ -198,6 +242,7 @@ def keys_list() -> None:
             users.key_powers(k),
             ", ".join(k.workflows) if k.workflows else "all",
             str(k.created_at)[:19],
+            str(k.expires_at)[:19] if k.expires_at else "never",
             str(k.last_used_at)[:19] if k.last_used_at else "never",
             str(k.revoked_at)[:19] if k.revoked_at else "",
         )

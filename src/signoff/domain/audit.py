@@ -45,6 +45,7 @@ class EventKind(StrEnum):
     PASSWORD_SET = "password_set"
     API_KEY_CREATED = "api_key_created"
     API_KEY_REVOKED = "api_key_revoked"
+    API_KEY_ROTATED = "api_key_rotated"
     LABELS_IMPORTED = "labels_imported"
     MODEL_TRAINED = "model_trained"
 
@@ -113,7 +114,7 @@ def event_hash(
     ).encode("utf-8")
     if key is None:
         return hashlib.sha256(body).hexdigest()
-    return hmac.new(key, body, hashlib.sha256).hexdigest()
+    return hmac.digest(key, body, "sha256").hex()
 
 
 @dataclass(frozen=True)
