@@ -298,7 +298,13 @@ def audit_verify(
             err.print(f"[red]TAMPERED[/red] {p.describe()}")
         err.print(f"{len(report.problems)} problem(s) in {report.checked} events")
         raise typer.Exit(1)
-    console.print(f"audit trail verified: {report.checked} events, every chain intact")
+    if incremental:
+        console.print(
+            f"audit trail verified since the checkpoint: {report.checked} events read, "
+            "every chain intact"
+        )
+    else:
+        console.print(f"audit trail verified: {report.checked} events, every chain intact")
     if anchor is not None:
         console.print(
             f"matches the checkpoint of {anchor.created_at.isoformat()} "

@@ -52,6 +52,10 @@ class EventKind(StrEnum):
 
 #: Keys shorter than this are refused outside development (like the secret key).
 MIN_KEY_LENGTH = 32
+#: Canonical JSON of an event (immutable; one encoder saves rebuilding it per event).
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+)
 _KEY_PURPOSE = b"signoff audit chain v1"
 _KEY_ID_PURPOSE = b"signoff audit key id v1"
 
@@ -105,12 +109,8 @@ def event_hash(
     key: bytes | None = None,
 ) -> str:
     """HMAC-SHA256 under `key` (None: legacy SHA-256) of an event's canonical JSON."""
-    body = json.dumps(
-        [chain, seq, prev_hash, type, actor, data, created_at.isoformat()],
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        default=str,
+    body = _CANONICAL.encode(
+        [chain, seq, prev_hash, type, actor, data, created_at.isoformat()]
     ).encode("utf-8")
     if key is None:
         return hashlib.sha256(body).hexdigest()

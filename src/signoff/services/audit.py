@@ -84,7 +84,10 @@ def _verify_in(
     keys = keyring.secrets
     heads = audit.read_heads(session)
     seen: set[str] = set()
-    for chain, events in audit.iter_chains(session):
+    since = None
+    if incremental and checkpoint is not None:
+        since = {chain: head[0] for chain, head in checkpoint.heads.items()}
+    for chain, events in audit.iter_chains(session, since=since):
         seen.add(chain)
         item_id = _item_id(chain)
         head = heads.get(chain)
@@ -116,7 +119,23 @@ def _verify_in(
             progress(len(events))
     report.chains = len(seen)
     for chain, head in heads.items():
-        if chain not in seen and head[0] > 0:
+        if chain in seen or head[0] == 0:
+            continue
+        anchor = checkpoint.anchor(chain) if since is not None and checkpoint else None
+        if anchor is not None:
+            # Read from the anchor on, and nothing was there.
+            stored = f"ends at seq {head[0]}" if head[0] < anchor.seq else "has no event there"
+            report.problems.append(
+                audit_rules.ChainProblem(
+                    chain,
+                    _item_id(chain),
+                    None,
+                    None,
+                    f"chain {stored} but the checkpoint of {anchor.taken_at} has it at seq "
+                    f"{anchor.seq}: events were deleted",
+                )
+            )
+        else:
             report.problems.append(
                 audit_rules.ChainProblem(
                     chain, _item_id(chain), None, None, f"all {head[0]} events are missing"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -151,14 +151,52 @@ def list_item_events(session: Session, item_id: int) -> list[audit_rules.StoredE
     return [_stored(r) for r in rows]
 
 
+#: The checkpoint's heads during an incremental verification; per connection, never shared.
+_anchors = sa.Table(
+    "audit_verify_anchors",
+    sa.MetaData(),
+    sa.Column("chain", sa.String(64), primary_key=True),
+    sa.Column("seq", sa.Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+
+
 def iter_chains(
-    session: Session, batch: int = 5000
+    session: Session, batch: int = 5000, since: Mapping[str, int] | None = None
 ) -> Iterator[tuple[str, list[audit_rules.StoredEvent]]]:
-    """Every chain with its events in id order, streamed chain by chain."""
-    query = sa.select(t.audit_events).order_by(t.audit_events.c.chain, t.audit_events.c.id)
+    """Every chain with its events in id order, streamed chain by chain.
+
+    With `since` (chain -> seq), a listed chain starts at that seq: the events before
+    it are not read at all. Chains not listed come whole.
+    """
+    e = t.audit_events
+    query = sa.select(e).order_by(e.c.chain, e.c.id)
+    if since is None:
+        yield from _group(session.execute(query.execution_options(yield_per=batch)))
+        return
+    connection = session.connection()
+    _anchors.create(connection)
+    try:
+        rows = [{"chain": chain, "seq": seq} for chain, seq in since.items()]
+        for start in range(0, len(rows), 10_000):
+            connection.execute(sa.insert(_anchors), rows[start : start + 10_000])
+        a = _anchors
+        query = (
+            sa.select(e)
+            .select_from(e.outerjoin(a, a.c.chain == e.c.chain))
+            .where(sa.or_(a.c.chain.is_(None), e.c.seq >= a.c.seq))
+            .order_by(e.c.chain, e.c.id)
+        )
+        yield from _group(session.execute(query.execution_options(yield_per=batch)))
+    finally:
+        _anchors.drop(connection, checkfirst=True)
+
+
+def _group(rows: Iterable[Any]) -> Iterator[tuple[str, list[audit_rules.StoredEvent]]]:
     current: str | None = None
     events: list[audit_rules.StoredEvent] = []
-    for row in session.execute(query.execution_options(yield_per=batch)):
+    for row in rows:
         if row.chain != current:
             if current is not None:
                 yield current, events
