@@ -326,7 +326,7 @@ def audit_checkpoint(
     """Verify the trail, then sign its chains' heads (SIGNOFF_AUDIT__SIGNING_KEY_FILE) into a file."""
     ctx = open_context()
     data, checkpoint = audit_service.create_checkpoint(ctx)
-    output.write_bytes(data)
+    audit_service.write_checkpoint(output, data)
     console.print(
         f"checkpoint of {len(checkpoint.heads)} chains, {checkpoint.events} events, "
         f"signed at {checkpoint.created_at.isoformat()}, written to {output}"

@@ -230,10 +230,23 @@ def write_key_pair(private_path: Path) -> Path:
         if target.exists():
             raise errors.ValidationFailed(f"{target} exists; refusing to overwrite a key")
     private, public = checkpoints.new_key_pair()
-    # O_EXCL with mode 0600 from the start: the key is never readable by others, not
-    # even between creating the file and a later chmod.
-    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(private)
-    public_path.write_bytes(public)
+    try:
+        # O_EXCL with mode 0600 from the start: the key is never readable by others, not
+        # even between creating the file and a later chmod.
+        fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(private)
+        public_path.write_bytes(public)
+    except OSError as exc:
+        raise errors.ValidationFailed(f"cannot write {exc.filename} ({exc.strerror})") from None
     return public_path
+
+
+def write_checkpoint(path: Path, data: bytes) -> None:
+    """Write a signed checkpoint file, replacing it whole or not at all."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_bytes(data)
+        partial.replace(path)
+    except OSError as exc:
+        raise errors.ValidationFailed(f"cannot write {exc.filename} ({exc.strerror})") from None
