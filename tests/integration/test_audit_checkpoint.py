@@ -380,3 +380,21 @@ def test_a_rotated_audit_key_keeps_old_events_verifiable_only_while_it_is_listed
     finally:
         rotated.close()
         forgotten.close()
+
+
+def test_a_chain_begun_after_the_checkpoint_and_rewritten_as_legacy_sha256_is_reported(
+    actx: Context, item_ids: list[int], env: dict[str, str], tmp_path: Path
+) -> None:
+    checkpoint = tmp_path / "checkpoint.json"
+    _checkpoint(env, checkpoint)
+    anchor = audit_service.read_checkpoint(checkpoint, audit_service.public_key(actx, None))
+    [later] = intake.submit_items(
+        actx, "docs", [intake.NewItem({"text": "later", "confidence": 0.5})], "key:1"
+    )
+    chain = audit_rules.item_chain(later.item_id)
+    _rewrite(actx, chain, lambda row: {"actor": "forged"}, None)
+    assert audit_service.verify(actx).problems == []  # a consistent legacy chain
+    for incremental in (False, True):
+        [problem] = audit_service.verify(actx, checkpoint=anchor, incremental=incremental).problems
+        assert problem.item_id == later.item_id
+        assert "in a chain begun after the checkpoint" in problem.problem

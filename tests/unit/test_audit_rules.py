@@ -122,3 +122,9 @@ def test_a_legacy_prefix_verifies_but_no_legacy_event_may_follow_the_anchor() ->
     assert found.problems == [] and found.legacy == 3
     [problem] = _check(events, anchor=audit_rules.Anchor(2, events[1].hash, "then")).problems
     assert problem.seq == 3 and "unkeyed (legacy SHA-256) event follows" in problem.problem
+
+
+def test_a_chain_begun_after_a_checkpoint_may_hold_no_legacy_event() -> None:
+    assert _check(_chain(2), keyed_only=True).problems == []
+    [problem] = _check(_chain(2, None), keyed_only=True).problems
+    assert problem.seq == 1 and "in a chain begun after the checkpoint" in problem.problem

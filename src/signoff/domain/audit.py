@@ -196,12 +196,14 @@ def check_chain(
     keys: Mapping[str, bytes],
     anchor: Anchor | None = None,
     incremental: bool = False,
+    keyed_only: bool = False,
 ) -> ChainCheck:
     """Check one chain's events (in id order), optionally against a checkpoint's anchor.
 
     With an anchor, the event at the anchor's seq must carry the anchor's hash (a chain
     rewritten consistently since the checkpoint fails here, whatever key was used) and
-    every later event must be keyed. `incremental` trusts the events up to the anchor,
+    every later event must be keyed; `keyed_only` refuses every unkeyed event (a chain
+    begun after a checkpoint, which only keyed code can have written). `incremental` trusts the events up to the anchor,
     which the checkpoint vouched for when it was signed, and re-hashes only those after.
     """
     found = ChainCheck()
@@ -243,6 +245,10 @@ def check_chain(
         if event.prev_hash != prev:
             return problem(event, "prev_hash does not link")
         if event.key_id is None:
+            if keyed_only:
+                return problem(
+                    event, "an unkeyed (legacy SHA-256) event in a chain begun after the checkpoint"
+                )
             if keyed_seen or (anchor is not None and event.seq > anchor.seq):
                 return problem(
                     event, "an unkeyed (legacy SHA-256) event follows keyed ones: it was rewritten"

@@ -110,6 +110,7 @@ def _verify_in(
             keys=keys,
             anchor=anchor,
             incremental=incremental and anchor is not None,
+            keyed_only=checkpoint is not None and anchor is None,
         )
         report.problems.extend(found.problems)
         report.rehashed += found.rehashed
