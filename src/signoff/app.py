@@ -17,6 +17,7 @@ from signoff.api import groups, items, limits, metrics, reviews, schemas, workfl
 from signoff.services import live
 from signoff.services.context import Context, create_context
 from signoff.settings import Settings
+from signoff.ui import security as ui_security
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,11 @@ def create_app(
         return JSONResponse(body, status_code=503, headers={"Retry-After": str(READY_RETRY_AFTER)})
 
     app.add_middleware(limits.BodyLimits, max_bytes=settings.limits.max_body_bytes)
+    # Outermost, so that refusals by the other middleware carry the headers too.
+    app.add_middleware(
+        ui_security.SecurityHeaders,
+        https=(settings.base_url or "").lower().startswith("https://"),
+    )
     return app
 
 

@@ -138,6 +138,34 @@ class NotifySettings(BaseModel):
     )
 
 
+class AuditSettings(BaseModel):
+    key: str | None = Field(
+        default=None,
+        description="Key of the audit chains' HMACs (at least 32 random characters); unset: "
+        "derived from the secret key",
+    )
+    previous_keys: str = Field(
+        default="",
+        description="Comma-separated earlier audit keys (or earlier secret keys, when the key "
+        "was derived), kept so events signed with them still verify after a rotation",
+    )
+    signing_key_file: str | None = Field(
+        default=None,
+        description="Ed25519 private key (PEM) that signs checkpoints; keep it off the "
+        "database server (`signoff audit keygen` makes one)",
+    )
+
+    @field_validator("key")
+    @classmethod
+    def _key_not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+    def previous(self) -> list[str]:
+        return [k.strip() for k in self.previous_keys.split(",") if k.strip()]
+
+
 class TestingSettings(BaseModel):
     fake_provider: bool = Field(
         default=False,
@@ -186,6 +214,7 @@ class Settings(BaseSettings):
     outbound: OutboundSettings = Field(default_factory=OutboundSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     testing: TestingSettings = Field(default_factory=TestingSettings)
 
     @model_validator(mode="after")
@@ -198,6 +227,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 "SIGNOFF_SECRET_KEY is weak: outside development it must be at least 32 "
                 "random characters (python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        if (
+            self.environment != "development"
+            and self.audit.key is not None
+            and (len(self.audit.key) < 32 or len(set(self.audit.key)) < 8)
+        ):
+            raise ValueError(
+                "SIGNOFF_AUDIT__KEY is weak: outside development it must be at least 32 "
+                "random characters"
             )
         return self
 

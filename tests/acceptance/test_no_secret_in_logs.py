@@ -1,15 +1,18 @@
 """No key, password or secret of a whole session ever reaches a log, even at DEBUG.
 
-An operator configures `signoff serve` (a real process on SQLite, `SIGNOFF_LOG_LEVEL=DEBUG`)
-with a secret key, a webhook secret and a provider credential, and uses the CLI to
-add a reviewer, create API keys and apply a workflow whose `openai` provider calls a
+An operator configures `signoff serve` and a separate `signoff worker` (real processes
+on SQLite, `SIGNOFF_LOG_LEVEL=DEBUG`) with a secret key, an audit key, a webhook secret
+and a provider credential, and uses the CLI to add a reviewer, create API keys (one
+expiring, then rotated with an overlap), make a checkpoint signing key and apply a workflow whose `openai` provider calls a
 real fake LLM server on 127.0.0.1 and whose decisions go to a real webhook receiver.
 An application submits items with its key; a reviewer decides through the API with a
 personal key and signs in to the web UI; a bad key and a wrong password are tried too,
 the operator makes a few mistakes at the CLI, one LLM call is refused (401) and one
-webhook delivery fails once and is retried. Then every line the server and the CLI wrote is searched for every secret of the
-session, as sent and URL-encoded. The one line `signoff keys create` prints the new
-key on, by design, is the only line left out.
+webhook delivery fails once and is retried. At the end the operator verifies the audit
+trail, signs a checkpoint and verifies against it. Then every line the server, the
+worker and the CLI wrote is searched for every secret of the session, as sent and
+URL-encoded. The line `signoff keys create` (or `keys rotate`) prints a new key on, by
+design, is the only line left out.
 """
 
 from __future__ import annotations
@@ -148,11 +151,12 @@ class Session:
         """`signoff keys create NAME ARGS`: the new key."""
         return _token_line(self.cli("keys", "create", name, *args, token=True).stdout)
 
-    def start_server(self, port: int) -> tuple[subprocess.Popen[bytes], Path, Path]:
-        stdout, stderr = self.workdir / "serve.out", self.workdir / "serve.err"
+    def start(self, name: str, *args: str) -> tuple[subprocess.Popen[bytes], Path, Path]:
+        """Start `signoff ARGS` in the background; its stdout and stderr go to files."""
+        stdout, stderr = self.workdir / f"{name}.out", self.workdir / f"{name}.err"
         with stdout.open("wb") as out, stderr.open("wb") as err:
             process = subprocess.Popen(
-                [_signoff(), "serve", "--port", str(port)],
+                [_signoff(), *args],
                 env=self.env,
                 cwd=self.workdir,
                 stdout=out,
@@ -199,7 +203,11 @@ def session(tmp_path: Path, webhook_secret: str) -> Iterator[Session]:
             "SIGNOFF_CREDENTIAL_MODEL_TOKEN": ops.keep(
                 "provider credential", "sk-" + secrets.token_urlsafe(32)
             ),
+            "SIGNOFF_AUDIT__KEY": ops.keep("audit key", secrets.token_urlsafe(48)),
+            "SIGNOFF_AUDIT__SIGNING_KEY_FILE": str(tmp_path / "audit-signer.pem"),
             "SIGNOFF_WORKER__POLL_SECONDS": "0.1",
+            # `signoff serve` answers HTTP; a separate `signoff worker` does the rest.
+            "SIGNOFF_WORKER__ENABLED": "false",
             "COLUMNS": "200",
         }
     )
@@ -243,8 +251,14 @@ def test_no_key_password_or_secret_of_a_whole_session_appears_in_any_log(
     # The operator sets up with the CLI.
     ops.cli("db", "upgrade")
     ops.cli("users", "add", REVIEWER, "--role", "reviewer", "--password-stdin", stdin=password)
-    app_key = ops.create_key("app")
+    first_app_key = ops.create_key("app", "--expires-in", "90d")
     reviewer_key = ops.create_key("reviewer-key", "--user", REVIEWER)
+    # The first application key is rotated; the application uses its replacement.
+    app_key = _token_line(ops.cli("keys", "rotate", "1", "--overlap", "1h", token=True).stdout)
+    assert app_key != first_app_key
+    ops.cli("audit", "keygen", "--output", ops.env["SIGNOFF_AUDIT__SIGNING_KEY_FILE"])
+    signer = Path(ops.env["SIGNOFF_AUDIT__SIGNING_KEY_FILE"]).read_text().splitlines()
+    ops.keep("checkpoint signing key", "".join(line for line in signer if "-----" not in line))
     workflow = f"""
 name: invoices
 labels: [invoice, contract, other]
@@ -280,7 +294,8 @@ delivery: {{webhook_url: "{receiver.url}"}}
     assert "SIGNOFF_WORKER__CONCURRENCY" in bad_setting.stderr, bad_setting.stderr
 
     port = live_server.free_port()
-    server, server_out, server_err = ops.start_server(port)
+    server, server_out, server_err = ops.start("serve", "serve", "--port", str(port))
+    worker, worker_out, worker_err = ops.start("worker", "worker")
     base = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:
@@ -306,6 +321,11 @@ delivery: {{webhook_url: "{receiver.url}"}}
         )
         assert refused.status_code == 401, refused.text
         assert httpx.get(f"{base}/api/v1/items", params={"api_key": bad_key}).status_code == 401
+        # The rotated key still works during its overlap.
+        overlap = httpx.get(
+            f"{base}/api/v1/items", headers={"Authorization": f"Bearer {first_app_key}"}
+        )
+        assert overlap.status_code == 200, overlap.text
 
         # The application submits, lists and waits.
         submitted = []
@@ -384,11 +404,18 @@ delivery: {{webhook_url: "{receiver.url}"}}
     assert fake_llm.requests, "the LLM server was never called"
     assert all(r.headers.get("authorization") == f"Bearer {credential}" for r in fake_llm.requests)
 
+    assert worker.poll() is None, f"signoff worker exited {worker.returncode}"
     ops.cli("audit", "verify")
+    checkpoint = str(ops.workdir / "checkpoint.json")
+    ops.cli("audit", "checkpoint", "--output", checkpoint)
+    ops.cli("audit", "verify", "--checkpoint", checkpoint, "--incremental")
     ops.close()
     ops.logs["signoff serve stdout"] = server_out.read_text(errors="replace")
     ops.logs["signoff serve stderr"] = server_err.read_text(errors="replace")
-    assert " DEBUG " in ops.logs["signoff serve stderr"], "the server logged no DEBUG line"
+    ops.logs["signoff worker stdout"] = worker_out.read_text(errors="replace")
+    ops.logs["signoff worker stderr"] = worker_err.read_text(errors="replace")
+    assert "signoff serving at" in ops.logs["signoff serve stdout"], "the server's log is lost"
+    assert " DEBUG " in ops.logs["signoff worker stderr"], "the worker logged no DEBUG line"
 
     lines = [(name, line) for name, text in ops.logs.items() for line in text.splitlines()]
     leaks = [

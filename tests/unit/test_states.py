@@ -18,6 +18,7 @@ from signoff.storage import audit, engine, items, state, workflows
 from signoff.storage import tables as t
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+KEY = audit_rules.ChainKey.from_material("a test audit key, long enough to use")
 ALL_PAIRS = list(itertools.product(ItemState, ItemState))
 ALLOWED = [p for p in ALL_PAIRS if p in TRANSITIONS]
 DISALLOWED = [p for p in ALL_PAIRS if p not in TRANSITIONS]
@@ -30,7 +31,7 @@ def _pair_id(pair: tuple[ItemState, ItemState]) -> str:
 @pytest.fixture
 def factory(sqlite_url: str) -> Iterator[Any]:
     eng = engine.create_engine(sqlite_url)
-    sessions = engine.make_sessionmaker(eng)
+    sessions = engine.make_sessionmaker(eng, audit_key=KEY)
     with engine.transaction(sessions) as session:
         workflow_id = workflows.create_workflow(session, "states", NOW)
         workflows.create_version(
@@ -107,7 +108,10 @@ def test_allowed_transition_moves_the_item_and_appends_one_audit_event(
     assert row.audit_hash == event.hash
     assert (
         audit_rules.verify_chain(
-            audit_rules.item_chain(item_id), events, head=(row.audit_seq, row.audit_hash)
+            audit_rules.item_chain(item_id),
+            events,
+            head=(row.audit_seq, row.audit_hash),
+            keys={KEY.key_id: KEY.secret},
         )
         == []
     )
@@ -175,7 +179,10 @@ def test_allowed_transitions_chain_through_a_whole_life_with_a_verifying_hash_ch
     assert [e.seq for e in events] == [1, 2, 3, 4, 5]
     assert (
         audit_rules.verify_chain(
-            audit_rules.item_chain(item_id), events, head=(row.audit_seq, row.audit_hash)
+            audit_rules.item_chain(item_id),
+            events,
+            head=(row.audit_seq, row.audit_hash),
+            keys={KEY.key_id: KEY.secret},
         )
         == []
     )

@@ -56,6 +56,7 @@ STATUS: dict[type[errors.SignoffError], int] = {
     UnsupportedMediaType: 415,
     UnstorableValue: 422,
     errors.NotEnoughData: 409,
+    errors.InvalidCheckpoint: 422,
     errors.SchemaOutdated: 503,
     DatabaseUnavailable: 503,
     errors.ProviderError: 502,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -169,18 +170,59 @@ def keys_create(
     workflow: Annotated[
         list[str] | None, typer.Option(help="Only this workflow (repeatable; default: all)")
     ] = None,
+    expires_in: Annotated[
+        str | None, typer.Option(help="Stop working after this long (e.g. 90d, 12h, 2w)")
+    ] = None,
 ) -> None:
     """Create an API key; it is printed once and stored hashed."""
     try:
         scopes = access.parse_scopes(scope)
     except ValueError as exc:
         raise errors.ValidationFailed(f"--scope: {exc}") from None
+    lifetime = _lifetime("--expires-in", expires_in)
     ctx = open_context()
-    key_id, token = users.create_key(ctx, name, user, scopes=scopes, workflows=workflow)
+    key_id, token = users.create_key(
+        ctx, name, user, scopes=scopes, workflows=workflow, expires_in=lifetime
+    )
     shown = sorted(s.value for s in scopes or access.DEFAULT_SCOPES)
     what = f"acts as {user}" if user else "scope " + ", ".join(shown)
     where = f" on {', '.join(workflow)}" if workflow else ""
-    err.print(f"API key {name} (id {key_id}, {what}{where}) created; it will not be shown again:")
+    until = f", expires in {expires_in}" if expires_in else ""
+    err.print(
+        f"API key {name} (id {key_id}, {what}{where}{until}) created; it will not be shown again:"
+    )
+    print(token)
+
+
+def _lifetime(option: str, text: str | None) -> timedelta | None:
+    if text is None:
+        return None
+    try:
+        return users.parse_key_lifetime(text)
+    except errors.ValidationFailed as exc:
+        raise errors.ValidationFailed(f"{option}: {exc.detail.partition(': ')[2]}") from None
+
+
+@keys_app.command("rotate")
+@friendly
+def keys_rotate(
+    key_id: int,
+    expires_in: Annotated[
+        str | None,
+        typer.Option(help="The new key's lifetime (default: as long as the old one was made for)"),
+    ] = None,
+    overlap: Annotated[
+        str | None,
+        typer.Option(help="Keep the old key working this long (e.g. 1h) so callers can switch"),
+    ] = None,
+) -> None:
+    """Replace an API key with a new one with the same powers; the new key is printed once."""
+    lifetime = _lifetime("--expires-in", expires_in)
+    grace = _lifetime("--overlap", overlap)
+    ctx = open_context()
+    new_id, token = users.rotate_key(ctx, key_id, "cli", expires_in=lifetime, overlap=grace)
+    old = f"key {key_id} stops in {overlap}" if overlap else f"key {key_id} revoked"
+    err.print(f"{old}; its replacement (id {new_id}) will not be shown again:")
     print(token)
 
 
@@ -189,7 +231,9 @@ def keys_create(
 def keys_list() -> None:
     """List API keys (never their secrets), with scopes, workflows and when last used."""
     ctx = open_context()
-    table = Table("id", "name", "user", "scopes", "workflows", "created", "last used", "revoked")
+    table = Table(
+        "id", "name", "user", "scopes", "workflows", "created", "expires", "last used", "revoked"
+    )
     for k in users.list_keys(ctx):
         table.add_row(
             str(k.id),
@@ -198,6 +242,7 @@ def keys_list() -> None:
             users.key_powers(k),
             ", ".join(k.workflows) if k.workflows else "all",
             str(k.created_at)[:19],
+            str(k.expires_at)[:19] if k.expires_at else "never",
             str(k.last_used_at)[:19] if k.last_used_at else "never",
             str(k.revoked_at)[:19] if k.revoked_at else "",
         )
@@ -215,13 +260,89 @@ def keys_revoke(key_id: int) -> None:
 
 @audit_app.command("verify")
 @friendly
-def audit_verify() -> None:
+def audit_verify(
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="A signed checkpoint: also detect chains rewritten or cut since it"),
+    ] = None,
+    public_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="The checkpoint signer's public key (default: SIGNOFF_AUDIT__SIGNING_KEY_FILE's)"
+        ),
+    ] = None,
+    incremental: Annotated[
+        bool,
+        typer.Option(
+            "--incremental",
+            help="Re-hash only events after the checkpoint's heads (it vouches for the rest)",
+        ),
+    ] = False,
+) -> None:
     """Check every hash chain; exits 1 and names the item/event when one was tampered with."""
+    if incremental and checkpoint is None:
+        raise errors.ValidationFailed("--incremental needs --checkpoint FILE")
     ctx = open_context()
-    checked, problems = audit_service.verify_all(ctx)
-    if problems:
-        for p in problems:
+    anchor = None
+    if checkpoint is not None:
+        anchor = audit_service.read_checkpoint(
+            checkpoint, audit_service.public_key(ctx, public_key)
+        )
+    report = audit_service.verify(ctx, checkpoint=anchor, incremental=incremental)
+    speed = (
+        f"{report.rehashed} re-hashed in {report.seconds:.2f} s, "
+        f"{report.events_per_second:,.0f} events/s"
+    )
+    if report.problems:
+        for p in report.problems:
             err.print(f"[red]TAMPERED[/red] {p.describe()}")
-        err.print(f"{len(problems)} problem(s) in {checked} events")
+        err.print(f"{len(report.problems)} problem(s) in {report.checked} events")
         raise typer.Exit(1)
-    console.print(f"audit trail verified: {checked} events, every chain intact")
+    if incremental:
+        console.print(
+            f"audit trail verified since the checkpoint: {report.checked} events read, "
+            "every chain intact"
+        )
+    else:
+        console.print(f"audit trail verified: {report.checked} events, every chain intact")
+    if anchor is not None:
+        console.print(
+            f"matches the checkpoint of {anchor.created_at.isoformat()} "
+            f"({len(anchor.heads)} chains, {anchor.events} events then)"
+        )
+    if report.legacy:
+        console.print(
+            f"{report.legacy} legacy SHA-256 events (written before keyed chains); "
+            "compare with a checkpoint to rule out a rewrite of them"
+        )
+    console.print(speed)
+
+
+@audit_app.command("checkpoint")
+@friendly
+def audit_checkpoint(
+    output: Annotated[Path, typer.Option(help="Where to write the signed checkpoint (JSON)")],
+) -> None:
+    """Verify the trail, then sign its chains' heads (SIGNOFF_AUDIT__SIGNING_KEY_FILE) into a file."""
+    ctx = open_context()
+    data, checkpoint = audit_service.create_checkpoint(ctx)
+    audit_service.write_checkpoint(output, data)
+    console.print(
+        f"checkpoint of {len(checkpoint.heads)} chains, {checkpoint.events} events, "
+        f"signed at {checkpoint.created_at.isoformat()}, written to {output}"
+    )
+
+
+@audit_app.command("keygen")
+@friendly
+def audit_keygen(
+    output: Annotated[
+        Path, typer.Option(help="The private key file to create (the public key goes to FILE.pub)")
+    ],
+) -> None:
+    """Make an Ed25519 key pair for signing checkpoints (private key file mode 0600)."""
+    public = audit_service.write_key_pair(output)
+    console.print(f"private key {output} (mode 0600), public key {public}")
+    console.print(
+        "keep the private key off the database server; set SIGNOFF_AUDIT__SIGNING_KEY_FILE to it"
+    )

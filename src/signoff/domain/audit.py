@@ -1,11 +1,18 @@
-"""Hash-chain rules for audit events: how a hash is computed and how a chain is checked."""
+"""Hash-chain rules for audit events: how a hash is computed and how a chain is checked.
+
+An event's hash is an HMAC-SHA256 under the server's audit key, over the canonical JSON
+of the event and the hash before it; the key's id is stored with the event, so keys can
+be rotated and old events still verify under the old key. Events written before keyed
+chains (key id None) are plain SHA-256 over the same JSON, and may only open a chain.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum, unique
 from typing import Any
@@ -38,6 +45,7 @@ class EventKind(StrEnum):
     PASSWORD_SET = "password_set"
     API_KEY_CREATED = "api_key_created"
     API_KEY_REVOKED = "api_key_revoked"
+    API_KEY_ROTATED = "api_key_rotated"
     LABELS_IMPORTED = "labels_imported"
     MODEL_TRAINED = "model_trained"
     # Assignment (assign): an admin released a task (item chain); groups changed (system);
@@ -47,8 +55,51 @@ class EventKind(StrEnum):
     NOTIFIED = "notified"
 
 
+#: Keys shorter than this are refused outside development (like the secret key).
+MIN_KEY_LENGTH = 32
+#: Canonical JSON of an event (immutable; one encoder saves rebuilding it per event).
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+)
+_KEY_PURPOSE = b"signoff audit chain v1"
+_KEY_ID_PURPOSE = b"signoff audit key id v1"
+
+
 def item_chain(item_id: int) -> str:
     return f"item:{item_id}"
+
+
+@dataclass(frozen=True)
+class ChainKey:
+    """One HMAC key for audit chains and the id recorded with the events it signs."""
+
+    key_id: str
+    secret: bytes = field(repr=False)
+
+    @classmethod
+    def from_material(cls, material: str) -> ChainKey:
+        """The key made from configured text (an audit key, or the installation's secret key).
+
+        The id is a hash of the derived key, so it names the key without revealing it and
+        two processes configured alike agree on it without being told.
+        """
+        secret = hmac.new(material.encode("utf-8"), _KEY_PURPOSE, hashlib.sha256).digest()
+        key_id = hashlib.sha256(_KEY_ID_PURPOSE + secret).hexdigest()[:16]
+        return cls(key_id, secret)
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """The key new events are signed with and every key old events may be checked with."""
+
+    current: ChainKey
+    previous: tuple[ChainKey, ...] = ()
+
+    @property
+    def secrets(self) -> dict[str, bytes]:
+        keys = {k.key_id: k.secret for k in self.previous}
+        keys[self.current.key_id] = self.current.secret
+        return keys
 
 
 def event_hash(
@@ -60,16 +111,15 @@ def event_hash(
     actor: str,
     data: Any,
     created_at: datetime,
+    key: bytes | None = None,
 ) -> str:
-    """SHA-256 over the canonical JSON of an event and the hash before it."""
-    body = json.dumps(
-        [chain, seq, prev_hash, type, actor, data, created_at.isoformat()],
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        default=str,
-    )
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+    """HMAC-SHA256 under `key` (None: legacy SHA-256) of an event's canonical JSON."""
+    body = _CANONICAL.encode(
+        [chain, seq, prev_hash, type, actor, data, created_at.isoformat()]
+    ).encode("utf-8")
+    if key is None:
+        return hashlib.sha256(body).hexdigest()
+    return hmac.digest(key, body, "sha256").hex()
 
 
 @dataclass(frozen=True)
@@ -84,6 +134,26 @@ class StoredEvent:
     created_at: datetime
     prev_hash: str
     hash: str
+    key_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A chain's head as a signed checkpoint saw it: what the chain must still contain."""
+
+    seq: int
+    hash: str
+    #: When the checkpoint was taken, for messages.
+    taken_at: str
+
+
+@dataclass
+class ChainCheck:
+    """What checking one chain found: problems, events re-hashed, legacy events seen."""
+
+    problems: list[ChainProblem] = field(default_factory=list)
+    rehashed: int = 0
+    legacy: int = 0
 
 
 @dataclass(frozen=True)
@@ -106,28 +176,99 @@ def verify_chain(
     *,
     head: tuple[int, str] | None,
     item_id: int | None = None,
+    keys: Mapping[str, bytes] | None = None,
+    anchor: Anchor | None = None,
+    incremental: bool = False,
 ) -> list[ChainProblem]:
     """Check one chain's events (in id order) against each other and the stored head."""
-    problems: list[ChainProblem] = []
-    expected_seq = 1
-    prev = GENESIS
+    return check_chain(
+        chain,
+        events,
+        head=head,
+        item_id=item_id,
+        keys=keys or {},
+        anchor=anchor,
+        incremental=incremental,
+    ).problems
+
+
+def check_chain(
+    chain: str,
+    events: Iterable[StoredEvent],
+    *,
+    head: tuple[int, str] | None,
+    item_id: int | None,
+    keys: Mapping[str, bytes],
+    anchor: Anchor | None = None,
+    incremental: bool = False,
+    keyed_only: bool = False,
+) -> ChainCheck:
+    """Check one chain's events (in id order), optionally against a checkpoint's anchor.
+
+    With an anchor, the event at the anchor's seq must carry the anchor's hash (a chain
+    rewritten consistently since the checkpoint fails here, whatever key was used) and
+    every later event must be keyed; `keyed_only` refuses every unkeyed event (a chain
+    begun after a checkpoint, which only keyed code can have written). `incremental` trusts the events up to the anchor,
+    which the checkpoint vouched for when it was signed, and re-hashes only those after.
+    """
+    found = ChainCheck()
+
+    def problem(event: StoredEvent | None, text: str) -> ChainCheck:
+        found.problems.append(
+            ChainProblem(
+                chain,
+                item_id,
+                event.id if event else None,
+                event.seq if event else None,
+                text,
+            )
+        )
+        return found
+
+    skip_to = anchor.seq if incremental and anchor is not None else 0
+    expected_seq = skip_to or 1
+    prev: str | None = None if skip_to else GENESIS
+    anchored = anchor is None
+    keyed_seen = False
+    highest = 0
     for event in events:
+        highest = max(highest, event.seq)
+        if event.seq < skip_to and prev is None:
+            continue  # vouched for by the checkpoint
         if event.seq != expected_seq:
-            problems.append(
-                ChainProblem(
-                    chain,
-                    item_id,
-                    event.id,
-                    event.seq,
-                    f"expected seq {expected_seq}: an event was deleted or reordered",
-                )
-            )
-            return problems
+            return problem(event, f"expected seq {expected_seq}: an event was deleted or reordered")
+        if prev is None:
+            # The anchor event itself, in incremental mode: compared, not re-hashed.
+            assert anchor is not None
+            if event.hash != anchor.hash:
+                return problem(event, _rewritten(anchor))
+            anchored = True
+            prev = event.hash
+            expected_seq += 1
+            keyed_seen = event.key_id is not None
+            continue
         if event.prev_hash != prev:
-            problems.append(
-                ChainProblem(chain, item_id, event.id, event.seq, "prev_hash does not link")
-            )
-            return problems
+            return problem(event, "prev_hash does not link")
+        if event.key_id is None:
+            if keyed_only:
+                return problem(
+                    event, "an unkeyed (legacy SHA-256) event in a chain begun after the checkpoint"
+                )
+            if keyed_seen or (anchor is not None and event.seq > anchor.seq):
+                return problem(
+                    event, "an unkeyed (legacy SHA-256) event follows keyed ones: it was rewritten"
+                )
+            key = None
+            found.legacy += 1
+        else:
+            keyed_seen = True
+            key = keys.get(event.key_id)
+            if key is None:
+                return problem(
+                    event,
+                    f"signed with audit key {event.key_id}, which is not configured: "
+                    "add it to SIGNOFF_AUDIT__PREVIOUS_KEYS",
+                )
         recomputed = event_hash(
             chain=chain,
             seq=event.seq,
@@ -136,21 +277,36 @@ def verify_chain(
             actor=event.actor,
             data=event.data,
             created_at=event.created_at,
+            key=key,
         )
-        if recomputed != event.hash:
-            problems.append(ChainProblem(chain, item_id, event.id, event.seq, "event was modified"))
-            return problems
+        found.rehashed += 1
+        if not hmac.compare_digest(recomputed, event.hash):
+            return problem(event, "event was modified")
+        if anchor is not None and event.seq == anchor.seq:
+            if event.hash != anchor.hash:
+                return problem(event, _rewritten(anchor))
+            anchored = True
         prev = event.hash
         expected_seq += 1
-    if head is not None and head != (expected_seq - 1, prev):
-        problems.append(
-            ChainProblem(
-                chain,
-                item_id,
-                None,
-                None,
-                f"chain ends at seq {expected_seq - 1} but the head says seq {head[0]}: "
-                "events were deleted or the last one modified",
-            )
+    last = expected_seq - 1
+    if not anchored:
+        assert anchor is not None
+        return problem(
+            None,
+            f"chain ends at seq {last if prev is not None else highest} but the checkpoint of "
+            f"{anchor.taken_at} has it at seq {anchor.seq}: events were deleted",
         )
-    return problems
+    if head is not None and prev is not None and head != (last, prev):
+        return problem(
+            None,
+            f"chain ends at seq {last} but the head says seq {head[0]}: "
+            "events were deleted or the last one modified",
+        )
+    return found
+
+
+def _rewritten(anchor: Anchor) -> str:
+    return (
+        f"differs from the checkpoint of {anchor.taken_at} at seq {anchor.seq}: "
+        "the chain was rewritten since"
+    )

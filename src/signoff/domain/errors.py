@@ -173,3 +173,9 @@ class SignInRequired(SignoffError):
     """Sign in first to use this link."""
 
     code = "sign_in_required"
+
+
+class InvalidCheckpoint(SignoffError):
+    """The audit checkpoint is not valid: altered, malformed or signed with another key."""
+
+    code = "invalid_checkpoint"

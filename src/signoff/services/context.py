@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from signoff import installation
 from signoff.clock import Clock, SystemClock
+from signoff.domain import audit as audit_rules
 from signoff.domain import error_budget
 from signoff.domain import workflow as wf
 from signoff.services.events import EventBus
@@ -47,6 +48,8 @@ class Context:
     engine: sa.Engine
     sessions: sessionmaker[Session]
     clock: Clock
+    #: The audit chains' HMAC keys: the current one (also on every session) and older ones.
+    audit_keys: audit_rules.Keyring
     bus: EventBus = field(default_factory=EventBus)
     rng: random.Random = field(default_factory=random.Random)
     caches: ProcessCaches = field(default_factory=ProcessCaches)
@@ -75,12 +78,23 @@ class Context:
         self.engine.dispose()
 
 
+def audit_keyring(settings: Settings) -> audit_rules.Keyring:
+    """The audit key in force (configured, else derived from the secret key) and older ones."""
+    material = settings.audit.key or settings.signing_secret()
+    return audit_rules.Keyring(
+        audit_rules.ChainKey.from_material(material),
+        tuple(audit_rules.ChainKey.from_material(k) for k in settings.audit.previous()),
+    )
+
+
 def create_context(settings: Settings, clock: Clock | None = None) -> Context:
     settings = installation.with_secret_key(settings)
     engine = storage_engine.create_engine(settings.database_url)
+    keyring = audit_keyring(settings)
     return Context(
         settings=settings,
         engine=engine,
-        sessions=storage_engine.make_sessionmaker(engine),
+        sessions=storage_engine.make_sessionmaker(engine, audit_key=keyring.current),
         clock=clock or SystemClock(),
+        audit_keys=keyring,
     )

@@ -142,6 +142,7 @@ def _insert(
     if rows:
         ids = items.allocate_ids(session, len(rows))
         events: list[dict[str, Any]] = []
+        key = audit.chain_key(session)
         for row, item_id, pos in zip(rows, ids, positions, strict=True):
             received = audit.PendingEvent(
                 item_id,
@@ -150,7 +151,7 @@ def _insert(
                 {"workflow_version": version, "external_id": new_items[pos].external_id},
             )
             chain_rows, head = audit.build_rows(
-                audit_rules.item_chain(item_id), (0, audit_rules.GENESIS), [received], now
+                audit_rules.item_chain(item_id), (0, audit_rules.GENESIS), [received], now, key=key
             )
             row["id"] = item_id
             row["audit_seq"], row["audit_hash"] = head

@@ -241,16 +241,20 @@ def item_events(ctx: Context, principal: Principal, item_id: int) -> dict[str, A
     with ctx.sessions() as session:
         events = audit.list_item_events(session, item_id)
         task_rows = tasks.list_tasks_for_item(session, item_id)
-    return _trail(row, events, task_rows, (row.audit_seq, row.audit_hash))
+    return _trail(row, events, task_rows, (row.audit_seq, row.audit_hash), ctx.audit_keys)
 
 
 def _trail(
-    row: Any, events: list[Any], task_rows: list[Any], head: tuple[int, str]
+    row: Any,
+    events: list[Any],
+    task_rows: list[Any],
+    head: tuple[int, str],
+    keyring: audit_rules.Keyring,
 ) -> dict[str, Any]:
     """The item's audit events, checked against its chain head, and its review tasks."""
     item_id = row.id
     problems = audit_rules.verify_chain(
-        audit_rules.item_chain(item_id), events, head=head, item_id=item_id
+        audit_rules.item_chain(item_id), events, head=head, item_id=item_id, keys=keyring.secrets
     )
     return {
         "item_id": item_id,
@@ -340,7 +344,7 @@ def open_item_page(
         row=row,
         workflow=str(workflow.name),
         item=item_public(row, str(workflow.name)),
-        trail=_trail(row, events, task_rows, head),
+        trail=_trail(row, events, task_rows, head, ctx.audit_keys),
         task_rows=task_rows,
         emails=emails,
     )

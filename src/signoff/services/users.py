@@ -30,6 +30,21 @@ _key_hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 KEY_TOUCH_INTERVAL = timedelta(minutes=1)
 #: A web session ends this long after sign-in (the cookie expires at the same time).
 SESSION_LIFETIME = timedelta(hours=12)
+#: The longest an API key may be made to last (`--expires-in`); none given: no expiry.
+MAX_KEY_LIFETIME = timedelta(days=3650)
+
+
+def parse_key_lifetime(text: str) -> timedelta:
+    """`90d`, `12h`, `2w` as a key lifetime between one minute and ten years; else ValidationFailed."""
+    try:
+        lifetime = wf.parse_duration(text)
+    except ValueError as exc:
+        raise errors.ValidationFailed(f"expires_in: {exc}", field="expires_in") from None
+    if not timedelta(minutes=1) <= lifetime <= MAX_KEY_LIFETIME:
+        raise errors.ValidationFailed(
+            f"expires_in: {text!r} is out of range: between 1m and 3650d", field="expires_in"
+        )
+    return lifetime
 
 
 @dataclass(frozen=True)
@@ -185,11 +200,13 @@ def create_key(
     *,
     scopes: Collection[Scope] | None = None,
     workflows: list[str] | None = None,
+    expires_in: timedelta | None = None,
 ) -> tuple[int, str]:
     """Create an API key; the secret is returned once and only its hash is stored.
 
     A service key (no `email`) gets `scopes` (default: items only); a personal key acts
-    with its user's role. `workflows` restricts either kind to the workflows named.
+    with its user's role. `workflows` restricts either kind to the workflows named;
+    `expires_in` makes the key stop working that long from now.
     """
     if email and scopes:
         raise errors.ValidationFailed(
@@ -198,9 +215,7 @@ def create_key(
         )
     chosen = None if email else sorted(s.value for s in (scopes or access.DEFAULT_SCOPES))
     now = ctx.clock.now()
-    prefix = secrets.token_hex(6)
-    secret = secrets.token_urlsafe(32)
-    token = f"{KEY_PREFIX}{prefix}_{secret}"
+    expires_at = now + expires_in if expires_in is not None else None
     with engine.transaction(ctx.sessions) as session:
         user_id = None
         if email:
@@ -213,14 +228,13 @@ def create_key(
                 raise errors.WorkflowNotFound(
                     f"no workflow named {workflow!r}; apply it first", workflow=workflow
                 )
-        key_id = users.create_api_key(
+        key_id, token = _insert_key(
             session,
             {
                 "name": name,
                 "user_id": user_id,
-                "prefix": prefix,
-                "key_hash": _key_hasher.hash(secret),
                 "created_at": now,
+                "expires_at": expires_at,
                 "scopes": chosen,
                 "workflows": sorted(set(workflows)) if workflows else None,
             },
@@ -235,10 +249,85 @@ def create_key(
                 "user": email,
                 "scopes": chosen,
                 "workflows": workflows or None,
+                "expires_at": expires_at.isoformat() if expires_at else None,
             },
             now,
         )
     return key_id, token
+
+
+def _insert_key(session: Any, values: dict[str, Any]) -> tuple[int, str]:
+    """Store a new key made of a random prefix and secret; the token, shown once, and its id."""
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    key_id = users.create_api_key(
+        session, {**values, "prefix": prefix, "key_hash": _key_hasher.hash(secret)}
+    )
+    return key_id, f"{KEY_PREFIX}{prefix}_{secret}"
+
+
+def rotate_key(
+    ctx: Context,
+    key_id: int,
+    actor: str = "cli",
+    *,
+    expires_in: timedelta | None = None,
+    overlap: timedelta | None = None,
+) -> tuple[int, str]:
+    """Replace a key with a new one of the same name, user, scopes and workflows.
+
+    The old key stops at once, or after `overlap` (so callers can switch over) if that
+    comes before its own expiry. The new key lasts `expires_in`, or as long as the old
+    key was made to last. Returns the new key's id and its token, shown once.
+    """
+    now = ctx.clock.now()
+    with engine.transaction(ctx.sessions) as session:
+        old = users.read_api_key(session, key_id)
+        if old is None or old.revoked_at is not None:
+            raise errors.NotFound(f"no live API key with id {key_id}", field="key_id")
+        if old.expires_at is not None and old.expires_at <= now:
+            raise errors.ValidationFailed(
+                f"key {key_id} has expired; create a new one with `signoff keys create`",
+                field="key_id",
+            )
+        if expires_in is None and old.expires_at is not None:
+            expires_in = old.expires_at - old.created_at
+        expires_at = now + expires_in if expires_in is not None else None
+        new_id, token = _insert_key(
+            session,
+            {
+                "name": old.name,
+                "user_id": old.user_id,
+                "created_at": now,
+                "expires_at": expires_at,
+                "scopes": old.scopes,
+                "workflows": old.workflows,
+                "rotated_from": old.id,
+            },
+        )
+        if overlap is None:
+            users.update_api_key(session, key_id, {"revoked_at": now})
+            old_until = now
+        else:
+            old_until = now + overlap
+            if old.expires_at is None or old_until < old.expires_at:
+                users.update_api_key(session, key_id, {"expires_at": old_until})
+            else:
+                old_until = old.expires_at
+        audit.append_system_event(
+            session,
+            audit_rules.EventKind.API_KEY_ROTATED,
+            actor,
+            {
+                "key_id": key_id,
+                "new_key_id": new_id,
+                "name": old.name,
+                "old_key_until": old_until.isoformat(),
+                "expires_at": expires_at.isoformat() if expires_at else None,
+            },
+            now,
+        )
+    return new_id, token
 
 
 def revoke_key(ctx: Context, key_id: int, actor: str) -> None:
@@ -274,10 +363,14 @@ def authenticate_key(ctx: Context, token: str) -> Principal:
         user = users.read_user(session, key.user_id) if key is not None and key.user_id else None
     if key is None or key.revoked_at is not None:
         raise errors.Unauthorized("invalid or revoked API key")
+
     try:
         _key_hasher.verify(key.key_hash, secret)
     except (VerificationError, InvalidHashError):
         raise errors.Unauthorized("invalid API key") from None
+    if key.expires_at is not None and key.expires_at <= ctx.clock.now():
+        # Said only after the secret checks out, so the answer does not confirm a prefix.
+        raise errors.Unauthorized("this API key has expired; rotate or replace it")
     if user is not None and not user.active:
         raise errors.Unauthorized("this user is deactivated")
     _note_key_use(ctx, key)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from signoff.domain import audit as audit_rules
+from signoff.domain import errors
+from signoff.storage import engine
 from signoff.storage import tables as t
 
 SYSTEM_CHAIN = "system"
@@ -26,10 +28,27 @@ class PendingEvent:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+def chain_key(session: Session) -> audit_rules.ChainKey:
+    """The key this session signs audit events with (set by services.context)."""
+    key = session.info.get(engine.AUDIT_KEY)
+    if not isinstance(key, audit_rules.ChainKey):
+        # Never fall back to unkeyed hashes: they are what someone with SQL access can forge.
+        raise errors.ConfigError(
+            "this database session has no audit key: make sessions with "
+            "storage.engine.make_sessionmaker(engine, audit_key=...)"
+        )
+    return key
+
+
 def build_rows(
-    chain: str, head: tuple[int, str], events: Sequence[PendingEvent], now: datetime
+    chain: str,
+    head: tuple[int, str],
+    events: Sequence[PendingEvent],
+    now: datetime,
+    *,
+    key: audit_rules.ChainKey,
 ) -> tuple[list[dict[str, Any]], tuple[int, str]]:
-    """Audit rows for events appended after `head`, and the new head."""
+    """Audit rows for events appended after `head`, signed with `key`, and the new head."""
     seq, prev = head
     rows = []
     for event in events:
@@ -42,6 +61,7 @@ def build_rows(
             actor=event.actor,
             data=event.data,
             created_at=now,
+            key=key.secret,
         )
         rows.append(
             {
@@ -54,6 +74,7 @@ def build_rows(
                 "created_at": now,
                 "prev_hash": prev,
                 "hash": digest,
+                "key_id": key.key_id,
             }
         )
         prev = digest
@@ -88,7 +109,9 @@ def append_system_event(
         query = query.with_for_update()
     row = session.execute(query).first()
     head = (row.seq, row.hash) if row else (0, audit_rules.GENESIS)
-    rows, new_head = build_rows(SYSTEM_CHAIN, head, [PendingEvent(0, type, actor, data)], now)
+    rows, new_head = build_rows(
+        SYSTEM_CHAIN, head, [PendingEvent(0, type, actor, data)], now, key=chain_key(session)
+    )
     rows[0]["item_id"] = None
     insert_rows(session, rows)
     if row is None:
@@ -115,6 +138,7 @@ def _stored(row: Any) -> audit_rules.StoredEvent:
         created_at=row.created_at,
         prev_hash=row.prev_hash,
         hash=row.hash,
+        key_id=row.key_id,
     )
 
 
@@ -127,14 +151,52 @@ def list_item_events(session: Session, item_id: int) -> list[audit_rules.StoredE
     return [_stored(r) for r in rows]
 
 
+#: The checkpoint's heads during an incremental verification; per connection, never shared.
+_anchors = sa.Table(
+    "audit_verify_anchors",
+    sa.MetaData(),
+    sa.Column("chain", sa.String(64), primary_key=True),
+    sa.Column("seq", sa.Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+
+
 def iter_chains(
-    session: Session, batch: int = 5000
+    session: Session, batch: int = 5000, since: Mapping[str, int] | None = None
 ) -> Iterator[tuple[str, list[audit_rules.StoredEvent]]]:
-    """Every chain with its events in id order, streamed chain by chain."""
-    query = sa.select(t.audit_events).order_by(t.audit_events.c.chain, t.audit_events.c.id)
+    """Every chain with its events in id order, streamed chain by chain.
+
+    With `since` (chain -> seq), a listed chain starts at that seq: the events before
+    it are not read at all. Chains not listed come whole.
+    """
+    e = t.audit_events
+    query = sa.select(e).order_by(e.c.chain, e.c.id)
+    if since is None:
+        yield from _group(session.execute(query.execution_options(yield_per=batch)))
+        return
+    connection = session.connection()
+    _anchors.create(connection)
+    try:
+        rows = [{"chain": chain, "seq": seq} for chain, seq in since.items()]
+        for start in range(0, len(rows), 10_000):
+            connection.execute(sa.insert(_anchors), rows[start : start + 10_000])
+        a = _anchors
+        query = (
+            sa.select(e)
+            .select_from(e.outerjoin(a, a.c.chain == e.c.chain))
+            .where(sa.or_(a.c.chain.is_(None), e.c.seq >= a.c.seq))
+            .order_by(e.c.chain, e.c.id)
+        )
+        yield from _group(session.execute(query.execution_options(yield_per=batch)))
+    finally:
+        _anchors.drop(connection, checkfirst=True)
+
+
+def _group(rows: Iterable[Any]) -> Iterator[tuple[str, list[audit_rules.StoredEvent]]]:
     current: str | None = None
     events: list[audit_rules.StoredEvent] = []
-    for row in session.execute(query.execution_options(yield_per=batch)):
+    for row in rows:
         if row.chain != current:
             if current is not None:
                 yield current, events

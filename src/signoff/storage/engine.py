@@ -51,8 +51,14 @@ def _configure_sqlite(engine: sa.Engine) -> None:
             connection.exec_driver_sql("BEGIN")
 
 
-def make_sessionmaker(engine: sa.Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False, autoflush=False)
+#: Where a session carries the key its audit events are signed with (see storage.audit).
+AUDIT_KEY = "signoff_audit_key"
+
+
+def make_sessionmaker(engine: sa.Engine, *, audit_key: Any = None) -> sessionmaker[Session]:
+    """Sessions on `engine`; `audit_key` (a domain.audit.ChainKey) signs the events they write."""
+    info = {AUDIT_KEY: audit_key} if audit_key is not None else {}
+    return sessionmaker(engine, expire_on_commit=False, autoflush=False, info=info)
 
 
 @contextmanager

@@ -100,6 +100,7 @@ def set_item_states(
     _fill_heads(session, changes)
     candidates = [c for c in changes if c.head is not None]
     new_heads: dict[int, tuple[int, str]] = {}
+    key = audit.chain_key(session)
     event_rows: list[dict[str, Any]] = []
     for change in candidates:
         assert change.head is not None
@@ -112,6 +113,7 @@ def set_item_states(
             change.head,
             [audit.PendingEvent(change.item_id, change.event, change.actor, data)],
             now,
+            key=key,
         )
         event_rows.extend(rows)
     applied = _guarded_update(session, candidates, new_heads, now)

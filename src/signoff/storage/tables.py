@@ -71,6 +71,9 @@ api_keys = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("revoked_at", UTCDateTime, nullable=True),
     sa.Column("last_used_at", UTCDateTime, nullable=True),
+    sa.Column("expires_at", UTCDateTime, nullable=True),  # None: never
+    # The key this one replaced (`signoff keys rotate`).
+    sa.Column("rotated_from", BigId, nullable=True),
     # Service keys only (None on personal keys, which act with their user's role).
     sa.Column("scopes", JSONType, nullable=True),
     sa.Column("workflows", JSONType, nullable=True),  # None: every workflow
@@ -235,6 +238,8 @@ audit_events = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    # Which audit key signed the HMAC in `hash`; None: a legacy SHA-256 event.
+    sa.Column("key_id", sa.String(32), nullable=True),
     sa.UniqueConstraint("chain", "seq", name="uq_audit_events_chain_seq"),
     sa.Index("ix_audit_events_item", "item_id", "seq"),
 )

@@ -43,6 +43,10 @@ def create_api_key(session: Session, values: dict[str, Any]) -> int:
     )
 
 
+def read_api_key(session: Session, key_id: int) -> Any | None:
+    return session.execute(sa.select(t.api_keys).where(t.api_keys.c.id == key_id)).first()
+
+
 def read_api_key_by_prefix(session: Session, prefix: str) -> Any | None:
     return session.execute(sa.select(t.api_keys).where(t.api_keys.c.prefix == prefix)).first()
 

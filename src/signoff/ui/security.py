@@ -1,7 +1,7 @@
 """Sessions, CSRF tokens, security headers and role checks for the web UI.
 
 The session is Starlette's itsdangerous-signed cookie (HttpOnly, SameSite=Lax,
-Secure behind https), keyed by a secret derived from `settings.secret_key`. It
+Secure over https), keyed by a secret derived from `settings.secret_key`. It
 holds the user id, the token of a server-side session (which signing out, a new
 password, a role change or deactivation ends), a per-session CSRF token and
 short-lived flash messages.
@@ -32,6 +32,13 @@ CSP = (
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
+#: JSON, text and everything else that is not a page: nothing may load or frame it.
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+#: FastAPI's /docs and /redoc load their scripts from a CDN; they may still not be framed.
+DOCS_CSP = "frame-ancestors 'none'"
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+#: Two years, subdomains included: the value HSTS preload lists ask for.
+HSTS = "max-age=63072000; includeSubDomains"
 
 
 def derived_secret(settings: Settings, purpose: str) -> str:
@@ -46,7 +53,7 @@ def is_ui_path(path: str) -> bool:
 
 
 class SessionUser:
-    """Set `request.state.session_user_id` from the session, and security headers on UI pages.
+    """Set `request.state.session_user_id` from the session.
 
     API calls made with the session cookie (no API key) must also send the session's
     CSRF token in `X-CSRF-Token` when they change something.
@@ -66,24 +73,7 @@ class SessionUser:
             state = scope.setdefault("state", {})
             state["session_user_id"] = user_id
             state["session_token"] = token
-        path = scope["path"]
-        if not is_ui_path(path):
-            await self.app(scope, receive, send)
-            return
-        static = path.startswith("/ui/static/")
-
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers["Content-Security-Policy"] = CSP
-                headers["X-Content-Type-Options"] = "nosniff"
-                headers["X-Frame-Options"] = "DENY"
-                headers["Referrer-Policy"] = "same-origin"
-                if not static and "cache-control" not in headers:
-                    headers["Cache-Control"] = "no-store"
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
+        await self.app(scope, receive, send)
 
     @staticmethod
     def _may_authenticate(scope: Scope, session: dict[str, Any]) -> bool:
@@ -92,6 +82,56 @@ class SessionUser:
         sent = dict(scope.get("headers") or []).get(b"x-csrf-token", b"").decode("latin-1")
         expected = session.get("csrf")
         return bool(sent and expected and hmac.compare_digest(sent, str(expected)))
+
+
+class SecurityHeaders:
+    """Security headers on every response: pages, API, errors, static files and metrics.
+
+    Over https (the request's scheme, which uvicorn takes from `X-Forwarded-Proto` of a
+    trusted proxy, or an https `SIGNOFF_BASE_URL`), responses also carry HSTS and the
+    session cookie is marked Secure.
+    """
+
+    def __init__(self, app: ASGIApp, *, https: bool = False) -> None:
+        self.app = app
+        self.https = https
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        ui = is_ui_path(path)
+        secure = self.https or scope.get("scheme") == "https"
+        csp = CSP if ui else DOCS_CSP if path in DOCS_PATHS else API_CSP
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                if secure:
+                    message["headers"] = [_secure_cookie(k, v) for k, v in message["headers"]]
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("Content-Security-Policy", csp)
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["X-Frame-Options"] = "DENY"
+                headers["Referrer-Policy"] = "same-origin"
+                if secure:
+                    headers["Strict-Transport-Security"] = HSTS
+                if ui and not path.startswith("/ui/static/") and "cache-control" not in headers:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def _secure_cookie(name: bytes, value: bytes) -> tuple[bytes, bytes]:
+    """The session cookie with `Secure`, whatever the session middleware was configured with."""
+    if (
+        name.lower() == b"set-cookie"
+        and value.startswith(SESSION_COOKIE.encode() + b"=")
+        and b"; secure" not in value.lower()
+    ):
+        return name, value + b"; secure"
+    return name, value
 
 
 def csrf_token(request: Request) -> str:
