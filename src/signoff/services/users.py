@@ -12,7 +12,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from signoff.domain import access, errors, passwords
+from signoff.domain import access, errors, passwords, spec_base
 from signoff.domain import audit as audit_rules
 from signoff.domain import workflow as wf
 from signoff.domain.access import Scope
@@ -37,7 +37,7 @@ MAX_KEY_LIFETIME = timedelta(days=3650)
 def parse_key_lifetime(text: str) -> timedelta:
     """`90d`, `12h`, `2w` as a key lifetime between one minute and ten years; else ValidationFailed."""
     try:
-        lifetime = wf.parse_duration(text)
+        lifetime = spec_base.parse_duration(text)
     except ValueError as exc:
         raise errors.ValidationFailed(f"expires_in: {exc}", field="expires_in") from None
     if not timedelta(minutes=1) <= lifetime <= MAX_KEY_LIFETIME:
