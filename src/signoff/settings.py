@@ -171,6 +171,13 @@ class TestingSettings(BaseModel):
         default=False,
         description="Allow workflows with `provider: fake` outside development",
     )
+    clock_skew_seconds: float = Field(
+        default=0.0,
+        ge=-86400,
+        le=86400,
+        description="Shift this process's clock (tests of a wrong clock; the database's "
+        "clock corrects it)",
+    )
 
 
 class Settings(BaseSettings):
