@@ -104,6 +104,37 @@ class OutboundSettings(BaseModel):
         return value
 
 
+class TimerSettings(BaseModel):
+    interval_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="How often workers fire due SLA timers (reminders, escalations, timeouts)",
+    )
+    batch_size: int = Field(
+        default=200,
+        ge=1,
+        le=5000,
+        description="Most timers of each kind one sweep fires per workflow; the rest wait "
+        "for the next sweep",
+    )
+
+
+class PagerDutySettings(BaseModel):
+    events_url: str = Field(
+        default="https://events.pagerduty.com/v2/enqueue",
+        max_length=2048,
+        description="PagerDuty Events API v2 endpoint the `pagerduty` notify channel posts to",
+    )
+
+    @field_validator("events_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("events_url must be an http(s) URL")
+        return value
+
+
 class TestingSettings(BaseModel):
     fake_provider: bool = Field(
         default=False,
@@ -144,6 +175,8 @@ class Settings(BaseSettings):
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
     outbound: OutboundSettings = Field(default_factory=OutboundSettings)
+    timers: TimerSettings = Field(default_factory=TimerSettings)
+    pagerduty: PagerDutySettings = Field(default_factory=PagerDutySettings)
     testing: TestingSettings = Field(default_factory=TestingSettings)
 
     @model_validator(mode="after")

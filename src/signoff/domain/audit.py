@@ -40,6 +40,10 @@ class EventKind(StrEnum):
     API_KEY_REVOKED = "api_key_revoked"
     LABELS_IMPORTED = "labels_imported"
     MODEL_TRAINED = "model_trained"
+    # SLA timers (timers part), on an item's chain.
+    REMINDED = "reminded"
+    ESCALATED = "escalated"
+    TIMED_OUT = "timed_out"
 
 
 def item_chain(item_id: int) -> str:

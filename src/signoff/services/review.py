@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from signoff.domain import audit as audit_rules
 from signoff.domain import errors
+from signoff.domain.review_ops import NotifyEvent
 from signoff.domain.states import ItemState, Role, TaskStatus
-from signoff.services import calibration, decisions, training
+from signoff.services import calibration, decisions, notifications, training
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.services.users import Principal
@@ -311,3 +312,96 @@ def _validate(spec: Any, decision: DecisionInput, item: Any) -> None:
                 raise errors.ValidationFailed(
                     f"entities: unknown entity type {entity['type']!r}", field="entities"
                 )
+
+
+def decide_as_system(
+    session: Session,
+    ctx: Context,
+    task: Any,
+    item: Any,
+    spec: Any,
+    *,
+    outcome: str,
+    comment: str | None,
+    actor: str,
+    now: datetime,
+) -> bool:
+    """Record a default outcome nobody chose (an SLA timeout) in the caller's transaction.
+
+    The decision path reviewers take (guarded task update, the one state change, the
+    decision webhook), but it is no one's judgement: it teaches the model no label
+    and, with `override` left unset, is no evidence for calibration. False if the
+    task was decided meanwhile; ValidationFailed if the outcome is not the item's.
+    """
+    if outcome not in spec.review.outcomes:
+        raise errors.ValidationFailed(
+            f"outcome: {outcome!r} is not one of {spec.review.outcomes}", field="outcome"
+        )
+    entities = (item.prediction or {}).get("entities") or []
+    values = {
+        "decided_at": now,
+        "outcome": outcome,
+        "labels": [item.ai_label] if item.ai_label else [],
+        "entities": entities,
+        "comment": comment,
+        "assignee_id": task.assignee_id,
+    }
+    if not tasks.decide_task(session, task.id, values):
+        return False
+    record = decisions.DecisionRecord(
+        outcome=outcome,
+        label=item.ai_label,
+        entities=entities,
+        decided_by=actor,
+        comment=comment,
+        decided_at=now,
+        override=False,
+    )
+    columns = {**record.columns(), "override": None}
+    outbox = decisions.delivery_messages(
+        spec,
+        item.workflow_id,
+        item.id,
+        record,
+        {
+            "external_id": item.external_id,
+            "ai_label": item.ai_label,
+            "confidence": item.confidence,
+            "route": item.route,
+        },
+    )
+    for event in (NotifyEvent.TASK_DECIDED, NotifyEvent.ITEM_DECIDED):
+        outbox += notifications.messages_for(
+            session,
+            ctx,
+            event,
+            spec=spec,
+            workflow_id=item.workflow_id,
+            task_id=task.id,
+            item_id=item.id,
+            now=now,
+            data={"outcome": outcome, "decided_by": actor},
+        )
+    state.set_item_state(
+        session,
+        state.StateChange(
+            item_id=item.id,
+            expected=ItemState.IN_REVIEW,
+            target=ItemState(spec.final_state_for(outcome)),
+            event=audit_rules.EventKind.DECIDED,
+            actor=actor,
+            data={
+                "task_id": task.id,
+                "outcome": outcome,
+                "label": item.ai_label,
+                "ai_label": item.ai_label,
+                "override": None,
+                "comment": comment,
+                "default_outcome": True,
+            },
+            values=columns,
+            outbox=outbox,
+        ),
+        now,
+    )
+    return True

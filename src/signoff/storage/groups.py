@@ -12,9 +12,7 @@ from signoff.storage import tables as t
 
 
 def create_group(session: Session, name: str, description: str | None, now: datetime) -> int:
-    insert = sa.insert(t.reviewer_groups).values(
-        name=name, description=description, created_at=now
-    )
+    insert = sa.insert(t.reviewer_groups).values(name=name, description=description, created_at=now)
     return int(session.execute(insert.returning(t.reviewer_groups.c.id)).scalar_one())
 
 

@@ -103,9 +103,7 @@ def apply_workflow(
     """Apply edited YAML as a new version (unchanged text makes no version)."""
     source = form.get("source", "")
     try:
-        view, created = workflow_service.apply_workflow(
-            ctx, source, principal.actor, name=name
-        )
+        view, created = workflow_service.apply_workflow(ctx, source, principal.actor, name=name)
     except errors.InvalidWorkflow as exc:
         return workflow_page(
             name, request, ctx, principal, source=source, error=exc.detail, status=422

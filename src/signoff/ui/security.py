@@ -36,7 +36,9 @@ CSP = (
 
 def derived_secret(settings: Settings, purpose: str) -> str:
     """A key for one purpose, so the session key is not the webhook key."""
-    return hmac.new(settings.signing_secret().encode(), purpose.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(
+        settings.signing_secret().encode(), purpose.encode(), hashlib.sha256
+    ).hexdigest()
 
 
 def is_ui_path(path: str) -> bool:
