@@ -40,6 +40,7 @@ def test_the_built_ins_are_declared_as_entry_points() -> None:
     assert {"builtin", "python", "openai", "http", "fake"} <= set(providers)
     assert providers["fake"] == "signoff.testing.fake_provider:create"
     assert channels["webhook"] == "signoff.notify.webhook:create"
+    assert channels["notify.pagerduty"] == "signoff.notify.pagerduty:create"
 
 
 def test_registering_a_plugin_channel_first_keeps_the_webhook_channel() -> None:
@@ -60,7 +61,10 @@ def test_registering_a_plugin_channel_first_keeps_the_webhook_channel() -> None:
                           "kinds": base.channel_kinds()}))
         """
     )
-    assert result == {"webhook": "WebhookChannel", "pager": "Pager", "kinds": ["pager", "webhook"]}
+    kinds = result.pop("kinds")
+    assert result == {"webhook": "WebhookChannel", "pager": "Pager"}
+    # The plugin joins every built-in channel (review notifications are notify.*).
+    assert kinds == sorted(kinds) and {"pager", "webhook", "notify.slack"} <= set(kinds)
 
 
 def test_providers_load_on_first_use_and_ai_base_does_not_import_the_testing_package() -> None:
