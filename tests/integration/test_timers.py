@@ -296,3 +296,21 @@ def test_the_workers_run_the_timer_sweep(db_url: str, clock: FrozenClock) -> Non
     finally:
         pool.stop()
         ctx.close()
+
+
+def test_a_failing_timeout_batch_is_done_again_task_by_task(
+    tctx: Context, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = _submit(tctx, 3)
+
+    def broken(*_args: Any) -> list[int]:
+        raise RuntimeError("the batch path broke")
+
+    monkeypatch.setattr(timers, "_time_out_batch", broken)
+    clock.advance(days=2)
+    assert sorted(timers.sweep(tctx).decided_items) == ids
+    for item_id in ids:
+        assert [e.type for e in _events(tctx, item_id, "timed_out", "decided")] == [
+            "timed_out",
+            "decided",
+        ]

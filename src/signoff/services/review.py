@@ -328,10 +328,36 @@ def decide_as_system(
 ) -> bool:
     """Record a default outcome nobody chose (an SLA timeout) in the caller's transaction.
 
+    False if the task was decided meanwhile; see `system_decision`.
+    """
+    change = system_decision(
+        session, ctx, task, item, spec, outcome=outcome, comment=comment, actor=actor, now=now
+    )
+    if change is None:
+        return False
+    state.set_item_state(session, change, now)
+    return True
+
+
+def system_decision(
+    session: Session,
+    ctx: Context,
+    task: Any,
+    item: Any,
+    spec: Any,
+    *,
+    outcome: str,
+    comment: str | None,
+    actor: str,
+    now: datetime,
+) -> state.StateChange | None:
+    """Decide the task by default and return the item's state change, for the caller to apply.
+
     The decision path reviewers take (guarded task update, the one state change, the
-    decision webhook), but it is no one's judgement: it teaches the model no label
-    and, with `override` left unset, is no evidence for calibration. False if the
-    task was decided meanwhile; ValidationFailed if the outcome is not the item's.
+    decision webhook and notifications), but it is no one's judgement: it teaches the
+    model no label and, with `override` left unset, is no evidence for calibration.
+    None if the task was decided meanwhile; ValidationFailed if the outcome is not
+    one of the item's. Callers applying many changes use `state.set_item_states`.
     """
     if outcome not in spec.review.outcomes:
         raise errors.ValidationFailed(
@@ -347,7 +373,7 @@ def decide_as_system(
         "assignee_id": task.assignee_id,
     }
     if not tasks.decide_task(session, task.id, values):
-        return False
+        return None
     record = decisions.DecisionRecord(
         outcome=outcome,
         label=item.ai_label,
@@ -357,7 +383,6 @@ def decide_as_system(
         decided_at=now,
         override=False,
     )
-    columns = {**record.columns(), "override": None}
     outbox = decisions.delivery_messages(
         spec,
         item.workflow_id,
@@ -382,26 +407,21 @@ def decide_as_system(
             now=now,
             data={"outcome": outcome, "decided_by": actor},
         )
-    state.set_item_state(
-        session,
-        state.StateChange(
-            item_id=item.id,
-            expected=ItemState.IN_REVIEW,
-            target=ItemState(spec.final_state_for(outcome)),
-            event=audit_rules.EventKind.DECIDED,
-            actor=actor,
-            data={
-                "task_id": task.id,
-                "outcome": outcome,
-                "label": item.ai_label,
-                "ai_label": item.ai_label,
-                "override": None,
-                "comment": comment,
-                "default_outcome": True,
-            },
-            values=columns,
-            outbox=outbox,
-        ),
-        now,
+    return state.StateChange(
+        item_id=item.id,
+        expected=ItemState.IN_REVIEW,
+        target=ItemState(spec.final_state_for(outcome)),
+        event=audit_rules.EventKind.DECIDED,
+        actor=actor,
+        data={
+            "task_id": task.id,
+            "outcome": outcome,
+            "label": item.ai_label,
+            "ai_label": item.ai_label,
+            "override": None,
+            "comment": comment,
+            "default_outcome": True,
+        },
+        values={**record.columns(), "override": None},
+        outbox=outbox,
     )
-    return True

@@ -199,88 +199,160 @@ def _time_out(
     now: datetime,
     limit: int,
 ) -> list[int]:
-    """Decide each due task with the default outcome, one transaction per task; item ids."""
-    with ctx.sessions() as session:
+    """Decide a batch of due tasks with the default outcome; the items decided.
+
+    One transaction and a few statements for the whole batch; should anything in it
+    fail, the batch is done again task by task (a savepoint each), so one task that
+    cannot be decided never holds back the others.
+    """
+    try:
+        decided = _time_out_batch(ctx, view, sla, delay, now, limit)
+    except Exception:
+        log.exception("action=timeout_batch_failed workflow=%s (one by one)", view.name)
+        decided = _time_out_each(ctx, view, sla, delay, now, limit)
+    for item_id in decided:
+        log.info("action=task_timed_out item_id=%s", item_id)
+    return decided
+
+
+def _time_out_batch(
+    ctx: Context,
+    view: workflow_service.WorkflowView,
+    sla: SlaSpec,
+    delay: timedelta,
+    now: datetime,
+    limit: int,
+) -> list[int]:
+    assert sla.on_timeout is not None
+    outcome, comment = sla.on_timeout.outcome, sla.on_timeout.comment
+    kind = audit_rules.EventKind.TIMED_OUT
+    with engine.transaction(ctx.sessions) as session:
         ids = queries.list_due_task_ids(session, view.id, Timer.TIMEOUT, now - delay, limit)
-    decided = []
-    for task_id in ids:
-        try:
-            item_id = _time_out_one(ctx, view, sla, task_id, delay, now)
-        except errors.StateConflict:
-            log.warning("action=timeout_conflict task_id=%s (retried next sweep)", task_id)
-            continue
-        except errors.SignoffError as exc:
-            # The default outcome cannot be recorded (say, not an outcome of the version the
-            # item ran under): record that the timer fired, so it is seen and not retried.
-            log.warning("action=timeout_failed task_id=%s error=%s", task_id, exc.detail)
-            _record_failed_timeout(ctx, sla, task_id, delay, now, exc.detail)
-            continue
-        except Exception:
-            log.exception("action=timeout_error task_id=%s", task_id)
-            continue
-        if item_id is not None:
-            decided.append(item_id)
+        rows: dict[int, Any] = {}
+        for row in queries.list_tasks_with_items(session, ids):
+            rows.setdefault(row.item_id, row)  # one task per item per transaction
+        fired = queries.fire(session, [r.id for r in rows.values()], Timer.TIMEOUT, now)
+        found = {
+            i.id: i for i in items.list_items_by_id(session, [r.item_id for r in rows.values()])
+        }
+        events, due = [], []
+        for row in rows.values():
+            if row.id not in fired:
+                continue
+            item = found[row.item_id]
+            spec = workflow_service.get_spec(ctx, item.workflow_id, item.workflow_version)
+            data = _event_data(sla, Timer.TIMEOUT, row, delay)
+            if outcome in spec.review.outcomes:
+                messages = _messages(session, ctx, view, NotifyEvent.TASK_TIMED_OUT, row, now, data)
+                due.append((row, item, spec))
+            else:
+                # Not an outcome of the version the item ran under: record that the timer
+                # fired, undecided, so it is seen and not retried every sweep.
+                data.update(error=f"outcome: {outcome!r} is not one of {spec.review.outcomes}")
+                data["decided"] = False
+                messages = []
+            events.append(
+                state.StateChange(
+                    row.item_id, None, None, kind, TIMEOUT_ACTOR, data, outbox=messages
+                )
+            )
+        _apply_all(session, events, now)
+        decisions = []
+        for row, item, spec in due:
+            change = review.system_decision(
+                session,
+                ctx,
+                row,
+                item,
+                spec,
+                outcome=outcome,
+                comment=comment,
+                actor=TIMEOUT_ACTOR,
+                now=now,
+            )
+            if change is None:
+                raise errors.StateConflict(item_id=row.item_id)
+            change.head = None  # the timed_out event just moved it
+            decisions.append(change)
+        _apply_all(session, decisions, now)
+    return [c.item_id for c in decisions]
+
+
+def _apply_all(session: Session, changes: list[state.StateChange], now: datetime) -> None:
+    """Apply every change or raise (rolling the batch back): rows are locked, so none may miss."""
+    if len(state.set_item_states(session, changes, now)) != len(changes):
+        raise errors.StateConflict("an item changed while its timer fired; retrying")
+
+
+def _time_out_each(
+    ctx: Context,
+    view: workflow_service.WorkflowView,
+    sla: SlaSpec,
+    delay: timedelta,
+    now: datetime,
+    limit: int,
+) -> list[int]:
+    decided: list[int] = []
+    failed: list[tuple[Any, str]] = []
+    with engine.transaction(ctx.sessions) as session:
+        ids = queries.list_due_task_ids(session, view.id, Timer.TIMEOUT, now - delay, limit)
+        for row in queries.list_tasks_with_items(session, ids):
+            try:
+                with session.begin_nested():
+                    if _time_out_one(session, ctx, view, sla, row, delay, now):
+                        decided.append(int(row.item_id))
+            except errors.StateConflict:
+                log.warning("action=timeout_conflict task_id=%s (retried next sweep)", row.id)
+            except errors.SignoffError as exc:
+                log.warning("action=timeout_failed task_id=%s error=%s", row.id, exc.detail)
+                failed.append((row, exc.detail))
+        for row, error in failed:
+            with session.begin_nested():
+                _record_failed_timeout(session, sla, row, delay, now, error)
     return decided
 
 
 def _time_out_one(
+    session: Session,
     ctx: Context,
     view: workflow_service.WorkflowView,
     sla: SlaSpec,
-    task_id: int,
+    row: Any,
     delay: timedelta,
     now: datetime,
-) -> int | None:
+) -> bool:
     assert sla.on_timeout is not None
-    with engine.transaction(ctx.sessions) as session:
-        rows = queries.list_tasks_with_items(session, [task_id])
-        if not rows or not queries.fire(session, [task_id], Timer.TIMEOUT, now):
-            return None  # decided, cancelled or timed out by another worker meanwhile
-        row = rows[0]
-        item = items.read_item(session, row.item_id)
-        assert item is not None
-        spec = workflow_service.get_spec(ctx, item.workflow_id, item.workflow_version)
-        data = _event_data(sla, Timer.TIMEOUT, row, delay)
-        messages = _messages(session, ctx, view, NotifyEvent.TASK_TIMED_OUT, row, now, data)
-        kind = audit_rules.EventKind.TIMED_OUT
-        if not state.append_item_event(
-            session, row.item_id, kind, TIMEOUT_ACTOR, data, now, outbox=messages
-        ):
-            raise errors.StateConflict(item_id=row.item_id)
-        review.decide_as_system(
-            session,
-            ctx,
-            row,
-            item,
-            spec,
-            outcome=sla.on_timeout.outcome,
-            comment=sla.on_timeout.comment,
-            actor=TIMEOUT_ACTOR,
-            now=now,
-        )
-    log.info("action=task_timed_out task_id=%s item_id=%s", task_id, row.item_id)
-    return int(row.item_id)
+    if not queries.fire(session, [row.id], Timer.TIMEOUT, now):
+        return False  # decided, cancelled or timed out by another worker meanwhile
+    item = items.read_item(session, row.item_id)
+    assert item is not None
+    spec = workflow_service.get_spec(ctx, item.workflow_id, item.workflow_version)
+    data = _event_data(sla, Timer.TIMEOUT, row, delay)
+    messages = _messages(session, ctx, view, NotifyEvent.TASK_TIMED_OUT, row, now, data)
+    kind = audit_rules.EventKind.TIMED_OUT
+    if not state.append_item_event(
+        session, row.item_id, kind, TIMEOUT_ACTOR, data, now, outbox=messages
+    ):
+        raise errors.StateConflict(item_id=row.item_id)
+    return review.decide_as_system(
+        session,
+        ctx,
+        row,
+        item,
+        spec,
+        outcome=sla.on_timeout.outcome,
+        comment=sla.on_timeout.comment,
+        actor=TIMEOUT_ACTOR,
+        now=now,
+    )
 
 
 def _record_failed_timeout(
-    ctx: Context,
-    sla: SlaSpec,
-    task_id: int,
-    delay: timedelta,
-    now: datetime,
-    error: str,
+    session: Session, sla: SlaSpec, row: Any, delay: timedelta, now: datetime, error: str
 ) -> None:
-    try:
-        with engine.transaction(ctx.sessions) as session:
-            rows = queries.list_tasks_with_items(session, [task_id])
-            if not rows or not queries.fire(session, [task_id], Timer.TIMEOUT, now):
-                return
-            data = {**_event_data(sla, Timer.TIMEOUT, rows[0], delay), "error": error}
-            data["decided"] = False
-            kind = audit_rules.EventKind.TIMED_OUT
-            if not state.append_item_event(
-                session, rows[0].item_id, kind, TIMEOUT_ACTOR, data, now
-            ):
-                raise errors.StateConflict(item_id=rows[0].item_id)
-    except Exception:
-        log.exception("action=timeout_record_failed task_id=%s", task_id)
+    if not queries.fire(session, [row.id], Timer.TIMEOUT, now):
+        return
+    data = {**_event_data(sla, Timer.TIMEOUT, row, delay), "error": error, "decided": False}
+    kind = audit_rules.EventKind.TIMED_OUT
+    if not state.append_item_event(session, row.item_id, kind, TIMEOUT_ACTOR, data, now):
+        raise errors.StateConflict(item_id=row.item_id)
