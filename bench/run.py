@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 
 from bench import engine, learning, retrain
+from bench import timers as timer_bench
 from signoff.services.context import create_context
 from signoff.settings import Settings
 from signoff.storage import migrate
@@ -103,6 +104,8 @@ def main() -> None:
         results["eval_seconds"] = time.perf_counter() - started
         print(f"eval: {results['eval_seconds']:.1f}s", flush=True)
     results["retrain"] = retrain.measure()
+    results["timers"] = timer_bench.run()
+    print(f"timer sweeps: {results['timers']}", flush=True)
     (ROOT / "docs" / "benchmarks.md").write_text(render(results))
     print("written docs/benchmarks.md")
 
@@ -198,6 +201,8 @@ def render(r: dict[str, Any]) -> str:
         ]
     if "retrain" in r:
         lines += retrain.render(r["retrain"])
+    if "timers" in r:
+        lines += ["", *timer_bench.render(r["timers"])]
     return "\n".join(lines)
 
 
