@@ -8,7 +8,7 @@ would. Credentials are names resolved at send time; every URL passes the SSRF gu
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,6 +74,22 @@ def receivers() -> Iterator[dict[str, tuple[Receiver, str]]]:
             receiver = Receiver(schema, status=202 if name == "pagerduty" else 200)
             found[name] = (receiver, stack.enter_context(serving(receiver.handle)))
         yield found
+
+
+@pytest.fixture
+def channels() -> Iterator[Callable[[str, Any], Any]]:
+    """Build channels through the registry; their connection pools are closed afterwards."""
+    made: list[Any] = []
+
+    def build(kind: str, settings: Any) -> Any:
+        channel = notify.create_channel(kind, settings)
+        assert channel is not None
+        made.append(channel)
+        return channel
+
+    yield build
+    for channel in made:
+        channel.close()
 
 
 def _message(kind: str, target: str | None, payload: dict[str, Any]) -> notify.Message:
@@ -162,13 +178,16 @@ def test_a_task_webhook_rule_signs_with_its_own_secret(
 
 @pytest.mark.parametrize("kind", ["notify.slack", "notify.teams"])
 def test_a_chat_webhook_on_a_private_address_is_refused_without_a_request(
-    tmp_path: Any, kind: str, receivers: dict[str, tuple[Receiver, str]], monkeypatch: Any
+    tmp_path: Any,
+    kind: str,
+    receivers: dict[str, tuple[Receiver, str]],
+    monkeypatch: Any,
+    channels: Callable[[str, Any], Any],
 ) -> None:
     receiver, url = receivers["slack"]
     monkeypatch.setenv("SIGNOFF_CREDENTIAL_CHAT_URL", url)
     settings = make_settings(f"sqlite:///{tmp_path}/x.db", outbound={"allow": ""})
-    channel = notify.create_channel(kind, settings)
-    assert channel is not None
+    channel = channels(kind, settings)
     result = channel.send(_message(kind, "SIGNOFF_CREDENTIAL_CHAT_URL", event()))
     assert not result.ok and not result.retryable
     assert "127.0.0.1" in (result.error or "") and receiver.bodies == []
@@ -188,6 +207,7 @@ def test_a_credential_a_workflow_may_not_read_is_never_sent(
     says: str,
     receivers: dict[str, tuple[Receiver, str]],
     monkeypatch: pytest.MonkeyPatch,
+    channels: Callable[[str, Any], Any],
 ) -> None:
     receiver, url = receivers["slack"]
     for name in ("HOME", "SIGNOFF_SECRET_KEY", "SLACK_HOOK"):
@@ -196,21 +216,22 @@ def test_a_credential_a_workflow_may_not_read_is_never_sent(
         f"sqlite:///{tmp_path}/x.db",
         outbound={"allow": "127.0.0.1", "credentials": "SLACK_HOOK@hooks.slack.com"},
     )
-    channel = notify.create_channel("notify.slack", settings)
-    assert channel is not None
+    channel = channels("notify.slack", settings)
     result = channel.send(_message("notify.slack", target, event()))
     assert not result.ok and not result.retryable and says in (result.error or "")
     assert receiver.bodies == []
 
 
 def test_pagerduty_refusals_are_final_and_throttling_is_retried(
-    tmp_path: Any, receivers: dict[str, tuple[Receiver, str]], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Any,
+    receivers: dict[str, tuple[Receiver, str]],
+    monkeypatch: pytest.MonkeyPatch,
+    channels: Callable[[str, Any], Any],
 ) -> None:
     receiver, url = receivers["pagerduty"]
     monkeypatch.setenv("SIGNOFF_CREDENTIAL_PD_KEY", KEY)
     settings = make_settings(f"sqlite:///{tmp_path}/x.db", pagerduty={"events_url": url})
-    channel = notify.create_channel("notify.pagerduty", settings)
-    assert channel is not None
+    channel = channels("notify.pagerduty", settings)
     message = _message("notify.pagerduty", "SIGNOFF_CREDENTIAL_PD_KEY", event())
     receiver.status = 429
     throttled = channel.send(message)
