@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 
-from bench import engine, learning, retrain
+from bench import claims, engine, learning, retrain
 from bench import timers as timer_bench
 from signoff.services.context import create_context
 from signoff.settings import Settings
@@ -103,6 +103,11 @@ def main() -> None:
         )
         results["eval_seconds"] = time.perf_counter() - started
         print(f"eval: {results['eval_seconds']:.1f}s", flush=True)
+    results["claims"] = []
+    for strategy in claims.STRATEGIES:
+        with Database("postgresql") as ctx:
+            results["claims"].append(claims.measure(ctx, strategy))
+        print(f"claims {strategy}: {results['claims'][-1]}", flush=True)
     results["retrain"] = retrain.measure()
     results["timers"] = timer_bench.run()
     print(f"timer sweeps: {results['timers']}", flush=True)
@@ -199,6 +204,8 @@ def render(r: dict[str, Any]) -> str:
             "submission from a separate API process, as a deployment would run it.",
             "",
         ]
+    if "claims" in r:
+        lines += claims.render(r["claims"])
     if "retrain" in r:
         lines += retrain.render(r["retrain"])
     if "timers" in r:

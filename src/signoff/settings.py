@@ -135,6 +135,40 @@ class PagerDutySettings(BaseModel):
         return value
 
 
+class SmtpSettings(BaseModel):
+    host: str = Field(default="127.0.0.1", max_length=255, description="SMTP server host name")
+    port: int = Field(default=25, ge=1, le=65535, description="SMTP server port")
+    starttls: bool = Field(
+        default=False, description="Upgrade the connection with STARTTLS before sending"
+    )
+    tls: bool = Field(
+        default=False, description="Connect with TLS from the start (SMTPS, usually port 465)"
+    )
+    username: str | None = Field(default=None, max_length=255, description="SMTP user name")
+    password: str | None = Field(default=None, max_length=1024, description="SMTP password")
+    from_address: str = Field(
+        default="signoff@localhost", max_length=320, description="The From address of emails"
+    )
+    timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="Timeout of one SMTP conversation"
+    )
+
+    @model_validator(mode="after")
+    def _one_tls_mode(self) -> SmtpSettings:
+        if self.starttls and self.tls:
+            raise ValueError("set either smtp.starttls or smtp.tls, not both")
+        return self
+
+
+class NotifySettings(BaseModel):
+    link_hours: float = Field(
+        default=72.0, gt=0, le=24 * 30, description="How long an action link in a message works"
+    )
+    digest_poll_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="How often workers send the digests that are due"
+    )
+
+
 class TestingSettings(BaseModel):
     fake_provider: bool = Field(
         default=False,
@@ -166,6 +200,12 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `signoff serve` binds")
     port: int = Field(default=8000, description="Port `signoff serve` binds")
     base_url: str | None = Field(default=None, description="Public URL used in links")
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        max_length=2048,
+        pattern=r"^https?://[^\s/]+(/\S*)?$",
+        description="The base of links in notifications (item pages, action links)",
+    )
     secrets_dir: str | None = Field(
         default=None, description="Directory of files named after secrets (e.g. OPENAI_API_KEY)"
     )
@@ -177,6 +217,8 @@ class Settings(BaseSettings):
     outbound: OutboundSettings = Field(default_factory=OutboundSettings)
     timers: TimerSettings = Field(default_factory=TimerSettings)
     pagerduty: PagerDutySettings = Field(default_factory=PagerDutySettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
     testing: TestingSettings = Field(default_factory=TestingSettings)
 
     @model_validator(mode="after")

@@ -44,7 +44,6 @@ REVIEWER = "reviewer@example.com"
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-
 @dataclass
 class Receiver:
     """A webhook endpoint that keeps every payload whose signature verifies, and counts the rest."""

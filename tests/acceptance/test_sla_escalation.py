@@ -57,7 +57,6 @@ def _wait(what: str, done: Callable[[], bool]) -> None:
         time.sleep(0.05)
 
 
-@pytest.mark.xfail(strict=True, reason="needs notifications.messages_for")
 def test_unanswered_item_is_reminded_escalated_paged_and_decided_by_default(
     db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -113,7 +112,9 @@ def test_unanswered_item_is_reminded_escalated_paged_and_decided_by_default(
             assert decisions[0]["data"]["outcome"] == "rejected"
             assert decisions[0]["data"]["decided_by"] == "system:timeout"
             assert refused == []
-            timeline = [k for k in kinds() if k in ("reminded", "escalated", "timed_out", "decided")]
+            timeline = [
+                k for k in kinds() if k in ("reminded", "escalated", "timed_out", "decided")
+            ]
             assert timeline == ["reminded", "escalated", "timed_out", "decided"]
             with ctx.sessions() as session:
                 state = session.execute(

@@ -124,7 +124,7 @@ def test_a_lapsed_hold_can_be_taken_over_from_the_item_page(
         connection.execute(
             sa.update(t.review_tasks)
             .where(t.review_tasks.c.id == task_id)
-            .values(assigned_at=live_server.ctx.clock.now() - timedelta(minutes=minutes + 5))
+            .values(hold_expires_at=live_server.ctx.clock.now() - timedelta(minutes=minutes + 5))
         )
     page.reload()
     expect(page.locator("#review-status")).to_contain_text("hold has lapsed")

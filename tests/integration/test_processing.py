@@ -221,3 +221,51 @@ def test_late_result_is_dropped_while_the_new_owner_still_holds_the_lease(
         "lease_recovered",
         "routed_to_review",
     ]
+
+
+def test_auto_decisions_record_the_outcome_their_label_maps_to(fctx: Context) -> None:
+    moderation = """
+name: posts
+labels: [ok, spam]
+ai: {provider: fake}
+routing: {threshold: 0.8}
+review: {outcomes: [allow, remove], reject_outcomes: [remove], auto_outcome: allow,
+         auto_outcomes: {spam: remove}}
+"""
+    workflow_service.apply_workflow(fctx, moderation, "test")
+    ids = [
+        intake.submit_item(fctx, "posts", intake.NewItem(content=c), "test").item_id
+        for c in ({"label": "ok", "confidence": 0.95}, {"label": "spam", "confidence": 0.95})
+    ]
+    processing.process_batch(fctx, "w", processing.ProviderCache(fctx), 10)
+    rows = [_row(fctx, i) for i in ids]
+    assert [(r.state, r.outcome) for r in rows] == [("approved", "allow"), ("rejected", "remove")]
+
+
+def test_a_person_agreeing_with_a_per_label_auto_outcome_is_no_override(fctx: Context) -> None:
+    from signoff.domain.states import Role
+    from signoff.services import review, users
+
+    moderation = """
+name: posts
+labels: [ok, spam]
+ai: {provider: fake}
+routing: {threshold: 0.99}
+review: {outcomes: [allow, remove], reject_outcomes: [remove], auto_outcome: allow,
+         auto_outcomes: {spam: remove}}
+"""
+    workflow_service.apply_workflow(fctx, moderation, "test")
+    user_id = users.add_user(fctx, "mod@example.com", Role.REVIEWER)
+    moderator = users.Principal(user_id, "mod@example.com", Role.REVIEWER)
+    answers = {}
+    for label, outcome in (("spam", "remove"), ("spam", "allow"), ("ok", "remove")):
+        item_id = intake.submit_item(
+            fctx, "posts", intake.NewItem(content={"label": label, "confidence": 0.9}), "t"
+        ).item_id
+        processing.process_batch(fctx, "w", processing.ProviderCache(fctx), 10)
+        task = review.claim_next_task(fctx, moderator, "posts")
+        assert task is not None and task.item_id == item_id
+        review.decide(fctx, moderator, task.id, review.DecisionInput(outcome=outcome))
+        answers[(label, outcome)] = _row(fctx, item_id).override
+    # Removing spam is what the AI's answer meant; allowing it, or removing an ok post, is not.
+    assert answers == {("spam", "remove"): False, ("spam", "allow"): True, ("ok", "remove"): True}

@@ -49,6 +49,22 @@ FORBIDDEN = {
     "api": {"ui", "cli", "workers"},
     # What a user's own tests would use (services, ai, domain), never the edges or SQL.
     "testing": {"storage", "api", "ui", "workers", "cli", "web"},
+    # Orchestrator integrations reach signoff only through its HTTP client.
+    "integrations": {
+        "domain",
+        "storage",
+        "services",
+        "api",
+        "ui",
+        "workers",
+        "ai",
+        "notify",
+        "cli",
+        "web",
+        "app",
+        "settings",
+        "testing",
+    },
     "client": {
         "domain",
         "storage",

@@ -60,6 +60,8 @@ STATUS: dict[type[errors.SignoffError], int] = {
     DatabaseUnavailable: 503,
     errors.ProviderError: 502,
     errors.ConfigError: 500,
+    errors.LinkRefused: 410,
+    errors.SignInRequired: 401,
 }
 
 #: Headers that go with a status whatever raised it.

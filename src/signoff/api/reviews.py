@@ -8,10 +8,10 @@ from fastapi import APIRouter, Response
 
 from signoff.api import errors as api_errors
 from signoff.api import schemas
-from signoff.api.deps import CtxDep, ReviewerDep
+from signoff.api.deps import AdminDep, CtxDep, ReviewerDep
 from signoff.domain import errors
+from signoff.services import assignment, review
 from signoff.services import items as item_service
-from signoff.services import review
 
 router = APIRouter(
     prefix="/api/v1", tags=["reviews"], responses=api_errors.responses(401, 403, 422, 503)
@@ -30,6 +30,8 @@ def task_public(ctx: Any, principal: Any, task: Any, with_item: bool = True) -> 
         "outcome": task.outcome,
         "comment": task.comment,
         "decided_at": task.decided_at.isoformat() if task.decided_at else None,
+        "group": task.group_name,
+        "hold_expires_at": task.hold_expires_at.isoformat() if task.hold_expires_at else None,
     }
     if with_item:
         body["item"] = item_service.get_item(ctx, principal, task.item_id)
@@ -96,4 +98,21 @@ def decide(
             time_on_task_ms=body.time_on_task_ms,
         ),
     )
+    return task_public(ctx, principal, task)
+
+
+@router.post(
+    "/tasks/{task_id}/assign",
+    response_model=schemas.TaskPublic,
+    responses={**api_errors.responses(404, 409), **BODY_ERRORS},
+)
+def assign_task(
+    task_id: schemas.IdPath, body: schemas.TaskAssign, ctx: CtxDep, principal: AdminDep
+) -> dict[str, Any]:
+    """Admins: give the task to `assignee` (reassigning it if held), or null to release it.
+
+    409 when the task is decided or closed; 422 naming `assignee` when that user cannot
+    review it (unknown, inactive, not a reviewer, no access, not in the task's group).
+    """
+    task = assignment.assign_task(ctx, principal, task_id, body.assignee)
     return task_public(ctx, principal, task)

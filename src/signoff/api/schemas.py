@@ -51,6 +51,28 @@ class ClaimRequest(_Body):
     workflow: str | None = Field(default=None, pattern=wf.NAME_PATTERN)
 
 
+class TaskAssign(_Body):
+    assignee: Text | None = Field(
+        max_length=255, description="The reviewer's email; null returns the task to the pool"
+    )
+
+
+#: A group's name, as workflows name it.
+GROUP_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+GroupPath = Annotated[str, Path(pattern=GROUP_PATTERN, description="A reviewer group name")]
+
+
+class GroupMembersAdd(_Body):
+    members: list[Annotated[str, Field(max_length=255, pattern=TEXT)]] = Field(
+        default_factory=list, max_length=500, description="Members' emails (existing users)"
+    )
+    skills: dict[
+        Annotated[str, Field(max_length=255, pattern=TEXT)],
+        list[Annotated[str, Field(max_length=100, pattern=TEXT)]],
+    ] = Field(default_factory=dict, max_length=500, description="email → skills (replaces)")
+    description: Text | None = Field(default=None, max_length=2000)
+
+
 class DecisionCreate(_Body):
     outcome: Text = Field(min_length=1, max_length=64)
     labels: list[Text] | None = Field(default=None, max_length=1)
@@ -176,7 +198,24 @@ class TaskPublic(BaseModel):
     outcome: str | None
     comment: str | None
     decided_at: str | None
+    group: str | None = None
+    hold_expires_at: str | None = None
     item: ItemPublic | None = None
+
+
+class GroupMemberPublic(BaseModel):
+    email: str
+    skills: list[str]
+
+
+class GroupPublic(BaseModel):
+    name: str
+    description: str | None
+    members: list[GroupMemberPublic]
+
+
+class GroupList(BaseModel):
+    groups: list[GroupPublic]
 
 
 class WorkflowPublic(BaseModel):

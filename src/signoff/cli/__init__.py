@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from signoff.cli import admin, common, demo, items, learning, run
+from signoff.cli import admin, common, demo, groups, items, learning, run
 
 app = typer.Typer(
     cls=common.Group,
@@ -20,9 +20,11 @@ app.add_typer(admin.users_app, name="users", cls=common.Group)
 app.add_typer(admin.keys_app, name="keys", cls=common.Group)
 app.add_typer(admin.audit_app, name="audit", cls=common.Group)
 app.add_typer(items.items_app, name="items", cls=common.Group)
+app.add_typer(groups.groups_app, name="groups", cls=common.Group)
 app.command()(run.serve)
 app.command()(run.worker)
 app.command()(demo.demo)
+app.command()(demo.init)
 app.command("import-labels")(learning.import_labels)
 app.command()(learning.train)
 app.command()(learning.calibrate)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import json
 import os
-from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +11,7 @@ import sqlalchemy as sa
 import typer
 from rich.panel import Panel
 
+from signoff import templates
 from signoff.cli import run
 from signoff.cli.common import console, friendly, load_settings
 from signoff.demo import history
@@ -34,26 +35,29 @@ def demo(
     ] = True,
     host: run.HostOption = None,
     port: run.PortOption = None,
+    template: Annotated[
+        str, typer.Option(metavar="NAME", help=f"One of {', '.join(templates.TEMPLATES)}")
+    ] = "document-review",
 ) -> None:
-    """Set up the demo workflow, users, model and documents on SQLite, then serve."""
+    """Set up a demo workflow, users, model and records on SQLite, then serve."""
+    chosen = templates.get_template(template)
     settings = load_settings()
     migrate.upgrade(settings.database_url)
     ctx = create_context(settings)
-    source = resources.files("signoff.demo").joinpath("workflow.yaml").read_text()
-    view, _ = workflow_service.apply_workflow(ctx, source, "demo")
+    view, _ = workflow_service.apply_workflow(ctx, chosen.workflow_source(), "demo")
     existing = {u.email for u in users.list_users(ctx)}
     for (email, password), role in ((ADMIN, Role.ADMIN), (REVIEWER, Role.REVIEWER)):
         if email not in existing:
             users.add_user(ctx, email, role, password=password)
     if history.needs_seeding(ctx, view.id):
         with console.status("training the built-in model and replaying 14 days of reviews"):
-            history.seed(settings, view.name)
+            history.seed(settings, view.name, template=chosen)
     token = _demo_key(ctx, settings)
     ctx.close()
     url = f"http://{host or settings.host}:{port or settings.port}"
     console.print(
         Panel.fit(
-            f"[bold]signoff demo[/bold] at {url}\n\n"
+            f"[bold]signoff demo[/bold] of {view.name} at {url}\n\n"
             f"admin     {ADMIN[0]} / {ADMIN[1]}\n"
             f"reviewer  {REVIEWER[0]} / {REVIEWER[1]}\n"
             f"API key   {token}\n\n"
@@ -92,3 +96,59 @@ def _key_file(settings: Settings) -> Path | None:
     if not database or database == ":memory:":
         return None
     return Path(database).with_name(Path(database).name + ".demo-key")
+
+
+@friendly
+def init(
+    template: Annotated[str, typer.Argument(help=f"One of {', '.join(templates.TEMPLATES)}")],
+    directory: Annotated[
+        Path | None, typer.Argument(help="Where to write (default: ./TEMPLATE)")
+    ] = None,
+    samples: Annotated[int, typer.Option(min=1, max=100_000, help="Sample records")] = 500,
+    force: Annotated[bool, typer.Option(help="Overwrite files that exist")] = False,
+) -> None:
+    """Write a ready workflow, generated sample records and a README for a use case."""
+    chosen = templates.get_template(template)
+    target = directory or Path(chosen.name)
+    files = {
+        "workflow.yaml": chosen.workflow_source(),
+        "sample.jsonl": "".join(
+            json.dumps(e.to_json()) + "\n" for e in chosen.examples(samples, seed=21)
+        ),
+        "README.md": _readme(chosen, samples),
+    }
+    existing = [name for name in files if (target / name).exists()]
+    if existing and not force:
+        raise errors.ValidationFailed(
+            f"{target} already has {', '.join(existing)}; pass --force to overwrite"
+        )
+    target.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (target / name).write_text(text)
+    console.print(f"wrote {', '.join(files)} to {target}; see {target / 'README.md'}")
+
+
+def _readme(template: templates.Template, samples: int) -> str:
+    name = template.name
+    return f"""# {name}
+
+{template.summary[0].upper()}{template.summary[1:]}.
+
+- `workflow.yaml`: the workflow (labels, routing, review, SLA); edit it to suit.
+- `sample.jsonl`: {samples} generated records, one JSON object per line
+  (`text`, the `label` a careful reviewer gives, and `metadata` where the workflow uses it).
+
+Try it on a throwaway SQLite database:
+
+```sh
+signoff demo --template {name}            # serve it with a trained model and two weeks of history
+signoff workflows apply workflow.yaml     # or: load it into your own instance
+signoff import-labels {name} sample.jsonl # seed the built-in model with the labelled samples
+signoff train {name}
+signoff eval sample.jsonl --workflow workflow.yaml  # replay with a simulated reviewer
+```
+
+Submit real records with `POST /api/v1/workflows/{name}/items`
+(`{{"content": {{"text": ...}}, "metadata": {{...}}}}`); decisions come back by webhook
+(`delivery.webhook_url`) or the Python client.
+"""

@@ -44,6 +44,11 @@ class EventKind(StrEnum):
     REMINDED = "reminded"
     ESCALATED = "escalated"
     TIMED_OUT = "timed_out"
+    # Assignment (assign): an admin released a task (item chain); groups changed (system);
+    # a task's creation was announced without anyone being assigned (item chain).
+    UNASSIGNED = "unassigned"
+    GROUP_CHANGED = "group_changed"
+    NOTIFIED = "notified"
 
 
 def item_chain(item_id: int) -> str:

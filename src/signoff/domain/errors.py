@@ -157,3 +157,19 @@ class NotEnoughData(SignoffError):
     """There are not enough labelled examples to do this yet."""
 
     code = "not_enough_data"
+
+
+class LinkRefused(SignoffError):
+    """This link does not work: it was used, it expired, or it is not a link signoff made."""
+
+    code = "link_refused"
+
+    def __init__(self, detail: str | None = None, *, reason: str = "invalid") -> None:
+        super().__init__(detail, reason=reason)
+        self.reason = reason
+
+
+class SignInRequired(SignoffError):
+    """Sign in first to use this link."""
+
+    code = "sign_in_required"

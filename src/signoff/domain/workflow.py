@@ -137,6 +137,11 @@ class ReviewSpec(_Strict):
     auto_outcome: str = Field(
         default="approved", max_length=100, description="Outcome of an auto decision"
     )
+    auto_outcomes: dict[Short, Short] = Field(
+        default_factory=dict,
+        max_length=MAX_LIST,
+        description="Per-label outcome of an auto decision (label: outcome), else auto_outcome",
+    )
     require_comment_on: list[Literal["override", "rejected", "always"]] = Field(
         default_factory=list, max_length=3
     )
@@ -148,6 +153,10 @@ class ReviewSpec(_Strict):
     )
     assignment: review_ops.AssignmentSpec = Field(default_factory=review_ops.AssignmentSpec)
     sla: review_ops.SlaSpec = Field(default_factory=review_ops.SlaSpec)
+    links_require_sign_in: bool = Field(
+        default=False,
+        description="Reviewers with a password sign in before deciding from a message's link",
+    )
 
     @model_validator(mode="after")
     def _outcomes_known(self) -> ReviewSpec:
@@ -155,12 +164,19 @@ class ReviewSpec(_Strict):
             raise ValueError("outcomes must be unique")
         if self.auto_outcome not in self.outcomes:
             raise ValueError(f"auto_outcome {self.auto_outcome!r} is not one of outcomes")
+        unknown_outcomes = sorted(set(self.auto_outcomes.values()) - set(self.outcomes))
+        if unknown_outcomes:
+            raise ValueError(f"auto_outcomes names outcomes not in outcomes: {unknown_outcomes}")
         timeout = self.sla.on_timeout
         if timeout is not None and timeout.outcome not in self.outcomes:
             raise ValueError(f"sla.on_timeout.outcome {timeout.outcome!r} is not one of outcomes")
         if self.sla_hours is not None and self.sla.due_in is not None:
             raise ValueError("set either sla_hours or sla.due_in, not both")
         return self
+
+    def outcome_for(self, label: str | None) -> str:
+        """The outcome an automatic decision of `label` records."""
+        return self.auto_outcomes.get(label, self.auto_outcome) if label else self.auto_outcome
 
     def due_in(self) -> timedelta | None:
         """How long after creation a task is due (None: no due time)."""
@@ -246,6 +262,9 @@ class WorkflowSpec(_Strict):
             raise ValueError(
                 f"routing.review_if_entities has unknown entity types: {unknown_types}"
             )
+        unknown_outcome_labels = sorted(set(self.review.auto_outcomes) - set(self.labels))
+        if unknown_outcome_labels:
+            raise ValueError(f"review.auto_outcomes has unknown labels: {unknown_outcome_labels}")
         unknown_rule_labels = [
             r.label
             for r in self.review.assignment.rules

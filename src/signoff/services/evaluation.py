@@ -13,6 +13,7 @@ from typing import Any
 
 from signoff.domain import errors
 from signoff.domain.states import Role
+from signoff.domain.workflow import WorkflowSpec
 from signoff.services import calibration, intake, processing, review, users
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
@@ -90,8 +91,14 @@ def replay(
     batch_size: int = 100,
     window: int = 500,
     progress: Callable[[int], None] | None = None,
+    metadata: Sequence[dict[str, Any]] | None = None,
 ) -> EvalResult:
-    """Run `(text, true_label)` examples through the engine; returns the realised figures."""
+    """Run `(text, true_label)` examples (with `metadata`, one per example) through the engine.
+
+    Returns the realised figures.
+    """
+    if metadata is not None and len(metadata) != len(examples):
+        raise errors.ValidationFailed("metadata needs one mapping per example")
     view = workflow_service.get_workflow(ctx, workflow)
     unknown = {label for _, label in examples} - set(view.spec.labels)
     if unknown:
@@ -102,13 +109,16 @@ def replay(
     current = _Window(0)
     for start in range(0, len(examples), batch_size):
         chunk = examples[start : start + batch_size]
-        submitted = intake.submit_items(
-            ctx, workflow, [intake.NewItem(content={"text": text}) for text, _ in chunk], "eval"
-        )
+        extra = metadata[start : start + batch_size] if metadata else [{}] * len(chunk)
+        new = [
+            intake.NewItem(content={"text": text}, metadata=meta or None)
+            for (text, _), meta in zip(chunk, extra, strict=True)
+        ]
+        submitted = intake.submit_items(ctx, workflow, new, "eval")
         truth = {s.item_id: label for s, (_, label) in zip(submitted, chunk, strict=True)}
         while processing.process_batch(ctx, "eval", providers, batch_size):
             pass
-        _decide_all(ctx, reviewer, workflow, truth, view.spec.review.auto_outcome)
+        _decide_all(ctx, reviewer, workflow, truth, view.spec)
         for row in _read(ctx, list(truth)):
             label = truth[row.id]
             if current.items == window:
@@ -141,8 +151,13 @@ def replay(
 
 
 def _decide_all(
-    ctx: Context, reviewer: users.Principal, workflow: str, truth: dict[int, str], outcome: str
+    ctx: Context,
+    reviewer: users.Principal,
+    workflow: str,
+    truth: dict[int, str],
+    spec: WorkflowSpec,
 ) -> None:
+    """Answer every open task as a reviewer who knows the true label would."""
     while True:
         task = review.claim_next_task(ctx, reviewer, workflow)
         if task is None:
@@ -151,7 +166,12 @@ def _decide_all(
         if label is None:  # a task from before this replay: answer with the AI's label
             row = _read(ctx, [task.item_id])[0]
             label = row.ai_label
-        review.decide(ctx, reviewer, task.id, review.DecisionInput(outcome=outcome, label=label))
+        decision = review.DecisionInput(
+            outcome=spec.review.outcome_for(label),
+            label=label,
+            comment=f"simulated reviewer: the true label is {label}",
+        )
+        review.decide(ctx, reviewer, task.id, decision)
 
 
 def _read(ctx: Context, ids: list[int]) -> list[Any]:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from signoff.domain import audit as audit_rules
 from signoff.domain import errors
 from signoff.domain.states import DECIDED_STATES, FINAL_STATES, OPEN_STATES, ItemState
+from signoff.services import assignment
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.services.users import Principal
@@ -329,6 +330,10 @@ def open_item_page(
             # The head this transaction just wrote: the event it appended.
             head = (events[-1].seq, events[-1].hash)
         task_rows = tasks.list_tasks_for_item(session, item_id)
+        if recorded:
+            spec = workflow_service.get_spec(ctx, row.workflow_id, row.workflow_version)
+            assignment.touch_held(session, ctx, task_rows, spec, principal.user_id, now)
+            task_rows = tasks.list_tasks_for_item(session, item_id)
         holders = {tk.assignee_id for tk in task_rows if tk.assignee_id is not None}
         emails = {u.id: u.email for u in users.list_users(session) if u.id in holders}
     return ItemPage(

@@ -27,6 +27,16 @@ The contract every part of review operations shares:
        "actions": {"approved": url, "rejected": url},  # signed links; only to a person
        "data": {...}}                                   # the rule that fired, etc.
 
+  `url` is `<public_url>/ui/items/<id>`. `actions` go only with events on an open
+  task (created, assigned, reminder, escalated): in an email, links bound to that
+  recipient (a user who may review the workflow); in Slack and Teams, links bound to
+  nobody, so whoever follows one signs in first. `data` holds what the caller
+  passed plus `rule` (the rule's index in `notify`); for `task.decided` and
+  `item.decided` the caller passes the decision's `outcome`, which the payload's
+  item shows (the item row may not be updated yet in the caller's transaction).
+- An email recipient who chose a digest (services.digests) gets no message of
+  their own: the payload waits in `digest_entries` for their next digest.
+
   PagerDuty uses `"signoff-task-<task id>"` as its dedup_key: `task.timed_out` or
   `task.escalated` triggers, `task.decided` resolves.
 """
@@ -38,10 +48,26 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from signoff.domain.review_ops import NotifyEvent
+from signoff.ai import base as ai_base
+from signoff.domain.review_ops import NotifyChannel, NotifyEvent, NotifyRule
+from signoff.domain.states import Role, TaskStatus
 from signoff.domain.workflow import WorkflowSpec
+from signoff.services import action_links
 from signoff.services.context import Context
-from signoff.storage import state
+from signoff.storage import groups, items, notifications, state, tasks, users
+
+#: Events on which a message may carry action links (the task is still open).
+LINK_EVENTS = frozenset(
+    {
+        NotifyEvent.TASK_CREATED,
+        NotifyEvent.TASK_ASSIGNED,
+        NotifyEvent.TASK_REMINDER,
+        NotifyEvent.TASK_ESCALATED,
+    }
+)
+SUMMARY_CHARS = 200
+#: Most recipients one email rule reaches (a group is bounded the same way).
+MAX_RECIPIENTS = 500
 
 
 def messages_for(
@@ -57,5 +83,182 @@ def messages_for(
     data: dict[str, Any] | None = None,
 ) -> list[state.OutboxMessage]:
     """The outbox messages the workflow's `notify` rules ask for on `event`."""
-    del session, ctx, workflow_id, task_id, item_id, now, data  # queued by the channels' work
-    return [] if not any(event in rule.on for rule in spec.notify) else []
+    rules = [(index, rule) for index, rule in enumerate(spec.notify) if event in rule.on]
+    if not rules:
+        return []
+    item = items.read_item(session, item_id)
+    if item is None:
+        return []
+    task = tasks.read_task(session, task_id) if task_id is not None else None
+    assignee = (
+        users.read_user(session, task.assignee_id)
+        if task is not None and task.assignee_id is not None
+        else None
+    )
+    base = _payload(ctx, spec, event, item, task, assignee, now, data or {})
+    linkable = (
+        event in LINK_EVENTS
+        and task is not None
+        and task.status in (TaskStatus.OPEN.value, TaskStatus.ASSIGNED.value)
+    )
+    messages: list[state.OutboxMessage] = []
+    digests: list[dict[str, Any]] = []
+    for index, rule in rules:
+        payload = {**base, "data": {**base["data"], "rule": index}}
+        if rule.channel is NotifyChannel.EMAIL:
+            people = _recipients(session, spec, rule, assignee)
+            waiting = notifications.list_digest_minutes(
+                session, [p.id for _, p in people if p is not None]
+            )
+            for address, person in people:
+                personal = dict(payload)
+                if linkable and person is not None and _may_review(person, spec):
+                    personal["actions"] = _actions(
+                        session, ctx, spec, task, person.id, "email", now
+                    )
+                message = state.OutboxMessage(
+                    kind=f"notify.{rule.channel.value}",
+                    payload=personal,
+                    target=address,
+                    workflow_id=workflow_id,
+                )
+                if person is not None and person.id in waiting:
+                    digests.append(
+                        {
+                            "user_id": person.id,
+                            "item_id": item_id,
+                            "workflow_id": workflow_id,
+                            "payload": personal,
+                            "created_at": now,
+                        }
+                    )
+                else:
+                    messages.append(message)
+            continue
+        if rule.channel in (NotifyChannel.SLACK, NotifyChannel.TEAMS) and linkable:
+            payload["actions"] = _actions(session, ctx, spec, task, None, rule.channel.value, now)
+        if rule.channel is NotifyChannel.WEBHOOK and rule.secret_env:
+            payload["data"]["secret_env"] = rule.secret_env
+        messages.append(
+            state.OutboxMessage(
+                kind=f"notify.{rule.channel.value}",
+                payload=payload,
+                target=_target(rule),
+                workflow_id=workflow_id,
+            )
+        )
+    notifications.create_digest_entries(session, digests)
+    return messages
+
+
+def _target(rule: NotifyRule) -> str | None:
+    """The credential name (slack, teams, pagerduty) or URL (webhook) a channel sends to."""
+    if rule.channel in (NotifyChannel.SLACK, NotifyChannel.TEAMS):
+        return rule.webhook_url_env
+    if rule.channel is NotifyChannel.PAGERDUTY:
+        return rule.routing_key_env
+    return rule.url
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _payload(
+    ctx: Context,
+    spec: WorkflowSpec,
+    event: NotifyEvent,
+    item: Any,
+    task: Any | None,
+    assignee: Any | None,
+    now: datetime,
+    data: dict[str, Any],
+) -> dict[str, Any]:
+    outcome = item.outcome
+    item_state = item.state
+    decided = event in (NotifyEvent.ITEM_DECIDED, NotifyEvent.TASK_DECIDED)
+    if decided and isinstance(data.get("outcome"), str):
+        outcome = data["outcome"]
+        item_state = spec.final_state_for(outcome)
+    text = ai_base.text_of(item.content or {}, spec.ai.text_field)
+    task_part = None
+    if task is not None:
+        task_part = {
+            "id": task.id,
+            "status": task.status,
+            "assignee": assignee.email if assignee is not None else None,
+            "group": task.group_name,
+            "due_at": _iso(task.due_at),
+            "created_at": _iso(task.created_at),
+        }
+    return {
+        "type": event.value,
+        "occurred_at": now.isoformat(),
+        "workflow": spec.name,
+        "task": task_part,
+        "item": {
+            "id": item.id,
+            "external_id": item.external_id,
+            "summary": text[:SUMMARY_CHARS],
+            "label": item.ai_label,
+            "confidence": item.confidence,
+            "state": item_state,
+            "outcome": outcome,
+        },
+        "url": f"{ctx.settings.public_url.rstrip('/')}/ui/items/{item.id}",
+        "actions": {},
+        "data": dict(data),
+    }
+
+
+def _recipients(
+    session: Session, spec: WorkflowSpec, rule: NotifyRule, assignee: Any | None
+) -> list[tuple[str, Any | None]]:
+    """(address, user row or None) for an email rule's `to`, each address once."""
+    to = rule.to or ""
+    found: list[tuple[str, Any | None]] = []
+    if to == "assignee":
+        if assignee is not None and assignee.active:
+            found.append((assignee.email, assignee))
+    elif to == "escalate_to" or to.startswith("group:"):
+        name = spec.review.sla.escalate_to if to == "escalate_to" else to.removeprefix("group:")
+        if name:
+            for member in groups.list_members(session, name)[:MAX_RECIPIENTS]:
+                found.append((member.email, users.read_user(session, member.user_id)))
+    else:
+        user = users.read_user_by_email(session, to)
+        found.append((to, user if user is not None and user.active else None))
+    unique: dict[str, tuple[str, Any | None]] = {}
+    for address, person in found:
+        unique.setdefault(address.lower(), (address, person))
+    return list(unique.values())
+
+
+def _may_review(user: Any, spec: WorkflowSpec) -> bool:
+    return bool(
+        user.active
+        and user.role in (Role.REVIEWER.value, Role.ADMIN.value)
+        and (user.workflows is None or spec.name in user.workflows)
+    )
+
+
+def _actions(
+    session: Session,
+    ctx: Context,
+    spec: WorkflowSpec,
+    task: Any,
+    user_id: int | None,
+    channel: str,
+    now: datetime,
+) -> dict[str, str]:
+    """One link per outcome; they share one token, so using one spends them all."""
+    token = action_links.issue_link(
+        session,
+        ctx,
+        task_id=task.id,
+        item_id=task.item_id,
+        user_id=user_id,
+        channel=channel,
+        now=now,
+    )
+    return {outcome: action_links.link_url(ctx, token, outcome) for outcome in spec.review.outcomes}

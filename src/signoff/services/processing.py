@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -10,13 +11,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from signoff.ai import base as ai
+from signoff.domain import assignment as assignment_rules
 from signoff.domain import audit as audit_rules
 from signoff.domain import errors, routing
 from signoff.domain.prediction import Prediction, Route
+from signoff.domain.review_ops import NotifyEvent
 from signoff.domain.states import ItemState, RouteKind, TaskStatus
 from signoff.domain.workflow import WorkflowSpec
-from signoff.services import calibration, decisions, training
+from signoff.services import assignment, calibration, decisions, notifications, training
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.storage import engine, items, state, tasks
@@ -254,6 +259,11 @@ class _Outcome:
 
     change: state.StateChange
     task: dict[str, Any] | None
+    #: For a task: its workflow and where assignment sends it.
+    spec: WorkflowSpec | None = None
+    target: assignment_rules.Target | None = None
+    #: For an automatic decision: the workflow (spec, id) whose `item.decided` rules apply.
+    decided_in: tuple[WorkflowSpec, int] | None = None
 
 
 def record_results(
@@ -317,10 +327,11 @@ def _outcome_for(
     )
     change = _change_for(owner, w, spec, prediction, verdict, now)
     if verdict.kind is not RouteKind.HUMAN:
-        return _Outcome(change, None)
+        return _Outcome(change, None, decided_in=(spec, w.workflow_id))
     due_in = spec.review.due_in()
     due = now + due_in if due_in is not None else None
-    return _Outcome(change, _task_row(w, now, due))
+    target = assignment_rules.target_for(spec.review.assignment, prediction.label, w.metadata)
+    return _Outcome(change, _task_row(w, now, due, target), spec, target)
 
 
 def _failed_outcome(
@@ -331,16 +342,25 @@ def _failed_outcome(
     verdict = routing.route(
         prediction, spec.routing, metadata={}, qa_draw=1.0, threshold=None, labels=spec.labels
     )
-    return _Outcome(_change_for(owner, w, spec, prediction, verdict, now), _task_row(w, now, None))
+    target = assignment_rules.target_for(spec.review.assignment, None, {})
+    return _Outcome(
+        _change_for(owner, w, spec, prediction, verdict, now),
+        _task_row(w, now, None, target),
+        spec,
+        target,
+    )
 
 
-def _task_row(w: _Work, now: datetime, due: datetime | None) -> dict[str, Any]:
+def _task_row(
+    w: _Work, now: datetime, due: datetime | None, target: assignment_rules.Target
+) -> dict[str, Any]:
     return {
         "item_id": w.item_id,
         "workflow_id": w.workflow_id,
         "status": TaskStatus.OPEN.value,
         "created_at": now,
         "due_at": due,
+        "group_name": target.group,
     }
 
 
@@ -349,12 +369,63 @@ def _write(ctx: Context, outcomes: list[_Outcome], now: datetime) -> list[_Outco
     for outcome in outcomes:
         outcome.change.head = None  # read afresh, locked, in this transaction
     with engine.transaction(ctx.sessions) as session:
-        applied = {
-            c.item_id for c in state.set_item_states(session, [o.change for o in outcomes], now)
-        }
+        changes = [_with_notices(session, ctx, o, now) for o in outcomes]
+        applied = {c.item_id for c in state.set_item_states(session, changes, now)}
         written = [o for o in outcomes if o.change.item_id in applied]
         tasks.create_tasks(session, [o.task for o in written if o.task is not None])
+        _assign(session, ctx, written, now)
     return written
+
+
+def _assign(session: Any, ctx: Context, written: list[_Outcome], now: datetime) -> None:
+    """Run the assignment strategies on the tasks just created (same transaction)."""
+    todo = [
+        o
+        for o in written
+        if o.task is not None and o.spec is not None and assignment.needs_pass(o.spec)
+    ]
+    if not todo:
+        return
+    ids = tasks.list_new_tasks(session, [o.change.item_id for o in todo])
+    assignment.assign_new_tasks(
+        session,
+        ctx,
+        [
+            assignment.NewTask(
+                task_id=ids[o.change.item_id],
+                item_id=o.change.item_id,
+                workflow_id=o.task["workflow_id"],
+                spec=o.spec,
+                target=o.target or assignment_rules.Target(None),
+            )
+            for o in todo
+            if o.change.item_id in ids and o.task is not None and o.spec is not None
+        ],
+        now,
+    )
+
+
+def _with_notices(
+    session: Session, ctx: Context, outcome: _Outcome, now: datetime
+) -> state.StateChange:
+    """The change, plus the workflow's `item.decided` notifications for an auto decision."""
+    if outcome.decided_in is None:
+        return outcome.change
+    spec, workflow_id = outcome.decided_in
+    notices = notifications.messages_for(
+        session,
+        ctx,
+        NotifyEvent.ITEM_DECIDED,
+        spec=spec,
+        workflow_id=workflow_id,
+        task_id=None,
+        item_id=outcome.change.item_id,
+        now=now,
+        data={"outcome": outcome.change.data.get("outcome")},
+    )
+    if not notices:
+        return outcome.change
+    return dataclasses.replace(outcome.change, outbox=[*outcome.change.outbox, *notices])
 
 
 def _write_alone(
@@ -416,7 +487,7 @@ def _change_for(
             values=values,
             lease_owner=owner,
         )
-    outcome = spec.review.auto_outcome
+    outcome = spec.review.outcome_for(prediction.label)
     entities = list(values["prediction"]["entities"])
     decision = decisions.DecisionRecord(
         outcome=outcome,

@@ -34,6 +34,9 @@ class QueueTask:
     created_at: str
     due_at: str | None
     overdue: bool
+    #: Who holds the task (email) and the group it is for.
+    assignee: str | None = None
+    group: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -111,7 +114,7 @@ def list_tasks(
     after_task_id: int | None = None,
     limit: int = 25,
 ) -> list[QueueTask]:
-    """Pending tasks: `mine` (held by principal), `unassigned`, or `overdue`; newest first."""
+    """Pending tasks: `mine` (held by principal), `unassigned`, `overdue` or `all`; newest first."""
     now = ctx.clock.now()
     names, ids = _visible(ctx, principal)
     options: dict[str, Any] = {"after_task_id": after_task_id, "limit": limit}
@@ -121,7 +124,7 @@ def list_tasks(
         options["unassigned"] = True
     elif which == "overdue":
         options["overdue_at"] = now
-    else:
+    elif which != "all":
         raise ValueError(f"unknown task list {which!r}")
     with ctx.sessions() as session:
         rows = queries.list_pending_tasks(session, ids, **options)
@@ -139,6 +142,8 @@ def list_tasks(
             created_at=r.created_at.isoformat(),
             due_at=r.due_at.isoformat() if r.due_at else None,
             overdue=bool(r.due_at is not None and r.due_at < now),
+            assignee=r.assignee,
+            group=r.group_name,
         )
         for r in rows
         if r.workflow_id in names

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -14,11 +14,11 @@ from signoff.domain import audit as audit_rules
 from signoff.domain import errors
 from signoff.domain.review_ops import NotifyEvent
 from signoff.domain.states import ItemState, Role, TaskStatus
-from signoff.services import calibration, decisions, notifications, training
+from signoff.services import assignment, calibration, decisions, notifications, training
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.services.users import Principal
-from signoff.storage import engine, items, state, tasks, users, workflows
+from signoff.storage import engine, groups, items, state, tasks, users, workflows
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,8 @@ class DecisionInput:
     entities: list[dict[str, Any]] | None = None
     comment: str | None = None
     time_on_task_ms: int | None = None
+    #: How the decision was made when not in the review UI or API (e.g. "email-link").
+    channel: str | None = None
 
 
 def _workflow_ids(ctx: Context, principal: Principal, workflow: str | None) -> list[int] | None:
@@ -52,26 +54,29 @@ def claim_next_task(
 ) -> Any | None:
     """The caller's assigned task, or the next open one (not in `skip`) now theirs; None if none.
 
-    A task whose hold lapsed counts as open: it takes its place in due order.
+    A task whose hold lapsed counts as open: it takes its place in due order. A task
+    for a group is offered to that group's members only (admins: every task).
     """
     if principal.user_id is None or principal.role not in (Role.REVIEWER, Role.ADMIN):
         raise errors.Forbidden("only reviewers can claim review tasks")
     workflow_ids = _workflow_ids(ctx, principal, workflow)
     now = ctx.clock.now()
-    lapsed_before = claim_lapsed_before(ctx, now)
     with engine.transaction(ctx.sessions) as session:
         mine = tasks.read_assigned_task(session, principal.user_id, workflow_ids)
         if mine is not None:
             return mine
-        candidates = tasks.list_open_task_ids(
-            session, workflow_ids, exclude=skip, lapsed_before=lapsed_before
+        member_of = _member_of(session, principal)
+        candidates = tasks.list_claimable_tasks(
+            session, workflow_ids, now, groups=member_of, exclude=skip
         )
-        for task_id in candidates:
-            before = tasks.read_task(session, task_id)
-            if tasks.take_task(session, task_id, principal.user_id, now, lapsed_before):
-                task = tasks.read_task(session, task_id)
-                assert before is not None and task is not None
-                data = _assigned_event_data(session, before)
+        for candidate in candidates:
+            before = tasks.read_task(session, candidate.id)
+            assert before is not None
+            hold = now + assignment.hold_for(ctx, _task_spec(ctx, session, before))
+            if tasks.take_task(session, before.id, principal.user_id, now, hold, member_of):
+                task = tasks.read_task(session, before.id)
+                assert task is not None
+                data = _assigned_event_data(session, before, principal)
                 state.append_item_event(
                     session,
                     task.item_id,
@@ -79,32 +84,68 @@ def claim_next_task(
                     principal.actor,
                     data,
                     now,
+                    outbox=_assigned_notices(ctx, session, task, now),
                 )
-                ctx.bus.publish("task_assigned", {"task_id": task_id})
+                ctx.bus.publish("task_assigned", {"task_id": task.id})
                 return task
     return None
 
 
-def _assigned_event_data(session: Session, before: Any) -> dict[str, Any]:
+def _member_of(session: Session, principal: Principal) -> list[str] | None:
+    """The groups whose tasks the caller may take (None: all, for admins)."""
+    if principal.role is Role.ADMIN or principal.user_id is None:
+        return None
+    return groups.list_user_groups(session, principal.user_id)
+
+
+def _task_spec(ctx: Context, session: Session, task: Any) -> Any:
+    """The spec the task's item runs under (its claim_timeout sets the hold)."""
+    version = tasks.read_task_version(session, task.id)
+    return workflow_service.get_spec(ctx, task.workflow_id, version) if version else None
+
+
+def _assigned_event_data(session: Session, before: Any, principal: Principal) -> dict[str, Any]:
     """The `assigned` event's data; a task taken over names whose hold lapsed."""
-    data: dict[str, Any] = {"task_id": before.id}
+    data: dict[str, Any] = {
+        "task_id": before.id,
+        "strategy": "pull",
+        "group": before.group_name,
+        "assignee": principal.email,
+    }
     if before.status == TaskStatus.ASSIGNED.value and before.assignee_id is not None:
         previous = users.read_user(session, before.assignee_id)
         data["lapsed_hold_of"] = previous.email if previous else before.assignee_id
     return data
 
 
-def claim_lapsed_before(ctx: Context, now: datetime) -> datetime:
-    """Holds on tasks taken before this moment have lapsed: another reviewer may take them."""
-    return now - timedelta(minutes=ctx.settings.review.claim_minutes)
+def _assigned_notices(
+    ctx: Context, session: Session, task: Any, now: datetime
+) -> list[state.OutboxMessage]:
+    """The workflow's notifications on `task.assigned` (the task row is now the claimer's)."""
+    item = items.read_item(session, task.item_id)
+    if item is None:
+        return []
+    spec = workflow_service.get_spec(ctx, item.workflow_id, item.workflow_version)
+    return notifications.messages_for(
+        session,
+        ctx,
+        NotifyEvent.TASK_ASSIGNED,
+        spec=spec,
+        workflow_id=item.workflow_id,
+        task_id=task.id,
+        item_id=item.id,
+        now=now,
+        data={"claimed": True},
+    )
 
 
 def hold_lapsed(ctx: Context, task: Any, now: datetime) -> bool:
-    """Whether another reviewer may take this assigned task over."""
+    """Whether another reviewer may take this assigned task over (its hold ran out)."""
+    del ctx
     return bool(
         task.status == TaskStatus.ASSIGNED.value
-        and task.assigned_at is not None
-        and task.assigned_at < claim_lapsed_before(ctx, now)
+        and task.hold_expires_at is not None
+        and task.hold_expires_at < now
     )
 
 
@@ -112,7 +153,8 @@ def claim_task(ctx: Context, principal: Principal, task_id: int) -> Any:
     """Make one particular task the caller's; TaskClaimed while another reviewer holds it.
 
     The same guarded update as the queue's claims, so two reviewers opening one item
-    cannot both get it; an open task, or one whose hold lapsed, can be taken.
+    cannot both get it; an open task, or one whose hold lapsed, can be taken — by a
+    member of the task's group (or an admin).
     """
     if principal.user_id is None or principal.role not in (Role.REVIEWER, Role.ADMIN):
         raise errors.Forbidden("only reviewers can claim review tasks")
@@ -123,19 +165,31 @@ def claim_task(ctx: Context, principal: Principal, task_id: int) -> Any:
         if task is None or workflow is None or not principal.may_access(workflow.name):
             raise errors.TaskNotFound(task_id=task_id)
         if task.status == TaskStatus.ASSIGNED.value and task.assignee_id == principal.user_id:
-            return task
+            hold = now + assignment.hold_for(ctx, _task_spec(ctx, session, task))
+            tasks.touch_task(session, task.id, principal.user_id, now, hold)
+            return tasks.read_task(session, task_id)
         if task.status == TaskStatus.DECIDED.value:
             raise errors.TaskAlreadyDecided(task_id=task_id)
         if task.status == TaskStatus.CANCELLED.value:
             raise errors.InvalidTransition("the item was cancelled; this task is closed")
-        if not tasks.take_task(
-            session, task_id, principal.user_id, now, claim_lapsed_before(ctx, now)
-        ):
+        member_of = _member_of(session, principal)
+        if member_of is not None and task.group_name not in (None, *member_of):
+            raise errors.Forbidden(
+                f"this task is for group {task.group_name!r}; you are not a member"
+            )
+        hold = now + assignment.hold_for(ctx, _task_spec(ctx, session, task))
+        if not tasks.take_task(session, task_id, principal.user_id, now, hold, member_of):
             current = tasks.read_task(session, task_id)
             raise _held_elsewhere(session, task_id, current)
-        data = _assigned_event_data(session, task)
+        data = _assigned_event_data(session, task, principal)
         state.append_item_event(
-            session, task.item_id, audit_rules.EventKind.ASSIGNED, principal.actor, data, now
+            session,
+            task.item_id,
+            audit_rules.EventKind.ASSIGNED,
+            principal.actor,
+            data,
+            now,
+            outbox=_assigned_notices(ctx, session, task, now),
         )
         taken = tasks.read_task(session, task_id)
     log.info("action=task_claimed task_id=%s user_id=%s", task_id, principal.user_id)
@@ -211,7 +265,12 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
     if entities is None:
         entities = (item.prediction or {}).get("entities") or []
     rejected = spec.final_state_for(decision.outcome) == ItemState.REJECTED.value
-    override = rejected or (label != item.ai_label)
+    # The person overrides the AI when the label differs or the decision ends in another
+    # state than the automatic decision of the AI's label would have (`auto_outcomes`).
+    ai_rejects = (
+        spec.final_state_for(spec.review.outcome_for(item.ai_label)) == ItemState.REJECTED.value
+    )
+    override = rejected != ai_rejects or (label != item.ai_label)
     if decision.entities is not None and decision.entities != (item.prediction or {}).get(
         "entities"
     ):
@@ -269,6 +328,7 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
                     "comment": comment,
                     "entities": entities,
                     "time_on_task_ms": decision.time_on_task_ms,
+                    **({"channel": decision.channel} if decision.channel else {}),
                 },
                 values=values,
                 outbox=decisions.delivery_messages(
@@ -282,7 +342,8 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
                         "confidence": item.confidence,
                         "route": item.route,
                     },
-                ),
+                )
+                + _decision_notices(ctx, session, spec, item, task_id, decision.outcome, now),
             ),
             now,
         )
@@ -292,6 +353,33 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
     ctx.bus.publish("items_decided", {"item_ids": [item.id], "workflow_id": item.workflow_id})
     training.note_new_label(ctx, item.workflow_id, spec)
     return get_task(ctx, task_id)
+
+
+def _decision_notices(
+    ctx: Context,
+    session: Session,
+    spec: Any,
+    item: Any,
+    task_id: int,
+    outcome: str,
+    now: datetime,
+) -> list[state.OutboxMessage]:
+    """The workflow's notifications on `task.decided` and `item.decided`."""
+    return [
+        message
+        for event in (NotifyEvent.TASK_DECIDED, NotifyEvent.ITEM_DECIDED)
+        for message in notifications.messages_for(
+            session,
+            ctx,
+            event,
+            spec=spec,
+            workflow_id=item.workflow_id,
+            task_id=task_id,
+            item_id=item.id,
+            now=now,
+            data={"outcome": outcome},
+        )
+    ]
 
 
 def _validate(spec: Any, decision: DecisionInput, item: Any) -> None:

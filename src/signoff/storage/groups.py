@@ -6,8 +6,10 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from signoff.storage import engine
 from signoff.storage import tables as t
 
 
@@ -62,13 +64,14 @@ def delete_member(session: Session, group_id: int, user_id: int) -> int:
 
 
 def list_members(session: Session, name: str, *, active_only: bool = True) -> list[Any]:
-    """The members of group `name` (user_id, email, role, skills), by email; [] if none."""
+    """The members of group `name` (user_id, email, role, workflows, skills), by email."""
     query = (
         sa.select(
             t.users.c.id.label("user_id"),
             t.users.c.email,
             t.users.c.role,
             t.users.c.display_name,
+            t.users.c.workflows,
             t.group_members.c.skills,
         )
         .select_from(
@@ -102,3 +105,30 @@ def list_user_groups(session: Session, user_id: int) -> list[str]:
         .order_by(t.reviewer_groups.c.name)
     )
     return [row.name for row in rows]
+
+
+def lock_cursor(session: Session, group: str, now: datetime) -> int | None:
+    """The member `group` last gave a task to, its row locked until commit (created if new).
+
+    Every assignment within a group takes this lock first, so workers assigning at the
+    same time see each other's choices (the cap and the turn order hold).
+    """
+    c = t.assignment_cursors.c
+    dialect = engine.dialect_name(session)
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(t.assignment_cursors)
+    session.execute(
+        insert.values(group_name=group, last_user_id=None, updated_at=now).on_conflict_do_nothing()
+    )
+    query = sa.select(c.last_user_id).where(c.group_name == group)
+    if dialect == "postgresql":
+        query = query.with_for_update()
+    value = session.execute(query).scalar_one()
+    return int(value) if value is not None else None
+
+
+def update_cursor(session: Session, group: str, user_id: int, now: datetime) -> None:
+    session.execute(
+        sa.update(t.assignment_cursors)
+        .where(t.assignment_cursors.c.group_name == group)
+        .values(last_user_id=user_id, updated_at=now)
+    )

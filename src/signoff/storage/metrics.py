@@ -275,6 +275,8 @@ def list_pending_tasks(
             r.assignee_id,
             r.created_at,
             r.due_at,
+            r.group_name,
+            t.users.c.email.label("assignee"),
             i.ai_label,
             i.confidence,
             i.route_reasons,
@@ -282,7 +284,11 @@ def list_pending_tasks(
             i.workflow_version,
             i.content,
         )
-        .select_from(t.review_tasks.join(t.items, t.items.c.id == r.item_id))
+        .select_from(
+            t.review_tasks.join(t.items, t.items.c.id == r.item_id).outerjoin(
+                t.users, t.users.c.id == r.assignee_id
+            )
+        )
         .where(r.status.in_(PENDING), _in_workflows(r.workflow_id, workflow_ids))
         .order_by(r.id.desc())
         .limit(limit)

@@ -175,9 +175,14 @@ review_tasks = sa.Table(
     sa.Column("timed_out_at", UTCDateTime, nullable=True),
     sa.Column("first_touched_at", UTCDateTime, nullable=True),
     sa.Column("touched_at", UTCDateTime, nullable=True),
+    # Assignment (0005): when the assignee's hold lapses (claim_timeout, renewed on touch).
+    sa.Column("hold_expires_at", UTCDateTime, nullable=True),
     sa.Index("ix_review_tasks_status_workflow", "status", "workflow_id", "id"),
     sa.Index("ix_review_tasks_assignee_status", "assignee_id", "status"),
     sa.Index("ix_review_tasks_item", "item_id"),
+    # Claims (0005): open tasks in due order, and lapsed holds, without a sort.
+    sa.Index("ix_review_tasks_claim", "status", "due_at", "id"),
+    sa.Index("ix_review_tasks_status_hold", "status", "hold_expires_at"),
     # Metrics (0002): reviewer throughput, time on task and late decisions, index-only.
     sa.Index(
         "ix_review_tasks_workflow_decided_cover",
@@ -241,6 +246,16 @@ group_members = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("group_id", "user_id", name="uq_group_members_group_user"),
     sa.Index("ix_group_members_user", "user_id"),
+)
+
+# Round-robin assignment (0005): the member each group last gave a task to, shared by
+# every worker; its row is also the lock that serialises assignment within a group.
+assignment_cursors = sa.Table(
+    "assignment_cursors",
+    metadata,
+    sa.Column("group_name", sa.String(64), primary_key=True),
+    sa.Column("last_user_id", BigId, nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
 audit_events = sa.Table(
@@ -357,4 +372,46 @@ login_throttles = sa.Table(
     sa.Column("key", sa.String(400), primary_key=True),
     sa.Column("window_start", UTCDateTime, nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False),
+)
+
+# Notifications (0005_notify): action links in messages (single use, expiring; the
+# token's random part is stored hashed), each user's digest choice, and the entries
+# waiting for a user's next digest.
+action_links = sa.Table(
+    "action_links",
+    metadata,
+    _id(),
+    sa.Column("nonce_hash", sa.String(64), nullable=False),
+    sa.Column("task_id", BigId, sa.ForeignKey("review_tasks.id"), nullable=False),
+    sa.Column("item_id", BigId, sa.ForeignKey("items.id"), nullable=False),
+    # None: a link posted to a shared channel; whoever follows it signs in first.
+    sa.Column("user_id", BigId, sa.ForeignKey("users.id"), nullable=True),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("used_at", UTCDateTime, nullable=True),
+    sa.Index("ix_action_links_task", "task_id"),
+)
+
+notification_preferences = sa.Table(
+    "notification_preferences",
+    metadata,
+    sa.Column("user_id", BigId, sa.ForeignKey("users.id"), primary_key=True),
+    # 0: one email per event; N: one digest email per N minutes.
+    sa.Column("digest_minutes", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("digest_sent_at", UTCDateTime, nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+digest_entries = sa.Table(
+    "digest_entries",
+    metadata,
+    _id(),
+    sa.Column("user_id", BigId, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("item_id", BigId, nullable=True),
+    sa.Column("workflow_id", BigId, nullable=True),
+    sa.Column("payload", JSONType, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("digested_at", UTCDateTime, nullable=True),
+    sa.Index("ix_digest_entries_user_digested", "user_id", "digested_at"),
 )

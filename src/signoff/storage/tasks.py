@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from signoff.domain.states import TaskStatus
 from signoff.storage import engine
 from signoff.storage import tables as t
+from signoff.storage.types import UTCDateTime
 
 
 def create_tasks(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -45,69 +46,232 @@ def read_assigned_task(
     return session.execute(query.order_by(t.review_tasks.c.id).limit(1)).first()
 
 
-def list_open_task_ids(
+#: How many candidates each probe of a claim reads on SQLite (PostgreSQL locks one).
+CLAIM_PROBE = 5
+
+
+def _claimable(
+    workflow_ids: list[int] | None, groups: Sequence[str] | None, exclude: Sequence[int]
+) -> list[Any]:
+    """Filters every claim probe shares: the caller's workflows and groups, minus `exclude`."""
+    c = t.review_tasks.c
+    where: list[Any] = []
+    if workflow_ids is not None:
+        where.append(c.workflow_id.in_(workflow_ids))
+    if groups is not None:
+        where.append(sa.or_(c.group_name.is_(None), c.group_name.in_(list(groups))))
+    if exclude:
+        where.append(c.id.not_in(list(exclude)))
+    return where
+
+
+def list_claimable_tasks(
     session: Session,
     workflow_ids: list[int] | None,
-    limit: int = 20,
+    now: datetime,
+    *,
+    groups: Sequence[str] | None = None,
     exclude: Sequence[int] = (),
-    lapsed_before: datetime | None = None,
-) -> list[int]:
-    """Tasks to offer next, due first: open ones and, with `lapsed_before`, lapsed holds."""
+) -> list[Any]:
+    """Tasks to offer next (id, due_at), due first: open ones and lapsed holds.
+
+    Each kind is its own index-ordered probe with a small LIMIT — open tasks with a
+    due time (`ix_review_tasks_claim`, in due order), open tasks without one (same
+    index, in id order), holds lapsed before `now` (`ix_review_tasks_status_hold`,
+    few) — merged here, so no claim sorts the backlog. `groups` None: any group
+    (admins); else tasks of no group or of one of these. On PostgreSQL each probe
+    locks the row it returns and skips rows other claimers hold.
+    """
     c = t.review_tasks.c
-    takeable = c.status == TaskStatus.OPEN.value
-    if lapsed_before is not None:
-        lapsed = sa.and_(c.status == TaskStatus.ASSIGNED.value, c.assigned_at < lapsed_before)
-        takeable = sa.or_(takeable, lapsed)
-    query = sa.select(t.review_tasks.c.id).where(takeable)
-    if workflow_ids is not None:
-        query = query.where(t.review_tasks.c.workflow_id.in_(workflow_ids))
-    if exclude:
-        query = query.where(t.review_tasks.c.id.not_in(list(exclude)))
-    query = query.order_by(
-        t.review_tasks.c.due_at.is_(None), t.review_tasks.c.due_at, t.review_tasks.c.id
-    ).limit(limit)
-    if session.get_bind().dialect.name == "postgresql":
-        # Lock one row only: concurrent claimers skip locked rows, so locking a whole
-        # page would tell every other reviewer that nothing is waiting.
-        query = query.limit(1).with_for_update(skip_locked=True)
-    return [int(r) for r in session.execute(query).scalars()]
+    shared = _claimable(workflow_ids, groups, exclude)
+    lock = engine.dialect_name(session) == "postgresql"
+    limit = 1 if lock else CLAIM_PROBE
+    probes = [
+        sa.select(c.id, c.due_at)
+        .where(c.status == TaskStatus.OPEN.value, c.due_at.is_not(None), *shared)
+        .order_by(c.status, c.due_at, c.id),
+        sa.select(c.id, c.due_at)
+        .where(c.status == TaskStatus.OPEN.value, c.due_at.is_(None), *shared)
+        .order_by(c.status, c.due_at, c.id),
+        sa.select(c.id, c.due_at)
+        .where(c.status == TaskStatus.ASSIGNED.value, c.hold_expires_at < now, *shared)
+        .order_by(c.due_at.is_(None), c.due_at, c.id),
+    ]
+    due, undue, lapsed = (
+        q.limit(limit).with_for_update(skip_locked=True) if lock else q.limit(limit) for q in probes
+    )
+    # Locks one row per probe only: concurrent claimers skip locked rows, so locking
+    # a page would tell every other reviewer that nothing is waiting.
+    found = list(session.execute(due))
+    if not (lock and found):
+        # A due open task beats every task without a due time: probe those only if needed.
+        found.extend(session.execute(undue))
+    found.extend(session.execute(lapsed))
+    return sorted(found, key=claim_order)
+
+
+def claim_order(row: Any) -> tuple[bool, datetime, int]:
+    """Due first (earliest first), then those without a due time; oldest id first."""
+    return (row.due_at is None, row.due_at or datetime.min.replace(tzinfo=UTC), int(row.id))
+
+
+def _takeable(user_id: int, now: datetime, groups: Sequence[str] | None) -> Any:
+    c = t.review_tasks.c
+    guard = sa.or_(
+        c.status == TaskStatus.OPEN.value,
+        sa.and_(
+            c.status == TaskStatus.ASSIGNED.value,
+            c.hold_expires_at < now,
+            c.assignee_id != user_id,
+        ),
+    )
+    if groups is not None:
+        guard = sa.and_(guard, sa.or_(c.group_name.is_(None), c.group_name.in_(list(groups))))
+    return guard
 
 
 def take_task(
-    session: Session, task_id: int, user_id: int, now: datetime, lapsed_before: datetime
+    session: Session,
+    task_id: int,
+    user_id: int,
+    now: datetime,
+    hold_until: datetime,
+    groups: Sequence[str] | None = None,
 ) -> bool:
-    """Guarded: assign an open task, or one whose hold lapsed, to `user_id`; False otherwise."""
+    """Guarded: a reviewer takes an open task or a lapsed hold (of their groups); False if not.
+
+    Taking counts as the assignee touching the task.
+    """
+    c = t.review_tasks.c
+    result = session.execute(
+        sa.update(t.review_tasks)
+        .where(c.id == task_id, _takeable(user_id, now, groups))
+        .values(
+            status=TaskStatus.ASSIGNED.value,
+            assignee_id=user_id,
+            assigned_at=now,
+            hold_expires_at=hold_until,
+            touched_at=now,
+            first_touched_at=sa.func.coalesce(c.first_touched_at, now),
+        )
+    )
+    return engine.rowcount(result) == 1
+
+
+def assign_task(
+    session: Session,
+    task_id: int,
+    user_id: int,
+    now: datetime,
+    hold_until: datetime,
+    *,
+    only_open: bool,
+) -> bool:
+    """Guarded: give a task to `user_id` on someone else's behalf (a strategy, an admin).
+
+    `only_open`: only a task still in the pool (a strategy); else also one somebody
+    holds (an admin reassigning). False when the task is decided or closed.
+    """
+    c = t.review_tasks.c
+    statuses = (
+        [TaskStatus.OPEN.value]
+        if only_open
+        else [
+            TaskStatus.OPEN.value,
+            TaskStatus.ASSIGNED.value,
+        ]
+    )
+    result = session.execute(
+        sa.update(t.review_tasks)
+        .where(c.id == task_id, c.status.in_(statuses))
+        .values(
+            status=TaskStatus.ASSIGNED.value,
+            assignee_id=user_id,
+            assigned_at=now,
+            hold_expires_at=hold_until,
+        )
+    )
+    return engine.rowcount(result) == 1
+
+
+def touch_task(
+    session: Session, task_id: int, user_id: int, now: datetime, hold_until: datetime
+) -> bool:
+    """Guarded: the assignee looked at their task; their hold runs again from now."""
     c = t.review_tasks.c
     result = session.execute(
         sa.update(t.review_tasks)
         .where(
             c.id == task_id,
-            sa.or_(
-                c.status == TaskStatus.OPEN.value,
-                sa.and_(
-                    c.status == TaskStatus.ASSIGNED.value,
-                    c.assigned_at < lapsed_before,
-                    c.assignee_id != user_id,
-                ),
-            ),
+            c.status == TaskStatus.ASSIGNED.value,
+            c.assignee_id == user_id,
         )
-        .values(status=TaskStatus.ASSIGNED.value, assignee_id=user_id, assigned_at=now)
+        .values(
+            touched_at=now,
+            first_touched_at=sa.func.coalesce(c.first_touched_at, now),
+            hold_expires_at=hold_until,
+        )
     )
     return engine.rowcount(result) == 1
 
 
-def release_task(session: Session, task_id: int, user_id: int) -> bool:
-    """Guarded: hand an assigned task back to the queue; False unless `user_id` held it."""
+def release_task(session: Session, task_id: int, user_id: int | None) -> bool:
+    """Guarded: hand an assigned task back to the pool; False unless `user_id` held it.
+
+    `user_id` None: whoever holds it (an admin releasing it).
+    """
+    c = t.review_tasks.c
+    where = [c.id == task_id, c.status == TaskStatus.ASSIGNED.value]
+    if user_id is not None:
+        where.append(c.assignee_id == user_id)
     result = session.execute(
         sa.update(t.review_tasks)
-        .where(
-            t.review_tasks.c.id == task_id,
-            t.review_tasks.c.status == TaskStatus.ASSIGNED.value,
-            t.review_tasks.c.assignee_id == user_id,
+        .where(*where)
+        .values(
+            status=TaskStatus.OPEN.value, assignee_id=None, assigned_at=None, hold_expires_at=None
         )
-        .values(status=TaskStatus.OPEN.value, assignee_id=None, assigned_at=None)
     )
     return engine.rowcount(result) == 1
+
+
+def read_task_version(session: Session, task_id: int) -> int | None:
+    """The workflow version the task's item runs under."""
+    return session.execute(
+        sa.select(t.items.c.workflow_version)
+        .select_from(t.review_tasks.join(t.items, t.items.c.id == t.review_tasks.c.item_id))
+        .where(t.review_tasks.c.id == task_id)
+    ).scalar_one_or_none()
+
+
+def list_new_tasks(session: Session, item_ids: Sequence[int]) -> dict[int, int]:
+    """The open task of each of these items (just created), item id → task id."""
+    if not item_ids:
+        return {}
+    rows = session.execute(
+        sa.select(t.review_tasks.c.id, t.review_tasks.c.item_id).where(
+            t.review_tasks.c.item_id.in_(list(item_ids)),
+            t.review_tasks.c.status == TaskStatus.OPEN.value,
+        )
+    )
+    return {int(r.item_id): int(r.id) for r in rows}
+
+
+def list_member_load(session: Session, user_ids: Sequence[int]) -> dict[int, tuple[int, Any]]:
+    """Each user's open (assigned) tasks and latest assignment or decision."""
+    if not user_ids:
+        return {}
+    c = t.review_tasks.c
+    open_count = sa.func.sum(sa.case((c.status == TaskStatus.ASSIGNED.value, 1), else_=0))
+    latest = sa.func.max(sa.func.coalesce(c.decided_at, c.assigned_at), type_=UTCDateTime)
+    rows = session.execute(
+        sa.select(c.assignee_id, open_count.label("n"), latest.label("latest"))
+        .where(
+            c.assignee_id.in_(list(user_ids)),
+            c.status.in_([TaskStatus.ASSIGNED.value, TaskStatus.DECIDED.value]),
+        )
+        .group_by(c.assignee_id)
+    )
+    return {int(r.assignee_id): (int(r.n or 0), r.latest) for r in rows}
 
 
 def decide_task(session: Session, task_id: int, values: dict[str, Any]) -> bool:

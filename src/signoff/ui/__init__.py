@@ -10,13 +10,25 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from signoff.services.context import Context
-from signoff.ui import admin, auth, browse, dashboard, items, render, review, security, stream
+from signoff.ui import (
+    admin,
+    auth,
+    browse,
+    dashboard,
+    items,
+    links,
+    render,
+    review,
+    security,
+    stream,
+)
 
 
 def install(app: FastAPI, ctx: Context) -> None:
     """Mount the pages and static files, the session and the HTML error page."""
-    for module in (auth, review, items, browse, dashboard, admin, stream):
+    for module in (auth, review, items, browse, dashboard, admin, stream, links):
         app.include_router(module.router, include_in_schema=False)
+    app.include_router(links.settings_router, include_in_schema=False)
     app.mount("/ui/static", StaticFiles(directory=str(render.STATIC)), name="ui-static")
     app.state.error_page = render.error_page
 

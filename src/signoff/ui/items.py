@@ -230,6 +230,7 @@ def item_response(
             "problems": trail["problems"],
             "review": _review_form(ctx, spec, item, mine, form) if mine and may_review else None,
             "error": error,
+            "is_admin": principal.role is Role.ADMIN,
         },
         status=status,
     )

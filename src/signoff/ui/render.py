@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
+from markdown_it import MarkdownIt
 
 from signoff.domain.states import Role
 from signoff.services.users import Principal
@@ -86,6 +88,11 @@ def pretty_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=str)
 
 
+def markdown_renderer() -> MarkdownIt:
+    """CommonMark with raw HTML off: workflow instructions show markup as text, never run it."""
+    return MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
 def make_environment() -> jinja2.Environment:
     """Autoescape on for every template: content, labels and comments are untrusted."""
     env = jinja2.Environment(
@@ -105,6 +112,9 @@ def make_environment() -> jinja2.Environment:
         short_json=short_json,
         pretty_json=pretty_json,
     )
+    markdown = markdown_renderer()
+    # MarkdownIt escapes text and, with html off, raw HTML; unsafe link schemes are dropped.
+    env.filters["markdown"] = lambda text: markupsafe.Markup(markdown.render(str(text or "")))
     return env
 
 
@@ -117,7 +127,11 @@ def nav_for(principal: Principal | None) -> list[tuple[str, str]]:
         return []
     links: list[tuple[str, str]] = []
     if principal.role in (Role.REVIEWER, Role.ADMIN):
-        links.append(("/ui/queue", "Queue"))
+        links += [
+            ("/ui/queue", "Queue"),
+            ("/ui/my-tasks", "My tasks"),
+            ("/ui/settings/notifications", "Notifications"),
+        ]
     if principal.role in (Role.ADMIN, Role.AUDITOR):
         links += [("/ui/items", "Items"), ("/ui/dashboard", "Dashboard")]
     if principal.role is Role.ADMIN:

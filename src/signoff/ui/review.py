@@ -9,8 +9,9 @@ from fastapi.responses import RedirectResponse, Response
 
 from signoff.ai import base as ai_base
 from signoff.domain import errors
+from signoff.domain.states import Role
+from signoff.services import assignment, queue, review
 from signoff.services import items as item_service
-from signoff.services import queue, review
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.services.users import Principal
@@ -28,6 +29,7 @@ def queue_page(request: Request, ctx: CtxDep, principal: security.ReviewerUI) ->
     """Counts per workflow, the reviewer's tasks, unassigned and overdue work."""
     snap = queue.snapshot(ctx, principal)
     unassigned = queue.list_tasks(ctx, principal, which="unassigned")
+    is_admin = principal.role is Role.ADMIN
     return render.render(
         request,
         "queue.html",
@@ -39,8 +41,56 @@ def queue_page(request: Request, ctx: CtxDep, principal: security.ReviewerUI) ->
             "overdue": queue.list_tasks(ctx, principal, which="overdue"),
             "last_task_id": max((t.task_id for t in unassigned), default=0),
             "chosen_workflow": request.session.get("review_workflow") or "",
+            "is_admin": is_admin,
+            "held": [
+                t for t in queue.list_tasks(ctx, principal, which="all") if t.status == "assigned"
+            ]
+            if is_admin
+            else [],
         },
     )
+
+
+@router.get("/my-tasks")
+def my_tasks_page(request: Request, ctx: CtxDep, principal: security.ReviewerUI) -> Response:
+    """The tasks the reviewer holds, with their due times: assigned to them or taken."""
+    return render.render(
+        request,
+        "my_tasks.html",
+        {
+            "title": "My tasks",
+            "mine": queue.list_tasks(ctx, principal, which="mine", limit=200),
+        },
+    )
+
+
+@router.post("/tasks/{task_id}/assign")
+def assign_task(
+    task_id: int,
+    request: Request,
+    ctx: CtxDep,
+    principal: security.AdminUI,
+    form: security.FormDep,
+) -> Response:
+    """Admins: assign, reassign or release a task, then back to where they were."""
+    release = form.get("action") == "release" or not form.get("assignee", "").strip()
+    who = None if release else form["assignee"].strip()
+    try:
+        task = assignment.assign_task(ctx, principal, task_id, who)
+    except (errors.ValidationFailed, errors.TaskAlreadyDecided, errors.InvalidTransition) as exc:
+        security.flash(request, exc.detail, "warning")
+        task = review.get_task(ctx, task_id)
+    else:
+        security.flash(
+            request,
+            f"Task {task_id} released to the queue."
+            if who is None
+            else f"Task {task_id} assigned to {who}.",
+            "success",
+        )
+    back = form.get("next") or ""
+    target = back if back.startswith("/ui/") else f"/ui/items/{task.item_id}"
+    return RedirectResponse(target, 303)
 
 
 def _skipped(request: Request) -> list[int]:

@@ -10,7 +10,7 @@ import threading
 import uuid
 from collections.abc import Callable
 
-from signoff.services import delivery, processing, timers, training
+from signoff.services import delivery, digests, processing, timers, training
 from signoff.services import items as item_service
 from signoff.services.context import Context
 
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 
 class WorkerPool:
-    """`concurrency` AI-step threads, an outbox sender, an archiver and SLA timers, kept alive.
+    """AI-step threads, an outbox sender, a digest loop, an archiver and SLA timers, supervised.
 
     Each loop survives whatever one round raises (provider code may even raise
     SystemExit); a thread that dies anyway is started again by the supervisor.
@@ -43,6 +43,7 @@ class WorkerPool:
             self._spawn(f"ai-{index}", functools.partial(self._process, f"{self.name}-{index}"))
         if self.sender:
             self._spawn("outbox", self._send)
+            self._spawn("digests", self._digests)
         if self.ctx.settings.worker.retrain:
             self._spawn("retrain", self._retrain)
         self._spawn("archive", self._archive)
@@ -108,6 +109,14 @@ class WorkerPool:
                 sent = 0
             if sent == 0:
                 self.stop_event.wait(0.5)
+
+    def _digests(self) -> None:
+        """Turn the digest entries that are due into one email per reviewer."""
+        while not self.stop_event.wait(self.ctx.settings.notify.digest_poll_seconds):
+            try:
+                digests.send_due_digests(self.ctx)
+            except BaseException:
+                log.exception("action=digest_loop_error")
 
     def _retrain(self) -> None:
         """Train the built-in models the schedule says are due (one worker per workflow)."""

@@ -1,7 +1,7 @@
 """sla timer indexes
 
 Revision ID: 0005_timers
-Revises: 0004_review_operations
+Revises: 0005_notify
 Create Date: 2026-12-02 14:00:00
 
 Partial indexes the SLA timer sweep and the per-group backlog metrics read: pending
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_timers"
-down_revision = "0004_review_operations"
+down_revision = "0005_notify"
 branch_labels = None
 depends_on = None
 
