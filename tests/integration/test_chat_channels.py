@@ -20,7 +20,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from signoff.clock import FrozenClock
 from signoff.domain import audit as audit_rules
 from signoff.notify import base as notify
-from signoff.services import delivery, intake
+from signoff.services import delivery, intake, processing
 from signoff.services import workflows as workflow_service
 from signoff.services.context import create_context
 from signoff.storage import engine, outbox, state
@@ -172,6 +172,32 @@ def test_a_task_webhook_rule_signs_with_its_own_secret(
         Webhook("whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=").verify(body, headers)
         with pytest.raises(WebhookVerificationError):
             Webhook(delivery.webhook_secret(ctx, None)).verify(body, headers)
+    finally:
+        ctx.close()
+
+
+def test_a_task_created_webhook_from_the_review_path_is_signed_with_the_rules_secret(
+    db_url: str, receivers: dict[str, tuple[Receiver, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver, url = receivers["webhook"]
+    secret = "whsec_" + "b3RoZXItc2VjcmV0LW90aGVyLXNlY3JldA=="
+    monkeypatch.setenv("SIGNOFF_CREDENTIAL_HOOK_SECRET", secret)
+    ctx = create_context(make_settings(db_url), clock=FrozenClock())
+    try:
+        source = WORKFLOW + (
+            "notify:\n"
+            f'  - {{channel: webhook, url: "{url}", secret_env: SIGNOFF_CREDENTIAL_HOOK_SECRET,'
+            " on: [task.created]}\n"
+        )
+        workflow_service.apply_workflow(ctx, source, "test")
+        content = {"text": "Invoice 7", "label": "invoice", "confidence": 0.4}
+        item_id = intake.submit_item(ctx, "invoices", intake.NewItem(content), "t").item_id
+        processing.process_batch(ctx, "t", processing.ProviderCache(ctx), 10)
+        assert delivery.send_due(ctx) == 1
+        ((body, headers),) = receiver.raw
+        delivered = Webhook(secret).verify(body, headers)
+        assert delivered["type"] == "task.created" and delivered["item"]["id"] == item_id
+        assert "secret_env" not in delivered["data"] and "actions" not in delivered
     finally:
         ctx.close()
 

@@ -314,3 +314,39 @@ def test_a_failing_timeout_batch_is_done_again_task_by_task(
             "timed_out",
             "decided",
         ]
+
+
+def test_each_firing_carries_the_notifications_its_rules_ask_for(
+    tctx: Context, clock: FrozenClock
+) -> None:
+    notified = SLA_WORKFLOW + (
+        "notify:\n"
+        "  - {channel: email, to: assignee, on: [task.reminder]}\n"
+        "  - {channel: slack, webhook_url_env: SIGNOFF_CREDENTIAL_SLACK_URL,"
+        " on: [task.escalated, task.timed_out]}\n"
+    )
+    workflow_service.apply_workflow(tctx, notified, "test")
+    reviewer = users.add_user(tctx, "rev@example.com", Role.REVIEWER)
+    (item_id,) = _submit(tctx, 1)
+    principal = users.principal_for_user(tctx, reviewer)
+    assert principal is not None
+    review.claim_task(tctx, principal, _task(tctx, item_id).id)
+    for hours in (1, 7, 16):
+        clock.advance(hours=hours)
+        timers.sweep(tctx)
+    with tctx.sessions() as session:
+        rows = list(
+            session.execute(
+                sa.select(t.outbox).where(t.outbox.c.item_id == item_id).order_by(t.outbox.c.id)
+            )
+        )
+    sent = [(r.kind, r.target, r.payload.get("type")) for r in rows if r.kind != "webhook"]
+    assert sent == [
+        ("notify.email", "rev@example.com", "task.reminder"),
+        ("notify.slack", "SIGNOFF_CREDENTIAL_SLACK_URL", "task.escalated"),
+        ("notify.slack", "SIGNOFF_CREDENTIAL_SLACK_URL", "task.timed_out"),
+    ]
+    escalated = next(r.payload for r in rows if r.payload.get("type") == "task.escalated")
+    assert escalated["task"]["group"] == "leads" and escalated["task"]["assignee"] is None
+    # The payload's data.rule is the notify rule's index; the SLA rule is in the event.
+    assert escalated["data"]["after"] == "8h" and escalated["data"]["escalate_to"] == "leads"

@@ -143,3 +143,9 @@ def test_the_schemas_refuse_what_the_services_refuse() -> None:
     assert problems(TEAMS_MESSAGE, card)
     assert problems(PAGERDUTY_EVENT, {"routing_key": KEY, "event_action": "trigger"})
     assert problems(PAGERDUTY_EVENT, {"routing_key": KEY, "event_action": "resolve"})
+
+
+def test_task_webhook_body_leaves_out_the_secrets_name() -> None:
+    payload = event()
+    payload["data"] = {"rule": 0, "secret_env": "SIGNOFF_CREDENTIAL_HOOK"}
+    assert "SIGNOFF_CREDENTIAL_HOOK" not in task_webhook.body(payload)

@@ -1,7 +1,8 @@
 """Task-event webhooks: review events POSTed to the workflow's endpoint, signed like decisions.
 
 The body is the event payload of `services.notifications` without its `actions`
-(signed decision links are for people, not for a machine endpoint); the headers
+(signed decision links are for people, not for a machine endpoint) and without
+the name of the signing secret the rule names (`data.secret_env`); the headers
 are the Standard Webhooks ones decision webhooks carry (`notify.webhook` signs).
 """
 
@@ -17,8 +18,10 @@ from signoff.notify.posting import JsonPoster
 
 
 def body(payload: dict[str, Any]) -> str:
-    """The signed body: the event without action links, as compact sorted JSON."""
+    """The signed body: the event without action links or the secret's name, as sorted JSON."""
     event = {k: v for k, v in payload.items() if k != "actions"}
+    if isinstance(event.get("data"), dict):
+        event["data"] = {k: v for k, v in event["data"].items() if k != "secret_env"}
     return json.dumps(event, separators=(",", ":"), sort_keys=True)
 
 

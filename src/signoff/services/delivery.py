@@ -45,26 +45,35 @@ def _secret_for(ctx: Context, row: Any) -> str | None:
     if row.kind == "webhook":
         return webhook_secret(ctx, row.workflow_id)
     if row.kind == TASK_WEBHOOK:
-        return task_webhook_secret(ctx, row.workflow_id, row.target)
+        data = row.payload.get("data") if isinstance(row.payload, dict) else None
+        named = data.get("secret_env") if isinstance(data, dict) else None
+        return task_webhook_secret(
+            ctx, row.workflow_id, row.target, named if isinstance(named, str) else None
+        )
     return None
 
 
-def task_webhook_secret(ctx: Context, workflow_id: int | None, url: str | None) -> str:
-    """A task-event webhook's secret: its notify rule's `secret_env`, else the decisions' one."""
-    if workflow_id is not None:
+def task_webhook_secret(
+    ctx: Context, workflow_id: int | None, url: str | None, name: str | None = None
+) -> str:
+    """A task-event webhook's secret: its notify rule's `secret_env`, else the decisions' one.
+
+    `name` is the `secret_env` the message was queued with; without one, the workflow's
+    current rule for `url` names it. Either way it must be a credential workflows may use.
+    """
+    names = [name] if name else []
+    if not names and workflow_id is not None:
         with ctx.sessions() as session:
             row = workflows.read_workflow_by_id(session, workflow_id)
         if row is not None:
             spec = workflow_service.get_spec(ctx, row.id, row.current_version)
-            for rule in spec.notify:
-                name = rule.secret_env
-                if rule.url != url or not name:
-                    continue
-                host = posting.credential_host(url or "")
-                if credentials.is_allowed(ctx.settings, name, host):
-                    secret = ctx.secret(name)
-                    if secret:
-                        return secret
+            names = [r.secret_env for r in spec.notify if r.url == url and r.secret_env]
+    host = posting.credential_host(url or "")
+    for candidate in names:
+        if credentials.is_allowed(ctx.settings, candidate, host):
+            secret = ctx.secret(candidate)
+            if secret:
+                return secret
     return webhook_secret(ctx, workflow_id)
 
 
