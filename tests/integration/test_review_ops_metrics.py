@@ -103,3 +103,24 @@ def test_dashboard_shows_review_operations(ops: tuple[Context, TestClient, Keys]
     group = '<tr data-group="clerks"><td>clerks</td><td class="num">2</td><td class="num">23.0 h</td></tr>'
     assert group in html
     assert "Time to first touch: median <strong>20 min</strong>" in html
+
+
+def test_the_item_timeline_names_each_sla_step(ops: tuple[Context, TestClient, Keys]) -> None:
+    ctx, client, _ = ops
+    with ctx.sessions() as session:
+        item_id = (
+            session.execute(
+                sa.select(t.review_tasks.c.item_id).where(
+                    t.review_tasks.c.timed_out_at.is_not(None)
+                )
+            )
+            .scalars()
+            .first()
+        )
+    sign_in(client, "admin@example.com", "admin-password-1")
+    page = client.get(f"/ui/items/{item_id}")
+    assert page.status_code == 200, page.text
+    titles = ["Reminded (SLA)", "Escalated (SLA)", "Timed out: no decision in time (SLA)"]
+    positions = [page.text.find(title) for title in [*titles, "Decided by default on timeout"]]
+    assert -1 not in positions and positions == sorted(positions), positions
+    assert "system:timeout" in page.text and "sla.on_timeout" in page.text
