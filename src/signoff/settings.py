@@ -112,11 +112,11 @@ class TimerSettings(BaseModel):
         description="How often workers fire due SLA timers (reminders, escalations, timeouts)",
     )
     batch_size: int = Field(
-        default=200,
+        default=50,
         ge=1,
         le=5000,
-        description="Most timers of each kind one sweep fires per workflow; the rest wait "
-        "for the next sweep",
+        description="Most timers of each kind one sweep fires per workflow, in one "
+        "transaction; after a full batch the worker sweeps again at once",
     )
 
 
