@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 
 from bench import claims, engine, learning, retrain
+from bench import timers as timer_bench
 from signoff.services.context import create_context
 from signoff.settings import Settings
 from signoff.storage import migrate
@@ -108,6 +109,8 @@ def main() -> None:
             results["claims"].append(claims.measure(ctx, strategy))
         print(f"claims {strategy}: {results['claims'][-1]}", flush=True)
     results["retrain"] = retrain.measure()
+    results["timers"] = timer_bench.run()
+    print(f"timer sweeps: {results['timers']}", flush=True)
     (ROOT / "docs" / "benchmarks.md").write_text(render(results))
     print("written docs/benchmarks.md")
 
@@ -205,6 +208,8 @@ def render(r: dict[str, Any]) -> str:
         lines += claims.render(r["claims"])
     if "retrain" in r:
         lines += retrain.render(r["retrain"])
+    if "timers" in r:
+        lines += ["", *timer_bench.render(r["timers"])]
     return "\n".join(lines)
 
 

@@ -104,6 +104,37 @@ class OutboundSettings(BaseModel):
         return value
 
 
+class TimerSettings(BaseModel):
+    interval_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="How often workers fire due SLA timers (reminders, escalations, timeouts)",
+    )
+    batch_size: int = Field(
+        default=50,
+        ge=1,
+        le=5000,
+        description="Most timers of each kind one sweep fires per workflow, in one "
+        "transaction; after a full batch the worker sweeps again at once",
+    )
+
+
+class PagerDutySettings(BaseModel):
+    events_url: str = Field(
+        default="https://events.pagerduty.com/v2/enqueue",
+        max_length=2048,
+        description="PagerDuty Events API v2 endpoint the `pagerduty` notify channel posts to",
+    )
+
+    @field_validator("events_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("events_url must be an http(s) URL")
+        return value
+
+
 class SmtpSettings(BaseModel):
     host: str = Field(default="127.0.0.1", max_length=255, description="SMTP server host name")
     port: int = Field(default=25, ge=1, le=65535, description="SMTP server port")
@@ -219,6 +250,8 @@ class Settings(BaseSettings):
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
     outbound: OutboundSettings = Field(default_factory=OutboundSettings)
+    timers: TimerSettings = Field(default_factory=TimerSettings)
+    pagerduty: PagerDutySettings = Field(default_factory=PagerDutySettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)

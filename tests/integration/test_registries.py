@@ -40,6 +40,7 @@ def test_the_built_ins_are_declared_as_entry_points() -> None:
     assert {"builtin", "python", "openai", "http", "fake"} <= set(providers)
     assert providers["fake"] == "signoff.testing.fake_provider:create"
     assert channels["webhook"] == "signoff.notify.webhook:create"
+    assert channels["notify.pagerduty"] == "signoff.notify.pagerduty:create"
 
 
 def test_registering_a_plugin_channel_first_keeps_the_webhook_channel() -> None:
@@ -63,7 +64,8 @@ def test_registering_a_plugin_channel_first_keeps_the_webhook_channel() -> None:
     kinds = result.pop("kinds")
     assert result == {"webhook": "WebhookChannel", "pager": "Pager"}
     # The plugin joins every built-in channel (review notifications are notify.*).
-    assert kinds == sorted(kinds) and {"pager", "webhook", "notify.email"} <= set(kinds)
+    assert kinds == sorted(kinds)
+    assert {"pager", "webhook", "notify.email", "notify.slack", "notify.pagerduty"} <= set(kinds)
 
 
 def test_providers_load_on_first_use_and_ai_base_does_not_import_the_testing_package() -> None:

@@ -7,7 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
 from prometheus_client.registry import Collector
 
 from signoff.api import errors as api_errors
@@ -59,6 +64,42 @@ _FAMILIES: dict[str, tuple[str, str, type[Metric], list[str]]] = {
         GaugeMetricFamily,
         [],
     ),
+    "tasks_reminded": (
+        "signoff_task_reminders",
+        "Review tasks reminded by their SLA (remind_after)",
+        CounterMetricFamily,
+        ["workflow"],
+    ),
+    "tasks_escalated": (
+        "signoff_task_escalations",
+        "Review tasks escalated by their SLA (escalate_after)",
+        CounterMetricFamily,
+        ["workflow"],
+    ),
+    "tasks_timed_out": (
+        "signoff_task_timeouts",
+        "Review tasks decided by default on their SLA timeout (on_timeout)",
+        CounterMetricFamily,
+        ["workflow"],
+    ),
+    "first_touch": (
+        "signoff_task_first_touch_seconds",
+        "Time from a review task's creation to a reviewer's first touch",
+        SummaryMetricFamily,
+        ["workflow"],
+    ),
+    "group_backlog": (
+        "signoff_group_backlog",
+        "Pending review tasks by reviewer group ((none): no group)",
+        GaugeMetricFamily,
+        ["group"],
+    ),
+    "group_oldest_age": (
+        "signoff_group_oldest_age_seconds",
+        "Age of the oldest pending review task of each reviewer group",
+        GaugeMetricFamily,
+        ["group"],
+    ),
 }
 
 
@@ -73,7 +114,12 @@ class SignoffCollector(Collector):
         for key, (name, doc, family, labels) in _FAMILIES.items():
             metric = family(name, doc, labels=labels)  # type: ignore[call-arg]
             for row_labels, value in values.get(key, []):
-                metric.add_metric([row_labels[k] for k in labels], float(value))  # type: ignore[attr-defined]
+                names = [row_labels[k] for k in labels]
+                if family is SummaryMetricFamily:
+                    count, total = value
+                    metric.add_metric(names, count_value=count, sum_value=total)  # type: ignore[attr-defined]
+                else:
+                    metric.add_metric(names, float(value))  # type: ignore[attr-defined]
             yield metric
 
 

@@ -297,6 +297,8 @@ class MetricsSummaryPublic(BaseModel):
     sla: dict[str, int]
     auto_error: dict[str, Any] | None
     workflows: list[dict[str, Any]]
+    #: SLA timers fired in the window, time to first touch, pending tasks by group now.
+    review_ops: dict[str, Any]
 
 
 class HealthPublic(BaseModel):

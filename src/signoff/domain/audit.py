@@ -48,6 +48,10 @@ class EventKind(StrEnum):
     API_KEY_ROTATED = "api_key_rotated"
     LABELS_IMPORTED = "labels_imported"
     MODEL_TRAINED = "model_trained"
+    # SLA timers (timers part), on an item's chain.
+    REMINDED = "reminded"
+    ESCALATED = "escalated"
+    TIMED_OUT = "timed_out"
     # Assignment (assign): an admin released a task (item chain); groups changed (system);
     # a task's creation was announced without anyone being assigned (item chain).
     UNASSIGNED = "unassigned"

@@ -10,7 +10,9 @@ own settings (every other `SIGNOFF_*` variable) are never readable by a workflow
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -127,3 +129,35 @@ def _refused(field: str, message: str) -> guard.OutboundRefused:
     return guard.OutboundRefused(
         f"{field}: {message}", field=field, problems=[{"field": field, "message": message}]
     )
+
+
+def read_credential(
+    settings: Any,
+    name: str,
+    field: str,
+    *,
+    host: str | None = None,
+    host_of: Callable[[str], str | None] | None = None,
+) -> str | None:
+    """The value of a credential a workflow names, if it may be sent to `host`; None if unset.
+
+    `host_of` gives the host from the value itself (a webhook URL kept as a credential),
+    checked before the value is returned. OutboundRefused names `field` otherwise.
+    """
+    if host_of is None:
+        check(settings, name, field, host)
+    elif not (name.startswith(PREFIX) or name in _listed(settings)):
+        check(settings, name, field, None)  # refuses an unusable name before it is read
+    value = os.environ.get(name)
+    secrets_dir = getattr(settings, "secrets_dir", None)
+    if not value and secrets_dir and (Path(secrets_dir) / name).is_file():
+        value = (Path(secrets_dir) / name).read_text().strip()
+    if not value:
+        return None
+    check(settings, name, field, host_of(value) if host_of is not None else host)
+    return value
+
+
+def _listed(settings: Any) -> MappingProxyType[str, frozenset[str]]:
+    outbound = getattr(settings, "outbound", None)
+    return CredentialPolicy.parse(getattr(outbound, "credentials", "") or "").listed

@@ -9,7 +9,7 @@ from typing import Any
 from signoff.domain import audit as audit_rules
 from signoff.domain.states import OutboxStatus
 from signoff.notify import base as notify
-from signoff.notify import webhook
+from signoff.notify import posting, webhook
 from signoff.outbound import credentials
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
@@ -18,6 +18,8 @@ from signoff.storage import engine, outbox, state, workflows
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(hours=1)
+#: The outbox kind of task-event webhooks (signed like decision webhooks).
+TASK_WEBHOOK = "notify.webhook"
 
 
 def webhook_secret(ctx: Context, workflow_id: int | None) -> str:
@@ -36,6 +38,43 @@ def webhook_secret(ctx: Context, workflow_id: int | None) -> str:
     if ctx.settings.delivery.webhook_secret:
         return ctx.settings.delivery.webhook_secret
     return webhook.derive_secret(ctx.settings.signing_secret())
+
+
+def _secret_for(ctx: Context, row: Any) -> str | None:
+    """The signing secret of a decision or task-event webhook; None for other channels."""
+    if row.kind == "webhook":
+        return webhook_secret(ctx, row.workflow_id)
+    if row.kind == TASK_WEBHOOK:
+        data = row.payload.get("data") if isinstance(row.payload, dict) else None
+        named = data.get("secret_env") if isinstance(data, dict) else None
+        return task_webhook_secret(
+            ctx, row.workflow_id, row.target, named if isinstance(named, str) else None
+        )
+    return None
+
+
+def task_webhook_secret(
+    ctx: Context, workflow_id: int | None, url: str | None, name: str | None = None
+) -> str:
+    """A task-event webhook's secret: its notify rule's `secret_env`, else the decisions' one.
+
+    `name` is the `secret_env` the message was queued with; without one, the workflow's
+    current rule for `url` names it. Either way it must be a credential workflows may use.
+    """
+    names = [name] if name else []
+    if not names and workflow_id is not None:
+        with ctx.sessions() as session:
+            row = workflows.read_workflow_by_id(session, workflow_id)
+        if row is not None:
+            spec = workflow_service.get_spec(ctx, row.id, row.current_version)
+            names = [r.secret_env for r in spec.notify if r.url == url and r.secret_env]
+    host = posting.credential_host(url or "")
+    for candidate in names:
+        if credentials.is_allowed(ctx.settings, candidate, host):
+            secret = ctx.secret(candidate)
+            if secret:
+                return secret
+    return webhook_secret(ctx, workflow_id)
 
 
 def channel_for(ctx: Context, kind: str) -> notify.Channel | None:
@@ -87,7 +126,7 @@ def _attempt(ctx: Context, row: Any) -> notify.SendResult:
         kind=row.kind,
         target=row.target,
         payload=row.payload,
-        secret=webhook_secret(ctx, row.workflow_id) if row.kind == "webhook" else None,
+        secret=_secret_for(ctx, row),
     )
     return channel.send(message)
 

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+from sqlalchemy.orm import Session
 
 from signoff.domain import errors
 from signoff.domain.error_budget import clopper_pearson_upper
@@ -145,6 +146,7 @@ def summary(ctx: Context, scope: Scope, since: datetime | None, range_label: str
         holding = queries.assigned_by_reviewer(session, ids)
         queue = queries.queue_by_workflow(session, ids, now)
         received = queries.items_received(session, ids, since)
+        ops = review_ops(session, ids, since, now)
 
     per_wf: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     days: dict[str, dict[str, Any]] = {}
@@ -193,6 +195,7 @@ def summary(ctx: Context, scope: Scope, since: datetime | None, range_label: str
                 "queue_depth": q.get("open", 0) + q.get("assigned", 0),
                 "overdue": q.get("overdue", 0),
                 "auto_error": auto_error_for(ctx, scope.names[wf_id], w["qa"], w["qa_overridden"]),
+                **ops.by_workflow.get(wf_id, dict.fromkeys(TIMER_FIGURES, 0)),
             }
         )
 
@@ -262,7 +265,48 @@ def summary(ctx: Context, scope: Scope, since: datetime | None, range_label: str
         },
         "auto_error": overall_error,
         "workflows": workflows,
+        "review_ops": ops.public(),
     }
+
+
+#: SLA timer counts reported per workflow (names as in the summary and /metrics).
+TIMER_FIGURES = ("reminded", "escalated", "timed_out")
+NO_GROUP = "(none)"
+
+
+@dataclass(frozen=True)
+class ReviewOps:
+    """Review-operations figures: SLA timers fired, time to first touch, group backlogs."""
+
+    by_workflow: dict[int, dict[str, int]]
+    first_touch: dict[str, Any]
+    groups: list[dict[str, Any]]
+
+    def public(self) -> dict[str, Any]:
+        totals = {k: sum(w[k] for w in self.by_workflow.values()) for k in TIMER_FIGURES}
+        return {**totals, "time_to_first_touch_seconds": self.first_touch, "groups": self.groups}
+
+
+def review_ops(
+    session: Session, ids: list[int], since: datetime | None, now: datetime
+) -> ReviewOps:
+    """Timers fired in the window per workflow, time to first touch, backlog by group now."""
+    fired = {
+        int(r.workflow_id): {k: int(getattr(r, k)) for k in TIMER_FIGURES}
+        for r in queries.timers_fired(session, ids, since)
+    }
+    touch_s, touch_n = queries.first_touch_seconds(session, ids, since, SAMPLE_CAP)
+    rows = sorted(queries.backlog_by_group(session, ids), key=lambda r: (-r.n, r.group_name or ""))
+    groups: list[dict[str, Any]] = [
+        {
+            "group": r.group_name or NO_GROUP,
+            "backlog": int(r.n),
+            "oldest_age_seconds": (now - r.oldest).total_seconds() if r.oldest else None,
+        }
+        for r in rows
+    ]
+    first_touch = {"n": touch_n, "sampled": touch_n > len(touch_s), **_percentiles(touch_s)}
+    return ReviewOps(fired, first_touch, groups)
 
 
 def auto_error_for(ctx: Context, name: str, qa_n: int, qa_overridden: int) -> dict[str, Any]:
@@ -273,7 +317,7 @@ def auto_error_for(ctx: Context, name: str, qa_n: int, qa_overridden: int) -> di
     return qa_estimate(qa_n, qa_overridden)
 
 
-def gauges(ctx: Context) -> dict[str, list[tuple[dict[str, str], float]]]:
+def gauges(ctx: Context) -> dict[str, list[tuple[dict[str, str], Any]]]:
     """The few cheap aggregates /metrics exposes, as {metric: [(labels, value)]}."""
     now = ctx.clock.now()
     with ctx.sessions() as session:
@@ -283,6 +327,9 @@ def gauges(ctx: Context) -> dict[str, list[tuple[dict[str, str], float]]]:
         by_route = queries.decisions_by_route(session, ids)
         queue = queries.queue_by_workflow(session, ids, now)
         pending = queries.count_outbox_pending(session)
+        fired = queries.timers_fired(session, ids, None)
+        touch = queries.first_touch_totals(session)
+        backlog = queries.backlog_by_group(session, None)
 
     def wf(workflow_id: int) -> str:
         return names.get(workflow_id, str(workflow_id))
@@ -306,4 +353,17 @@ def gauges(ctx: Context) -> dict[str, list[tuple[dict[str, str], float]]]:
             ({"workflow": wf(w)}, (now - o).total_seconds()) for w, o in oldest.items()
         ],
         "outbox_pending": [({}, pending)],
+        **{
+            f"tasks_{kind}": [({"workflow": wf(r.workflow_id)}, getattr(r, kind)) for r in fired]
+            for kind in TIMER_FIGURES
+        },
+        "first_touch": [
+            ({"workflow": wf(r.workflow_id)}, (int(r.n), float(r.seconds))) for r in touch
+        ],
+        "group_backlog": [({"group": r.group_name or NO_GROUP}, r.n) for r in backlog],
+        "group_oldest_age": [
+            ({"group": r.group_name or NO_GROUP}, (now - r.oldest).total_seconds())
+            for r in backlog
+            if r.oldest is not None
+        ],
     }

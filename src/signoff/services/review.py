@@ -400,3 +400,116 @@ def _validate(spec: Any, decision: DecisionInput, item: Any) -> None:
                 raise errors.ValidationFailed(
                     f"entities: unknown entity type {entity['type']!r}", field="entities"
                 )
+
+
+def decide_as_system(
+    session: Session,
+    ctx: Context,
+    task: Any,
+    item: Any,
+    spec: Any,
+    *,
+    outcome: str,
+    comment: str | None,
+    actor: str,
+    now: datetime,
+) -> bool:
+    """Record a default outcome nobody chose (an SLA timeout) in the caller's transaction.
+
+    False if the task was decided meanwhile; see `system_decision`.
+    """
+    change = system_decision(
+        session, ctx, task, item, spec, outcome=outcome, comment=comment, actor=actor, now=now
+    )
+    if change is None:
+        return False
+    state.set_item_state(session, change, now)
+    return True
+
+
+def system_decision(
+    session: Session,
+    ctx: Context,
+    task: Any,
+    item: Any,
+    spec: Any,
+    *,
+    outcome: str,
+    comment: str | None,
+    actor: str,
+    now: datetime,
+) -> state.StateChange | None:
+    """Decide the task by default and return the item's state change, for the caller to apply.
+
+    The decision path reviewers take (guarded task update, the one state change, the
+    decision webhook and notifications), but it is no one's judgement: it teaches the
+    model no label and, with `override` left unset, is no evidence for calibration.
+    None if the task was decided meanwhile; ValidationFailed if the outcome is not
+    one of the item's. Callers applying many changes use `state.set_item_states`.
+    """
+    if outcome not in spec.review.outcomes:
+        raise errors.ValidationFailed(
+            f"outcome: {outcome!r} is not one of {spec.review.outcomes}", field="outcome"
+        )
+    entities = (item.prediction or {}).get("entities") or []
+    values = {
+        "decided_at": now,
+        "outcome": outcome,
+        "labels": [item.ai_label] if item.ai_label else [],
+        "entities": entities,
+        "comment": comment,
+        "assignee_id": task.assignee_id,
+    }
+    if not tasks.decide_task(session, task.id, values):
+        return None
+    record = decisions.DecisionRecord(
+        outcome=outcome,
+        label=item.ai_label,
+        entities=entities,
+        decided_by=actor,
+        comment=comment,
+        decided_at=now,
+        override=False,
+    )
+    outbox = decisions.delivery_messages(
+        spec,
+        item.workflow_id,
+        item.id,
+        record,
+        {
+            "external_id": item.external_id,
+            "ai_label": item.ai_label,
+            "confidence": item.confidence,
+            "route": item.route,
+        },
+    )
+    for event in (NotifyEvent.TASK_DECIDED, NotifyEvent.ITEM_DECIDED):
+        outbox += notifications.messages_for(
+            session,
+            ctx,
+            event,
+            spec=spec,
+            workflow_id=item.workflow_id,
+            task_id=task.id,
+            item_id=item.id,
+            now=now,
+            data={"outcome": outcome, "decided_by": actor},
+        )
+    return state.StateChange(
+        item_id=item.id,
+        expected=ItemState.IN_REVIEW,
+        target=ItemState(spec.final_state_for(outcome)),
+        event=audit_rules.EventKind.DECIDED,
+        actor=actor,
+        data={
+            "task_id": task.id,
+            "outcome": outcome,
+            "label": item.ai_label,
+            "ai_label": item.ai_label,
+            "override": None,
+            "comment": comment,
+            "default_outcome": True,
+        },
+        values={**record.columns(), "override": None},
+        outbox=outbox,
+    )

@@ -211,3 +211,10 @@ def list_archivable(
         .limit(limit)
     )
     return list(session.execute(query))
+
+
+def list_items_by_id(session: Session, ids: list[int]) -> list[Any]:
+    """The items with these ids (any order; missing ones left out)."""
+    if not ids:
+        return []
+    return list(session.execute(sa.select(t.items).where(t.items.c.id.in_(list(ids)))))

@@ -316,3 +316,80 @@ def count_pending_for(session: Session, workflow_ids: Sequence[int] | None, user
             )
         ).scalar_one()
     )
+
+
+def timers_fired(
+    session: Session, workflow_ids: Sequence[int] | None, since: datetime | None
+) -> list[Any]:
+    """SLA timers fired in the window per workflow: reminded, escalated, timed_out."""
+    r = t.review_tasks.c
+
+    def fired(column: Any) -> sa.ColumnElement[Any]:
+        return _int_sum(sa.and_(column.is_not(None), _since(column, since)))
+
+    query = (
+        sa.select(
+            r.workflow_id,
+            fired(r.reminded_at).label("reminded"),
+            fired(r.escalated_at).label("escalated"),
+            fired(r.timed_out_at).label("timed_out"),
+        )
+        .where(
+            _in_workflows(r.workflow_id, workflow_ids),
+            sa.or_(
+                r.reminded_at.is_not(None), r.escalated_at.is_not(None), r.timed_out_at.is_not(None)
+            ),
+        )
+        .group_by(r.workflow_id)
+    )
+    return list(session.execute(query))
+
+
+def first_touch_seconds(
+    session: Session, workflow_ids: Sequence[int] | None, since: datetime | None, cap: int
+) -> tuple[list[float], int]:
+    """Seconds from task creation to a reviewer's first touch (sampled past `cap`), and the count."""
+    r = t.review_tasks.c
+    where = (
+        r.first_touched_at.is_not(None),
+        _since(r.first_touched_at, since),
+        _in_workflows(r.workflow_id, workflow_ids),
+    )
+    total = int(session.execute(sa.select(sa.func.count()).where(*where)).scalar_one())
+    if total == 0:
+        return [], 0
+    query = sa.select(seconds_between(session, r.created_at, r.first_touched_at)).where(
+        *where, _stride_filter(r.id, total, cap)
+    )
+    return [float(v) for v in session.execute(query).scalars() if v is not None], total
+
+
+def first_touch_totals(session: Session) -> list[Any]:
+    """Per workflow: how many tasks were touched and the summed seconds to first touch."""
+    r = t.review_tasks.c
+    seconds = seconds_between(session, r.created_at, r.first_touched_at)
+    query = (
+        sa.select(
+            r.workflow_id,
+            sa.func.count().label("n"),
+            sa.func.coalesce(sa.func.sum(seconds), 0.0).label("seconds"),
+        )
+        .where(r.first_touched_at.is_not(None))
+        .group_by(r.workflow_id)
+    )
+    return list(session.execute(query))
+
+
+def backlog_by_group(session: Session, workflow_ids: Sequence[int] | None) -> list[Any]:
+    """Pending tasks per group (None: no group) with the oldest creation time."""
+    r = t.review_tasks.c
+    query = (
+        sa.select(
+            r.group_name,
+            sa.func.count().label("n"),
+            sa.func.min(r.created_at).label("oldest"),
+        )
+        .where(sa.text(t.PENDING_SQL), _in_workflows(r.workflow_id, workflow_ids))
+        .group_by(r.group_name)
+    )
+    return list(session.execute(query))

@@ -19,6 +19,10 @@ metadata = sa.MetaData(
 # SQLite only auto-increments an INTEGER PRIMARY KEY, so BigInteger is Integer there.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
+#: A review task still waiting for a decision (TaskStatus open or assigned), as SQL for
+#: partial indexes; queries that should use them repeat exactly this condition.
+PENDING_SQL = "status IN ('open', 'assigned')"
+
 
 def _id() -> sa.Column[int]:
     return sa.Column("id", BigId, primary_key=True, autoincrement=True)
@@ -191,6 +195,38 @@ review_tasks = sa.Table(
         "assignee_id",
         "due_at",
         "time_on_task_ms",
+    ),
+    # SLA timers (0005): one partial index per timer over pending tasks whose timer has not
+    # fired, so each sweep query is a range scan on (workflow_id, created_at) however many
+    # tasks are waiting or have already been reminded/escalated.
+    sa.Index(
+        "ix_review_tasks_remind_due",
+        "workflow_id",
+        "created_at",
+        postgresql_where=sa.text(f"reminded_at IS NULL AND {PENDING_SQL}"),
+        sqlite_where=sa.text(f"reminded_at IS NULL AND {PENDING_SQL}"),
+    ),
+    sa.Index(
+        "ix_review_tasks_escalate_due",
+        "workflow_id",
+        "created_at",
+        postgresql_where=sa.text(f"escalated_at IS NULL AND {PENDING_SQL}"),
+        sqlite_where=sa.text(f"escalated_at IS NULL AND {PENDING_SQL}"),
+    ),
+    sa.Index(
+        "ix_review_tasks_pending_created",
+        "workflow_id",
+        "created_at",
+        postgresql_where=sa.text(PENDING_SQL),
+        sqlite_where=sa.text(PENDING_SQL),
+    ),
+    # Per-group backlog (0005): pending tasks by group, oldest first.
+    sa.Index(
+        "ix_review_tasks_pending_group",
+        "group_name",
+        "created_at",
+        postgresql_where=sa.text(PENDING_SQL),
+        sqlite_where=sa.text(PENDING_SQL),
     ),
 )
 

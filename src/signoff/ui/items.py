@@ -36,8 +36,22 @@ EVENT_TITLES: dict[str, str] = {
     audit_rules.EventKind.DELIVERY_FAILED: "Delivery failed",
     audit_rules.EventKind.CANCELLED: "Cancelled",
     audit_rules.EventKind.ARCHIVED: "Archived",
-    "escalated": "Escalated",
+    audit_rules.EventKind.REMINDED: "Reminded (SLA)",
+    audit_rules.EventKind.ESCALATED: "Escalated (SLA)",
+    audit_rules.EventKind.TIMED_OUT: "Timed out: no decision in time (SLA)",
 }
+
+
+def _title(event: dict[str, Any]) -> str:
+    """The timeline's name for an event; a decision nobody made says so."""
+    if event["type"] == audit_rules.EventKind.DECIDED and (event.get("data") or {}).get(
+        "default_outcome"
+    ):
+        return "Decided by default on timeout"
+    kind = str(event["type"])
+    return EVENT_TITLES.get(kind, kind.replace("_", " ").capitalize())
+
+
 VERBS = {"approved": "Approve", "rejected": "Reject", "escalated": "Escalate"}
 #: Event data shown elsewhere on the timeline row (or not worth showing).
 HIDDEN_KEYS = {"from", "to"}
@@ -77,9 +91,7 @@ def timeline(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "type": event["type"],
-                "title": EVENT_TITLES.get(
-                    event["type"], event["type"].replace("_", " ").capitalize()
-                ),
+                "title": _title(event),
                 "actor": event["actor"],
                 "at": event["created_at"],
                 "seq": event["seq"],

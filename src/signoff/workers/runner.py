@@ -10,7 +10,7 @@ import threading
 import uuid
 from collections.abc import Callable
 
-from signoff.services import delivery, digests, processing, training
+from signoff.services import delivery, digests, processing, timers, training
 from signoff.services import items as item_service
 from signoff.services.context import Context
 
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 
 class WorkerPool:
-    """AI-step threads, an outbox sender, a digest loop and an archiver, kept up by a supervisor.
+    """AI-step threads, an outbox sender, a digest loop, an archiver and SLA timers, supervised.
 
     Each loop survives whatever one round raises (provider code may even raise
     SystemExit); a thread that dies anyway is started again by the supervisor.
@@ -47,6 +47,7 @@ class WorkerPool:
         if self.ctx.settings.worker.retrain:
             self._spawn("retrain", self._retrain)
         self._spawn("archive", self._archive)
+        self._spawn("timers", self._timers)
         self._supervisor = threading.Thread(
             target=self._supervise, name="signoff-supervisor", daemon=True
         )
@@ -134,6 +135,19 @@ class WorkerPool:
             except BaseException:
                 log.exception("action=archive_error")
             self.stop_event.wait(every)
+
+    def _timers(self) -> None:
+        """Fire due SLA timers; every worker sweeps, the guarded updates make each fire once."""
+        every = self.ctx.settings.timers.interval_seconds
+        while not self.stop_event.is_set():
+            try:
+                result = timers.sweep(self.ctx)
+            except BaseException:
+                log.exception("action=timers_error")
+                result = None
+            # A full batch means more are due: sweep again at once instead of waiting.
+            if result is None or max(result.fired.values()) < self.ctx.settings.timers.batch_size:
+                self.stop_event.wait(every)
 
     def stop(self, timeout: float = 10.0) -> None:
         self.stop_event.set()

@@ -1,7 +1,7 @@
 """keyed audit chains and API key expiry
 
 Revision ID: 0006_keyed_audit
-Revises: 0005_notify
+Revises: 0005_timers
 Create Date: 2026-12-02 13:30:00
 
 Audit events get the id of the HMAC key that signed them; events already stored keep
@@ -17,7 +17,7 @@ from alembic import op
 import signoff.storage.types
 
 revision = "0006_keyed_audit"
-down_revision = "0005_notify"
+down_revision = "0005_timers"
 branch_labels = None
 depends_on = None
 
