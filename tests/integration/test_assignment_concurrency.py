@@ -18,9 +18,13 @@ from signoff.storage import tables as t
 from tests.conftest import Keys, require_postgres
 
 REVIEWERS = 24
-TASKS = 30
 #: Reviewers the admin assigns to, who do not claim (so every claim takes from the pool).
 TARGETS = 4
+#: Assignments each of the two admin threads makes.
+ADMIN_ASSIGNMENTS = 6
+#: Enough tasks that every claimer finds one even when every admin assignment took an
+#: open task first: which of the two comes first is the race under test.
+TASKS = REVIEWERS + 2 * ADMIN_ASSIGNMENTS + 4
 UNSURE = {"label": "invoice", "confidence": 0.5}
 
 
@@ -76,7 +80,7 @@ def test_concurrent_claims_and_admin_assignments_never_give_a_task_to_two_review
         rng = random.Random(seed)
         try:
             start.wait()
-            for _ in range(6):
+            for _ in range(ADMIN_ASSIGNMENTS):
                 task_id = rng.choice(task_ids)
                 who = rng.choice(targets)
                 assignment.assign_task(ctx, admin, task_id, str(who.email))
@@ -92,7 +96,7 @@ def test_concurrent_claims_and_admin_assignments_never_give_a_task_to_two_review
         thread.join(120)
     assert not failures, failures
     got = [task_id for task_id in claimed.values() if task_id is not None]
-    assert len(claimed) == REVIEWERS and len(got) == REVIEWERS  # 30 tasks: everyone got one
+    assert len(claimed) == REVIEWERS and len(got) == REVIEWERS  # everyone got one
     assert len(set(got)) == len(got), Counter(got).most_common(3)
     with ctx.sessions() as session:
         rows = {r.id: r for r in session.execute(sa.select(t.review_tasks))}
