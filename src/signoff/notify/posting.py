@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from signoff.notify.base import SendResult
+from signoff.notify.base import Message, SendResult
 from signoff.outbound import client as outbound_client
 from signoff.outbound import credentials, guard
 
@@ -79,3 +80,28 @@ def resolve_url(settings: Any, name: str | None, field: str) -> str | SendResult
         # Unset now; the operator may still set it, so retry within the delivery window.
         return SendResult(False, error=f"credential {name} is not set")
     return url
+
+
+class CredentialUrlChannel:
+    """Posts each message, as `render` shapes it, to the URL its target credential holds.
+
+    Chat webhooks (Slack, Teams) carry their secret in the URL itself, so the outbox
+    stores only the credential's name and the URL is read at send time.
+    """
+
+    def __init__(
+        self, settings: Any, field: str, render: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> None:
+        self.settings = settings
+        self.field = field
+        self.render = render
+        self.poster = JsonPoster(settings)
+
+    def send(self, message: Message) -> SendResult:
+        url = resolve_url(self.settings, message.target, self.field)
+        if isinstance(url, SendResult):
+            return url
+        return self.poster.post(url, self.render(message.payload), self.field)
+
+    def close(self) -> None:
+        self.poster.close()

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from signoff.notify import event_text
-from signoff.notify.base import ChannelContext, Message, SendResult
-from signoff.notify.posting import JsonPoster, resolve_url
+from signoff.notify.base import ChannelContext
+from signoff.notify.posting import CredentialUrlChannel
 
 # Block Kit limits (api.slack.com/reference/block-kit).
 SECTION_TEXT = 3000
@@ -63,24 +63,5 @@ def blocks(payload: dict[str, Any]) -> dict[str, Any]:
     return {"text": escape(event_text.clip(fallback, FALLBACK_TEXT)), "blocks": body}
 
 
-class SlackChannel:
-    """Posts each message to the webhook URL its credential holds."""
-
-    field = "notify.slack.webhook_url_env"
-
-    def __init__(self, settings: Any) -> None:
-        self.settings = settings
-        self.poster = JsonPoster(settings)
-
-    def send(self, message: Message) -> SendResult:
-        url = resolve_url(self.settings, message.target, self.field)
-        if isinstance(url, SendResult):
-            return url
-        return self.poster.post(url, blocks(message.payload), self.field)
-
-    def close(self) -> None:
-        self.poster.close()
-
-
-def create(context: ChannelContext) -> SlackChannel:
-    return SlackChannel(context.settings)
+def create(context: ChannelContext) -> CredentialUrlChannel:
+    return CredentialUrlChannel(context.settings, "notify.slack.webhook_url_env", blocks)

@@ -12,8 +12,8 @@ import re
 from typing import Any
 
 from signoff.notify import event_text
-from signoff.notify.base import ChannelContext, Message, SendResult
-from signoff.notify.posting import JsonPoster, resolve_url
+from signoff.notify.base import ChannelContext
+from signoff.notify.posting import CredentialUrlChannel
 
 CARD_TYPE = "application/vnd.microsoft.card.adaptive"
 CARD_VERSION = "1.4"
@@ -73,24 +73,5 @@ def card(payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class TeamsChannel:
-    """Posts each message as an Adaptive Card to the URL its credential holds."""
-
-    field = "notify.teams.webhook_url_env"
-
-    def __init__(self, settings: Any) -> None:
-        self.settings = settings
-        self.poster = JsonPoster(settings)
-
-    def send(self, message: Message) -> SendResult:
-        url = resolve_url(self.settings, message.target, self.field)
-        if isinstance(url, SendResult):
-            return url
-        return self.poster.post(url, card(message.payload), self.field)
-
-    def close(self) -> None:
-        self.poster.close()
-
-
-def create(context: ChannelContext) -> TeamsChannel:
-    return TeamsChannel(context.settings)
+def create(context: ChannelContext) -> CredentialUrlChannel:
+    return CredentialUrlChannel(context.settings, "notify.teams.webhook_url_env", card)
