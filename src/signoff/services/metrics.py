@@ -367,10 +367,10 @@ def gauges(ctx: Context) -> dict[str, list[Any]]:
         "decisions": [
             ({"workflow": wf(w), "route": route}, acc["n"]) for (w, route), acc in by_route.items()
         ],
+        # Counters start at 0 for every workflow, so that increase() sees the first one.
         "overrides": [
-            ({"workflow": wf(w)}, acc["overridden"])
-            for (w, route), acc in by_route.items()
-            if route == RouteKind.HUMAN.value
+            ({"workflow": wf(w)}, by_route.get((w, RouteKind.HUMAN.value), {}).get("overridden", 0))
+            for w in ids
         ],
         "time_to_decision": [
             ({"workflow": wf(w), "route": route}, histogram(acc))
@@ -387,14 +387,15 @@ def gauges(ctx: Context) -> dict[str, list[Any]]:
         ],
         "reviewer_decisions": [(reviewer(r), r.n) for r in reviewers if r.assignee_id is not None],
         "reviewer_assigned": [(reviewer(r), r.n) for r in holding if r.assignee_id is not None],
-        "decided_late": _per_workflow(reviewers, wf, "late"),
-        "escalations": [({"workflow": wf(r.workflow_id)}, r.n) for r in escalated],
+        "decided_late": _per_workflow(ids, wf, reviewers, "late"),
+        "escalations": _per_workflow(ids, wf, escalated, "n"),
         "outbox_pending": [({}, pending)],
     }
 
 
-def _per_workflow(rows: Sequence[Any], wf: Any, column: str) -> list[Sample]:
-    summed: dict[str, float] = defaultdict(float)
+def _per_workflow(ids: Sequence[int], wf: Any, rows: Sequence[Any], column: str) -> list[Sample]:
+    """`column` summed per workflow, 0 for a workflow without rows."""
+    summed: dict[int, float] = dict.fromkeys(ids, 0.0)
     for row in rows:
-        summed[wf(row.workflow_id)] += getattr(row, column)
-    return [({"workflow": name}, value) for name, value in summed.items()]
+        summed[row.workflow_id] = summed.get(row.workflow_id, 0.0) + getattr(row, column)
+    return [({"workflow": wf(w)}, value) for w, value in summed.items()]
