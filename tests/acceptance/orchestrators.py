@@ -11,7 +11,8 @@ import httpx
 
 from tests import framework_venv, signoff_stack
 
-PREFECT_REQUIREMENTS = ["prefect==3.9.1", "standardwebhooks>=1.0"]
+#: prefect brings httpx and pydantic; signoff's client also needs tenacity.
+PREFECT_REQUIREMENTS = ["prefect==3.9.1", "standardwebhooks>=1.0", "tenacity>=8.2"]
 #: temporalio needs neither pydantic nor tenacity, signoff's client does.
 TEMPORAL_REQUIREMENTS = [
     "temporalio==1.35.0",

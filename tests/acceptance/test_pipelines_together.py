@@ -45,7 +45,9 @@ async def review_document(content: dict) -> dict:
     item = await request_review("docs", content)
     return {"item_id": item["id"], **item["decision"]}
 
-print("RESULT " + json.dumps(asyncio.run(review_document(json.loads(sys.argv[1])))), flush=True)
+if __name__ == "__main__":
+    result = asyncio.run(review_document(json.loads(sys.argv[1])))
+    print("RESULT " + json.dumps(result), flush=True)
 """
 
 TEMPORAL_WORKER = """
@@ -77,8 +79,10 @@ async def main():
             task_queue="together")
     print("RESULT " + json.dumps(result), flush=True)
 
-asyncio.run(main())
-os._exit(0)  # skip the SDK runtime's exit-time teardown, which can crash after the work
+# The workflow sandbox imports this file again: only the script itself runs main().
+if __name__ == "__main__":
+    asyncio.run(main())
+    os._exit(0)  # skip the SDK runtime's exit-time teardown, which can crash after the work
 """
 
 
@@ -172,7 +176,9 @@ def test_airflow_prefect_and_temporal_pipelines_are_decided_from_one_queue(
                 return None
             return items
 
-        items = stack.wait_until(all_waiting, "three items in review", may_exit=pipelines)
+        waiting = stack.wait_until(all_waiting, "three items in review", may_exit=pipelines)
+        assert waiting is not None
+        items = waiting
         assert {items[t]["workflow"] for t in DECISIONS} == {"docs"}
 
         # One reviewer, one queue: claim whatever comes next and decide it by its content.
@@ -191,12 +197,15 @@ def test_airflow_prefect_and_temporal_pipelines_are_decided_from_one_queue(
             decided[item["id"]] = (outcome, comment)
         assert reviewer.post("/api/v1/reviews/claim").status_code == 204
 
-        results = {
-            name: stack.wait_until(
-                lambda name=name: _finished(stack, name), f"{name} done", may_exit=pipelines
+        results: dict[str, dict[str, Any]] = {}
+        for name in pipelines:
+            result = stack.wait_until(
+                lambda name=name: _finished(stack, name),  # type: ignore[misc]
+                f"{name} done",
+                may_exit=pipelines,
             )
-            for name in pipelines
-        }
+            assert result is not None
+            results[name] = result
     finally:
         pipeline.close()
         reviewer.close()
