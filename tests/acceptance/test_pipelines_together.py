@@ -12,7 +12,6 @@ pipeline must continue with the decision made for its own item.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,15 +83,6 @@ if __name__ == "__main__":
     asyncio.run(main())
     os._exit(0)  # skip the SDK runtime's exit-time teardown, which can crash after the work
 """
-
-
-@pytest.fixture
-def stack(sqlite_url: str, tmp_path: Path) -> Iterator[signoff_stack.Stack]:
-    deploy = signoff_stack.Stack(sqlite_url, tmp_path)
-    try:
-        yield deploy
-    finally:
-        deploy.close()
 
 
 def _result(stack: signoff_stack.Stack, name: str) -> dict[str, Any] | None:

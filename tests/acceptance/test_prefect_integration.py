@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import subprocess
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,15 +54,6 @@ def test_every_python_example_of_the_page_compiles() -> None:
 @pytest.fixture(scope="module")
 def prefect_venv() -> framework_venv.FrameworkVenv:
     return orchestrators.prefect_venv()
-
-
-@pytest.fixture
-def stack(sqlite_url: str, tmp_path: Path) -> Iterator[signoff_stack.Stack]:
-    deploy = signoff_stack.Stack(sqlite_url, tmp_path)
-    try:
-        yield deploy
-    finally:
-        deploy.close()
 
 
 def test_prefect_flows_wait_for_a_reviewer_and_continue_with_the_decision(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,15 +55,6 @@ def test_every_python_example_of_the_page_compiles() -> None:
 @pytest.fixture(scope="module")
 def temporal_venv() -> framework_venv.FrameworkVenv:
     return orchestrators.temporal_venv()
-
-
-@pytest.fixture
-def stack(sqlite_url: str, tmp_path: Path) -> Iterator[signoff_stack.Stack]:
-    deploy = signoff_stack.Stack(sqlite_url, tmp_path)
-    try:
-        yield deploy
-    finally:
-        deploy.close()
 
 
 def test_temporal_workflows_wait_on_a_signal_and_continue_with_the_decision(
