@@ -87,7 +87,7 @@ def create_app(
     # Outermost, so that refusals by the other middleware carry the headers too.
     app.add_middleware(
         ui_security.SecurityHeaders,
-        https=(settings.base_url or "").lower().startswith("https://"),
+        https=settings.public_url.lower().startswith("https://"),
     )
     return app
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -12,8 +14,64 @@ class Clock(Protocol):
 
 
 class SystemClock:
+    """This machine's clock, shifted by `skew` (a test's stand-in for a wrong clock)."""
+
+    def __init__(self, skew: timedelta = timedelta(0)) -> None:
+        self.skew = skew
+
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        return datetime.now(UTC) + self.skew
+
+
+class DatabaseClock:
+    """This machine's clock corrected to the database server's, so only one clock counts.
+
+    Leases, holds and SLA timers written by several processes compare times each of
+    them read; a worker whose clock runs minutes ahead would take over leases that are
+    still live. The offset to `reference` (the database's time) is measured on first use
+    and again every `refresh_seconds`, halving the round trip; while the database cannot
+    answer, the last offset stands.
+    """
+
+    def __init__(
+        self,
+        local: Clock,
+        reference: Callable[[], datetime],
+        refresh_seconds: float = 30.0,
+    ) -> None:
+        self._local = local
+        self._reference = reference
+        self._refresh = refresh_seconds
+        self._lock = threading.Lock()
+        self._offset = timedelta(0)
+        self._measured_at: float | None = None
+
+    @property
+    def offset(self) -> timedelta:
+        """What is added to this machine's time (after the latest measurement)."""
+        self.now()
+        with self._lock:
+            return self._offset
+
+    def now(self) -> datetime:
+        due = self._measured_at is None or time.monotonic() - self._measured_at > self._refresh
+        if due:
+            self._measure()
+        with self._lock:
+            return self._local.now() + self._offset
+
+    def _measure(self) -> None:
+        before = self._local.now()
+        try:
+            remote = self._reference()
+        except Exception:  # noqa: BLE001 - an outage keeps the last offset; callers see it
+            with self._lock:
+                self._measured_at = time.monotonic() - self._refresh / 2  # retry soon
+            return
+        after = self._local.now()
+        with self._lock:
+            self._offset = remote - (before + (after - before) / 2)
+            self._measured_at = time.monotonic()
 
 
 class FrozenClock:

@@ -171,6 +171,13 @@ class TestingSettings(BaseModel):
         default=False,
         description="Allow workflows with `provider: fake` outside development",
     )
+    clock_skew_seconds: float = Field(
+        default=0.0,
+        ge=-86400,
+        le=86400,
+        description="Shift this process's clock (tests of a wrong clock; the database's "
+        "clock corrects it)",
+    )
 
 
 class Settings(BaseSettings):
@@ -196,12 +203,12 @@ class Settings(BaseSettings):
     environment: str = Field(default="development", description="development or production")
     host: str = Field(default="127.0.0.1", description="Address `signoff serve` binds")
     port: int = Field(default=8000, description="Port `signoff serve` binds")
-    base_url: str | None = Field(default=None, description="Public URL used in links")
     public_url: str = Field(
         default="http://127.0.0.1:8000",
         max_length=2048,
         pattern=r"^https?://[^\s/]+(/\S*)?$",
-        description="The base of links in notifications (item pages, action links)",
+        description="The address people reach signoff at: the base of links in notifications "
+        "(item pages, action links); https here makes session cookies Secure and adds HSTS",
     )
     secrets_dir: str | None = Field(
         default=None, description="Directory of files named after secrets (e.g. OPENAI_API_KEY)"

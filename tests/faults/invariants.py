@@ -70,11 +70,13 @@ def check(
     receiver: wire.Receiver | None = None,
     expect: Expect = Expect(),
     ctx: Context | None = None,
+    secret_key: str | None = None,
 ) -> list[str]:
     """Every broken invariant, as one sentence each (empty: all hold).
 
     `ctx`: a context on the same database to verify the audit chains with (one is made
-    and closed when not given).
+    and closed when not given, with `secret_key`: the audit key derives from the secret
+    key of the processes that wrote the chains).
     """
     exchanges = traffic.snapshot() if traffic is not None else []
     deliveries = receiver.snapshot() if receiver is not None else None
@@ -90,7 +92,7 @@ def check(
     problems += _items(snapshot, expect)
     problems += _tasks(snapshot, exchanges)
     problems += _outbox(snapshot, deliveries, expect)
-    problems += _verified(url, ctx)
+    problems += _verified(url, ctx, secret_key)
     return problems
 
 
@@ -100,9 +102,10 @@ def assert_holds(
     receiver: wire.Receiver | None = None,
     expect: Expect = Expect(),
     ctx: Context | None = None,
+    secret_key: str | None = None,
 ) -> None:
     """Fail with every broken invariant listed."""
-    problems = check(url, traffic, receiver, expect, ctx)
+    problems = check(url, traffic, receiver, expect, ctx, secret_key)
     if problems:
         shown = "\n".join(f"  - {p}" for p in problems[:50])
         more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
@@ -361,11 +364,12 @@ def _message(
     return problems
 
 
-def _verified(url: str, ctx: Context | None) -> list[str]:
+def _verified(url: str, ctx: Context | None, secret_key: str | None) -> list[str]:
     if ctx is not None:
         _checked, found = audit_service.verify_all(ctx)
     else:
-        own = create_context(make_settings(url))
+        overrides = {"secret_key": secret_key} if secret_key else {}
+        own = create_context(make_settings(url, **overrides))
         try:
             _checked, found = audit_service.verify_all(own)
         finally:

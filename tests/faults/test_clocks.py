@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from signoff.app import create_app
-from signoff.clock import FrozenClock
+from signoff.clock import Clock, DatabaseClock, FrozenClock, SystemClock
 from signoff.domain.prediction import Prediction
 from signoff.domain.workflow import WorkflowSpec
 from signoff.services import processing
@@ -38,7 +38,7 @@ class World:
         self.contexts: list[Context] = [self.ctx]
         workflow_service.apply_workflow(self.ctx, flows.workflow(), "admin")
 
-    def actor(self, clock: FrozenClock) -> Context:
+    def actor(self, clock: Clock) -> Context:
         ctx = create_context(make_settings(self.url), clock=clock)
         self.contexts.append(ctx)
         return ctx
@@ -132,18 +132,27 @@ def test_a_review_hold_lapsing_while_its_decision_is_written_keeps_one_decision(
     invariants.assert_holds(world.url, world.traffic)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="leases compare against each worker's own clock (processing.claim_batch passes "
-    "ctx.clock.now() to storage.items.claim_items), not the database's: a worker whose "
-    "clock runs minutes ahead takes over leases that are still live",
-)
+def _on_the_machine_clock(world: World, skew: timedelta) -> Context:
+    """A worker's context on its own machine's clock, `skew` off, as `signoff worker` has."""
+    settings = make_settings(world.url, testing={"clock_skew_seconds": skew.total_seconds()})
+    ctx = create_context(settings)
+    world.contexts.append(ctx)
+    return ctx
+
+
 def test_a_worker_whose_clock_runs_ahead_takes_no_live_lease(world: World) -> None:
     with world.api() as client:
         world.submit(client, 0)
-    holder = processing.claim_batch(world.ctx, "on-time-worker", 10)
-    assert len(holder) == 1
-    ahead = world.actor(FrozenClock(START + timedelta(minutes=5)))
+    holder = _on_the_machine_clock(world, timedelta(0))
+    assert len(processing.claim_batch(holder, "on-time-worker", 10)) == 1
+    # Five minutes ahead is past the lease: by its own clock the lease has lapsed.
+    ahead = _on_the_machine_clock(world, timedelta(minutes=5))
+    assert isinstance(ahead.clock, DatabaseClock)
+    assert abs(ahead.clock.offset + timedelta(minutes=5)) < timedelta(seconds=5)
     stolen = processing.claim_batch(ahead, "skewed-worker", 10)
     assert stolen == [], "a live lease (by the database's clock) went to a second worker"
+
+    # The same worker reading its own clock uncorrected does take the live lease: what the
+    # database clock prevents above.
+    uncorrected = world.actor(SystemClock(timedelta(minutes=5)))
+    assert len(processing.claim_batch(uncorrected, "skewed-worker", 10)) == 1

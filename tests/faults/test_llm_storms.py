@@ -83,7 +83,7 @@ def test_llm_storms_send_items_to_people_and_break_no_invariant(
         flows.review_until_settled(stack, reviewer, ITEMS, alive=("serve",))
         assert len(fake.requests) >= ITEMS
 
-    invariants.assert_holds(stack.url, stack.traffic, receiver)
+    invariants.assert_holds(stack.url, stack.traffic, receiver, secret_key=stacks.SECRET_KEY)
     engine = sa.create_engine(stack.url)
     try:
         with engine.connect() as conn:

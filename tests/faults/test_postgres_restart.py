@@ -94,7 +94,7 @@ def test_postgres_restart_mid_load_answers_503_then_loses_nothing(
             assert not thread.is_alive()
         assert not failures, failures
         flows.review_until_settled(stack, reviewer, CLIENTS * PER_CLIENT, alive=("serve", "worker"))
-        invariants.assert_holds(url, stack.traffic, receiver)
+        invariants.assert_holds(url, stack.traffic, receiver, secret_key=stacks.SECRET_KEY)
         exchanges = stack.traffic.snapshot()
         assert any(x.status == 503 for x in exchanges)
         assert len(invariants.acknowledged_ids(exchanges)) == CLIENTS * PER_CLIENT

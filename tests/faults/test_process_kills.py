@@ -73,7 +73,7 @@ def test_worker_killed_in_its_ai_step_loses_no_item_and_decides_none_twice(
     stack.worker("replacement")
     flows.review_until_settled(stack, reviewer, BATCH, alive=("replacement", "serve"))
 
-    invariants.assert_holds(stack.url, stack.traffic, receiver)
+    invariants.assert_holds(stack.url, stack.traffic, receiver, secret_key=stacks.SECRET_KEY)
     assert flows.event_types(stack.url).count("lease_recovered") == BATCH
 
 
@@ -95,7 +95,7 @@ def test_worker_killed_while_sending_a_webhook_has_it_sent_again_under_the_same_
     # The message's lease (at least 30 s) must lapse before another sender retries it.
     flows.review_until_settled(stack, reviewer, BATCH, alive=("replacement", "serve"))
 
-    invariants.assert_holds(stack.url, stack.traffic, receiver)
+    invariants.assert_holds(stack.url, stack.traffic, receiver, secret_key=stacks.SECRET_KEY)
     hung = next(d for d in receiver.snapshot() if d.status is None)
     again = [d for d in receiver.snapshot() if d.webhook_id == hung.webhook_id]
     assert [d.status for d in again] == [None, 200], again
@@ -152,5 +152,5 @@ def test_serve_killed_mid_request_acknowledges_nothing_it_loses(
     assert unanswered, "no request was in flight when serve was killed"
 
     flows.review_until_settled(stack, reviewer, clients * per_client, alive=("serve-2",))
-    invariants.assert_holds(stack.url, stack.traffic, receiver)
+    invariants.assert_holds(stack.url, stack.traffic, receiver, secret_key=stacks.SECRET_KEY)
     assert len(invariants.acknowledged_ids(stack.traffic.snapshot())) == clients * per_client

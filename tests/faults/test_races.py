@@ -72,7 +72,7 @@ def test_ten_concurrent_submissions_with_one_idempotency_key_make_one_item(
         ids.add(retried.json()["id"])
     assert len(ids) == 8 and len(flows.states(stack.url)) == 8
     flows.review_until_settled(stack, reviewer, len(ids), alive=("serve",))
-    invariants.assert_holds(stack.url, stack.traffic, receiver)
+    invariants.assert_holds(stack.url, stack.traffic, receiver, secret_key=stacks.SECRET_KEY)
     assert timed_out >= 1, "no first attempt timed out; the retries proved nothing"
 
 
@@ -107,4 +107,4 @@ def test_two_reviewers_racing_for_one_task_get_it_once_and_decide_it_once(
         )
         assert [r.status_code for r in decisions] == [200, 409], [r.text for r in decisions]
     flows.review_until_settled(stack, first, rounds, alive=("serve",))
-    invariants.assert_holds(stack.url, stack.traffic, receiver)
+    invariants.assert_holds(stack.url, stack.traffic, receiver, secret_key=stacks.SECRET_KEY)

@@ -29,8 +29,9 @@ def _always(response: Any) -> None:
     assert "frame-ancestors 'none'" in headers.get("content-security-policy", ""), where
 
 
-def _client(sqlite_url: str, base_url: str | None, scheme: str) -> Iterator[TestClient]:
-    ctx = create_context(make_settings(sqlite_url, base_url=base_url))
+def _client(sqlite_url: str, public_url: str | None, scheme: str) -> Iterator[TestClient]:
+    overrides = {"public_url": public_url} if public_url else {}
+    ctx = create_context(make_settings(sqlite_url, **overrides))
     users.add_user(ctx, "rev@example.com", Role.REVIEWER, password=PASSWORD)
     try:
         with TestClient(create_app(ctx=ctx), base_url=f"{scheme}://testserver") as client:
@@ -122,7 +123,7 @@ def test_a_request_over_https_gets_hsts_and_a_secure_session_cookie(tls: TestCli
     assert tls.get("/ui/queue", follow_redirects=False).status_code == 200
 
 
-def test_an_https_base_url_means_hsts_and_secure_cookies_behind_a_tls_proxy(
+def test_an_https_public_url_means_hsts_and_secure_cookies_behind_a_tls_proxy(
     behind_https_url: TestClient,
 ) -> None:
     response = behind_https_url.get("/healthz")

@@ -224,7 +224,7 @@ def test_session_cookie_is_signed_httponly_and_lax(client: TestClient, keys: Key
 
 
 def test_session_cookie_is_secure_behind_https(sqlite_url: str) -> None:
-    ctx = create_context(make_settings(sqlite_url, base_url="https://signoff.example.com"))
+    ctx = create_context(make_settings(sqlite_url, public_url="https://signoff.example.com"))
     try:
         users.add_user(ctx, "a@example.com", Role.ADMIN, password="a-password-123")
         with TestClient(create_app(ctx=ctx), base_url="https://testserver") as https:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import threading
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from signoff import installation
-from signoff.clock import Clock, SystemClock
+from signoff.clock import Clock, DatabaseClock, SystemClock
 from signoff.domain import audit as audit_rules
 from signoff.domain import error_budget
 from signoff.domain import workflow as wf
@@ -95,6 +97,10 @@ def create_context(settings: Settings, clock: Clock | None = None) -> Context:
         settings=settings,
         engine=engine,
         sessions=storage_engine.make_sessionmaker(engine, audit_key=keyring.current),
-        clock=clock or SystemClock(),
+        clock=clock
+        or DatabaseClock(
+            SystemClock(timedelta(seconds=settings.testing.clock_skew_seconds)),
+            functools.partial(storage_engine.read_database_time, engine),
+        ),
         audit_keys=keyring,
     )

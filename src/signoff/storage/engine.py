@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -80,3 +81,16 @@ def dialect_name(session: Session) -> str:
 def rowcount(result: Any) -> int:
     """Rows an UPDATE/DELETE touched (summed over executemany)."""
     return int(result.rowcount)
+
+
+def read_database_time(engine: sa.Engine) -> datetime:
+    """The database server's time now: PostgreSQL's `clock_timestamp()`.
+
+    SQLite has no server: the database file lives on this machine, whose clock is the
+    reference, read unshifted.
+    """
+    if engine.dialect.name == "sqlite":
+        return datetime.now(UTC)
+    with engine.connect() as connection:
+        value = connection.execute(sa.text("SELECT clock_timestamp()")).scalar_one()
+    return value if value.tzinfo else value.replace(tzinfo=UTC)  # type: ignore[no-any-return]

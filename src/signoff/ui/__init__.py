@@ -55,5 +55,5 @@ def install(app: FastAPI, ctx: Context) -> None:
         session_cookie=security.SESSION_COOKIE,
         max_age=security.SESSION_MAX_AGE,
         same_site="lax",
-        https_only=(ctx.settings.base_url or "").lower().startswith("https://"),
+        https_only=ctx.settings.public_url.lower().startswith("https://"),
     )

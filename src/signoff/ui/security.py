@@ -88,7 +88,7 @@ class SecurityHeaders:
     """Security headers on every response: pages, API, errors, static files and metrics.
 
     Over https (the request's scheme, which uvicorn takes from `X-Forwarded-Proto` of a
-    trusted proxy, or an https `SIGNOFF_BASE_URL`), responses also carry HSTS and the
+    trusted proxy, or an https `SIGNOFF_PUBLIC_URL`), responses also carry HSTS and the
     session cookie is marked Secure.
     """
 
