@@ -141,10 +141,11 @@ def render(results: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def write_section(path: Path, section: list[str]) -> None:
-    """Replace this benchmark's section of the benchmarks page (or append it)."""
+    """Replace the section headed `section[0]` of the benchmarks page (or append it)."""
+    heading = section[0]
     lines = path.read_text().splitlines() if path.exists() else ["# Benchmarks", ""]
-    if HEADING in lines:
-        start = lines.index(HEADING)
+    if heading in lines:
+        start = lines.index(heading)
         end = next(
             (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
         )

@@ -243,6 +243,21 @@ def check_receiver_refuses_forgeries(url: str, secret: str) -> None:
     assert post("x" * (1024 * 1024 + 1), secret) == 413
 
 
+def items_by_text(pipeline: httpx.Client) -> dict[str, dict[str, Any]]:
+    """The items the pipeline's key sees (at most 100), by their content's `text`."""
+    response = pipeline.get("/api/v1/items", params={"limit": 100})
+    assert response.status_code == 200, response.text
+    return {i["content"]["text"]: i for i in response.json()["items"]}
+
+
 def python_blocks(page: Path) -> list[str]:
     """Every ```python block of a markdown page."""
     return [str(b) for b in re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)]
+
+
+def doc_example(page: Path, first_line: str) -> str:
+    """The python block of `page` whose first line is `first_line`."""
+    for block in python_blocks(page):
+        if block.startswith(first_line):
+            return block
+    raise AssertionError(f"{page} has no python block starting {first_line!r}")

@@ -1,73 +1,94 @@
-"""A virtualenv with real apache-airflow for the Airflow tests, made once and reused.
+"""Real apache-airflow for the Airflow tests: its virtualenv, a migrated home, and DAG runs.
 
-It lives outside the repository (`~/.cache/signoff-tests`, or `SIGNOFF_TEST_CACHE`), holds
-Airflow and the client's own dependencies, and reads signoff from the checkout through
-PYTHONPATH, so any checkout can use it. Outside CI a machine that cannot reach the
-package index skips; in CI (`CI=true`) a failed install fails the run.
+The virtualenv comes from tests/framework_venv.py (cached outside the repository, built
+by the first run that needs it; signoff is read from this checkout through PYTHONPATH).
+`prepare_home` makes an Airflow home with its own SQLite database and a DAGs folder;
+`run_dags` runs `dag.test()` for each requested run in that environment
+(tests/acceptance/airflow_dag_runs.py) and returns what each run produced.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
+import json
 import shutil
 import subprocess
-import sys
-import time
 from pathlib import Path
+from typing import Any
 
-import pytest
-
-from tests.conftest import IN_CI
+from tests import framework_venv
 
 #: Pinned so the install is reproducible and pip need not resolve (install time: see docs).
 AIRFLOW_VERSION = "3.1.8"
 REQUIREMENTS = [f"apache-airflow=={AIRFLOW_VERSION}", "httpx>=0.27", "tenacity>=8.2"]
-CACHE = Path(os.environ.get("SIGNOFF_TEST_CACHE", Path.home() / ".cache" / "signoff-tests"))
-VENV = CACHE / f"airflow-{AIRFLOW_VERSION}-venv"
-_OFFLINE = (
-    "Failed to establish a new connection",
-    "Temporary failure in name resolution",
-    "Network is unreachable",
-    "No matching distribution found",
-    "Could not fetch URL",
-)
+RUNNER = Path(__file__).with_name("airflow_dag_runs.py")
+RESULT_PREFIX = "RESULT "
 
 
-def airflow_python() -> Path:
-    """The virtualenv's python, installing it first when it is not there yet."""
-    python = VENV / "bin" / "python"
-    ready = VENV / ".ready"
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with open(CACHE / "airflow-venv.lock", "w") as lock:
-        # Two test runs at once must not build the same virtualenv twice.
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if ready.exists():
-            return python
-        shutil.rmtree(VENV, ignore_errors=True)
-        started = time.monotonic()
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        done = subprocess.run(
-            [
-                str(python),
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "--disable-pip-version-check",
-                *REQUIREMENTS,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=1500,
-        )
-        if done.returncode != 0:
-            shutil.rmtree(VENV, ignore_errors=True)
-            tail = done.stderr[-2000:]
-            if not IN_CI and any(sign in done.stderr for sign in _OFFLINE):
-                pytest.skip(f"cannot install apache-airflow (package index unreachable): {tail}")
-            pytest.fail(f"installing apache-airflow failed:\n{tail}")
-        ready.write_text(
-            f"apache-airflow {AIRFLOW_VERSION} installed in {time.monotonic() - started:.0f}s\n"
-        )
-        return python
+def venv() -> framework_venv.FrameworkVenv:
+    """The Airflow virtualenv, installed first when it is not there yet."""
+    return framework_venv.ensure(f"airflow-{AIRFLOW_VERSION}", REQUIREMENTS)
+
+
+def prepare_home(home: Path, dags: dict[str, str | Path]) -> dict[str, str]:
+    """A migrated Airflow home in `home` with `dags` ({file name: source or path}); its env."""
+    airflow = venv()
+    folder = home / "dags"
+    folder.mkdir(parents=True)
+    for name, source in dags.items():
+        if isinstance(source, Path):
+            shutil.copy(source, folder / name)
+        else:
+            (folder / name).write_text(source)
+    env = {k: v for k, v in airflow.env().items() if not k.startswith(("SIGNOFF_", "AIRFLOW"))} | {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(folder),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "PYTHON": str(airflow.python),
+    }
+    migrated = subprocess.run(
+        [str(airflow.python), "-m", "airflow", "db", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert migrated.returncode == 0, migrated.stderr[-3000:]
+    return env
+
+
+def run_env(env: dict[str, str], url: str, api_key: str, deferred: Path) -> dict[str, str]:
+    """`env` with the `signoff_default` connection and the folder deferred reviews mark."""
+    connection = {"conn_type": "signoff", "host": url, "password": api_key}
+    return env | {
+        "AIRFLOW_CONN_SIGNOFF_DEFAULT": json.dumps(connection),
+        "DEFERRED_DIR": str(deferred),
+    }
+
+
+def runner_argv(env: dict[str, str], runs: list[dict[str, Any]]) -> list[str]:
+    """The command that `dag.test()`s each of `runs` ({"dag", "review_task", "conf"})."""
+    return [env["PYTHON"], str(RUNNER), env["AIRFLOW__CORE__DAGS_FOLDER"], json.dumps(runs)]
+
+
+def results(output: str) -> list[dict[str, Any]]:
+    """The runs' results the runner printed, in order."""
+    return [
+        json.loads(line[len(RESULT_PREFIX) :])
+        for line in output.splitlines()
+        if line.startswith(RESULT_PREFIX)
+    ]
+
+
+def run_dags(
+    env: dict[str, str], url: str, api_key: str, runs: list[dict[str, Any]], deferred: Path
+) -> list[dict[str, Any]]:
+    """Run `runs` to completion; their results."""
+    done = subprocess.run(
+        runner_argv(env, runs),
+        env=run_env(env, url, api_key, deferred),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, (done.stdout + done.stderr)[-5000:]
+    return results(done.stdout)

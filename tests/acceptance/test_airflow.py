@@ -6,9 +6,6 @@ and a reviewer decides through the REST API while the review task is deferred.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import subprocess
 import threading
 import time
@@ -22,6 +19,7 @@ from signoff.client import Client
 from signoff.services.context import Context
 from signoff.settings import Settings
 from signoff.workers.runner import WorkerPool
+from tests import signoff_stack
 from tests.acceptance import airflow_env
 from tests.conftest import CHECKOUT, FAKE_WORKFLOW, Keys, make_settings
 from tests.live_server import serve
@@ -29,7 +27,6 @@ from tests.live_server import serve
 pytestmark = pytest.mark.slow
 
 EXAMPLE = CHECKOUT / "examples" / "airflow" / "hitl_document_review.py"
-RUNNER = Path(__file__).with_name("airflow_dag_runs.py")
 SLOW_WORKFLOW = FAKE_WORKFLOW.replace("name: docs", "name: slow")
 TIMEOUT_DAG = """
 from datetime import timedelta
@@ -60,30 +57,12 @@ def settings(sqlite_url: str) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Environment for Airflow: its own home and SQLite database, migrated, and the DAGs."""
-    python = airflow_env.airflow_python()
     home = tmp_path_factory.mktemp("airflow-home")
-    dags = home / "dags"
-    dags.mkdir()
-    shutil.copy(EXAMPLE, dags / EXAMPLE.name)
-    (dags / "review_with_timeout.py").write_text(TIMEOUT_DAG)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNOFF_", "AIRFLOW"))} | {
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "PYTHONPATH": str(CHECKOUT / "src"),
-        "PYTHON": str(python),
-    }
-    migrated = subprocess.run(
-        [str(python), "-m", "airflow", "db", "migrate"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    return airflow_env.prepare_home(
+        home, {EXAMPLE.name: EXAMPLE, "review_with_timeout.py": TIMEOUT_DAG}
     )
-    assert migrated.returncode == 0, migrated.stderr[-3000:]
-    yield env
 
 
 @pytest.fixture
@@ -96,26 +75,6 @@ def server(app: Any, ctx: Context, keys: Keys) -> Iterator[str]:
             admin.apply_workflow("slow", SLOW_WORKFLOW)
         yield url
     pool.stop()
-
-
-def _run_dags(
-    env: dict[str, str], url: str, api_key: str, runs: list[dict[str, Any]], deferred: Path
-) -> Any:
-    connection = {"conn_type": "signoff", "host": url, "password": api_key}
-    done = subprocess.run(
-        [env["PYTHON"], str(RUNNER), env["AIRFLOW__CORE__DAGS_FOLDER"], json.dumps(runs)],
-        env=env
-        | {"AIRFLOW_CONN_SIGNOFF_DEFAULT": json.dumps(connection), "DEFERRED_DIR": str(deferred)},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output[-5000:]
-    results = [
-        json.loads(line[7:]) for line in done.stdout.splitlines() if line.startswith("RESULT ")
-    ]
-    return results
 
 
 class Reviewer(threading.Thread):
@@ -169,7 +128,9 @@ def test_dag_runs_pass_auto_items_wait_for_a_reviewer_and_take_the_default_on_ti
     ]
     started = time.monotonic()
     try:
-        auto, human, timed_out = _run_dags(airflow_home, server, keys.admin, runs, tmp_path)
+        auto, human, timed_out = airflow_env.run_dags(
+            airflow_home, server, keys.admin, runs, tmp_path
+        )
     finally:
         reviewer.stop.set()
         reviewer.join(10)
@@ -210,22 +171,10 @@ print(sorted(namespace["dag"].task_ids))
 """
 
 
-def _python_blocks(path: Path) -> list[str]:
-    blocks, inside, lines = [], False, []
-    for line in path.read_text().splitlines():
-        if line.startswith("```"):
-            if inside:
-                blocks.append("\n".join(lines))
-            inside, lines = line.strip() == "```python", []
-        elif inside:
-            lines.append(line)
-    return blocks
-
-
 def test_the_airflow_docs_python_examples_build_dags_in_real_airflow(
     airflow_home: dict[str, str],
 ) -> None:
-    blocks = _python_blocks(DOC)
+    blocks = signoff_stack.python_blocks(DOC)
     assert blocks
     for code in blocks:
         built = subprocess.run(

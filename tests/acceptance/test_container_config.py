@@ -299,36 +299,64 @@ def test_a_query_naming_a_metric_that_does_not_exist_would_be_caught() -> None:
         _promql("sum(rate(signoff_items[5m])")
 
 
-def test_the_dashboard_covers_automation_queues_and_sla_breaches() -> None:
+def test_the_dashboard_covers_automation_review_time_error_bound_workload_and_sla() -> None:
     names = {name for expr in _queries(_dashboard()) for name, _ in _selectors(expr)}
     assert {
         "signoff_decisions_total",
         "signoff_queue_depth",
         "signoff_queue_oldest_age_seconds",
         "signoff_queue_overdue",
+        "signoff_time_to_decision_seconds_bucket",
+        "signoff_overrides_total",
+        "signoff_auto_error_upper_bound",
+        "signoff_auto_error_budget",
+        "signoff_reviewer_assigned_tasks",
+        "signoff_reviewer_decisions_total",
+        "signoff_tasks_decided_late_total",
+        "signoff_escalations_total",
     } <= names
+
+
+QA_WORKFLOW = FAKE_WORKFLOW.replace("name: docs", "name: qa").replace(
+    "routing: {", "routing: {qa_sample_rate: 1.0, "
+)
+BUDGET_WORKFLOW = FAKE_WORKFLOW.replace("name: docs", "name: budget").replace(
+    "threshold: 0.85", "error_budget: 0.05"
+)
 
 
 @pytest.fixture
 def decided_server(app: Any, ctx: Context, keys: Keys) -> Iterator[str]:
-    """A live server with workers, items decided by the AI and by a reviewer, one waiting."""
+    """A live server with workers: items decided by the AI and by reviewers, one QA-sampled,
+    one task held by a reviewer, and an error-budget workflow."""
     pool = WorkerPool(ctx, concurrency=1)
     pool.start()
     with serve(app) as url:
-        with Client(url, keys.admin) as admin, Client(url, keys.reviewer) as reviewer:
+        with (
+            Client(url, keys.admin) as admin,
+            Client(url, keys.reviewer) as reviewer,
+            Client(url, keys.reviewer2) as reviewer2,
+        ):
             admin.apply_workflow("docs", FAKE_WORKFLOW)
+            admin.apply_workflow("qa", QA_WORKFLOW)
+            admin.apply_workflow("budget", BUDGET_WORKFLOW)
             auto = admin.submit("docs", {"label": "invoice", "confidence": 0.99})
             assert admin.wait(auto["id"], timeout=30)["decision"]["decided_by"] == "ai"
             human = admin.submit("docs", {"label": "contract", "confidence": 0.99})
             waiting = admin.submit("docs", {"label": "receipt", "confidence": 0.2})
+            sampled = admin.submit("qa", {"label": "invoice", "confidence": 0.99})
             deadline = time.monotonic() + 30
-            for item in (human, waiting):
+            for item in (human, waiting, sampled):
                 while admin.get(item["id"])["state"] != "in_review":
                     assert time.monotonic() < deadline, "the worker did not route the items"
                     threading.Event().wait(0.05)
             task = reviewer.claim("docs")
             assert task is not None and task["item_id"] in (human["id"], waiting["id"])
             reviewer.decide(task["id"], "approved")
+            qa_task = reviewer.claim("qa")
+            assert qa_task is not None and qa_task["item_id"] == sampled["id"]
+            reviewer.decide(qa_task["id"], "approved")
+            assert reviewer2.claim("docs") is not None  # held: a reviewer's workload
         yield url
     pool.stop()
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import subprocess
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +18,12 @@ import httpx
 import pytest
 
 from tests import framework_venv, signoff_stack
+from tests.acceptance import orchestrators
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs/integrations/prefect.md"
-# With what signoff.client needs (the venv reads signoff from the checkout, not installed).
-REQUIREMENTS = ["prefect==3.9.1", "standardwebhooks>=1.0", "pydantic>=2.6", "tenacity>=8.2"]
 
 DRIVER = """
 import asyncio, json, sys
@@ -48,14 +46,6 @@ asyncio.run(main())
 """
 
 
-def doc_example(page: Path, first_line: str) -> str:
-    """The python block of `page` whose first line is `first_line`."""
-    for block in signoff_stack.python_blocks(page):
-        if block.startswith(first_line):
-            return block
-    raise AssertionError(f"{page} has no python block starting {first_line!r}")
-
-
 def test_every_python_example_of_the_page_compiles() -> None:
     for n, block in enumerate(signoff_stack.python_blocks(PAGE)):
         compile(block, f"{PAGE.name} block {n + 1}", "exec")
@@ -63,84 +53,27 @@ def test_every_python_example_of_the_page_compiles() -> None:
 
 @pytest.fixture(scope="module")
 def prefect_venv() -> framework_venv.FrameworkVenv:
-    venv = framework_venv.ensure("prefect", REQUIREMENTS)
-    if venv.install_seconds is not None:
-        print(f"prefect venv installed in {venv.install_seconds:.1f}s")
-    return venv
-
-
-@pytest.fixture
-def stack(sqlite_url: str, tmp_path: Path) -> Iterator[signoff_stack.Stack]:
-    deploy = signoff_stack.Stack(sqlite_url, tmp_path)
-    try:
-        yield deploy
-    finally:
-        deploy.close()
-
-
-def _start_prefect(
-    stack: signoff_stack.Stack, venv: framework_venv.FrameworkVenv
-) -> dict[str, str]:
-    """Start a Prefect server and the resume receiver; the env Prefect processes share."""
-    port = signoff_stack.free_port()
-    env = venv.env(
-        PREFECT_HOME=str(stack.workdir / "prefect-home"),
-        PREFECT_API_URL=f"http://127.0.0.1:{port}/api",
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_SERVER_UI_ENABLED="false",
-        PREFECT_UI_ENABLED="false",
-        PREFECT_RUNNER_POLL_FREQUENCY="1",
-        PREFECT_LOGGING_LEVEL="INFO",
-        # The driver reads each run's return value back from the result store.
-        PREFECT_RESULTS_PERSIST_BY_DEFAULT="true",
-    )
-    stack.start(
-        "prefect-server",
-        [str(venv.bin / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env,
-    )
-
-    def healthy() -> bool:
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    stack.wait_until(healthy, "a healthy Prefect server")
-    return env
-
-
-def _item_ids_by_text(pipeline: httpx.Client) -> dict[str, dict[str, Any]]:
-    response = pipeline.get("/api/v1/items", params={"limit": 100})
-    assert response.status_code == 200, response.text
-    return {i["content"]["text"]: i for i in response.json()["items"]}
+    return orchestrators.prefect_venv()
 
 
 def test_prefect_flows_wait_for_a_reviewer_and_continue_with_the_decision(
     prefect_venv: framework_venv.FrameworkVenv, stack: signoff_stack.Stack
 ) -> None:
-    env = _start_prefect(stack, prefect_venv)
+    env = orchestrators.start_prefect(stack, prefect_venv)
     resume_port = signoff_stack.free_port()
     url = stack.start_signoff(f"http://127.0.0.1:{resume_port}/")
-    env.update(SIGNOFF_URL=url, SIGNOFF_API_KEY=stack.service_key)
-    stack.start(
-        "resume-app",
-        [
-            str(prefect_venv.bin / "uvicorn"),
-            "--factory",
-            "signoff.integrations.prefect.resume_app:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(resume_port),
-        ],
-        {**env, "WEBHOOK_SECRET": stack.webhook_secret},
-    )
+    env.update(REVIEW_API_URL=url, REVIEW_API_KEY=stack.service_key)
     flows = stack.workdir / "review_flows.py"
-    flows.write_text(doc_example(PAGE, "# review_flows.py"))
+    flows.write_text(signoff_stack.doc_example(PAGE, "# review_flows.py"))
+    resume_url = orchestrators.start_receiver(
+        stack,
+        prefect_venv,
+        "resume-app",
+        "signoff.integrations.prefect.resume_app:create_app",
+        resume_port,
+        env,
+    )
     stack.start("runner", [str(prefect_venv.python), str(flows)], env)
-    stack.wait_until(lambda: signoff_stack.port_open(resume_port), "the resume app listening")
-    resume_url = f"http://127.0.0.1:{resume_port}/"
     signoff_stack.check_receiver_refuses_forgeries(resume_url, stack.webhook_secret)
     no_such_run = f"prefect:{uuid.uuid4()}"
     assert signoff_stack.post_decision(resume_url, stack.webhook_secret, no_such_run) == 410
@@ -193,7 +126,7 @@ def test_prefect_flows_wait_for_a_reviewer_and_continue_with_the_decision(
         # Both human items reach the queue while their flows wait; the suspending run
         # is suspended, with no process of its own, before anyone decides.
         def both_in_review() -> dict[str, dict[str, Any]] | None:
-            items = _item_ids_by_text(pipeline)
+            items = signoff_stack.items_by_text(pipeline)
             humans = ("wait-human", "suspend-human")
             if all(items.get(t, {}).get("state") == "in_review" for t in humans):
                 return items
@@ -238,7 +171,7 @@ def test_prefect_flows_wait_for_a_reviewer_and_continue_with_the_decision(
         assert by_text["suspend-auto"]["result"] == "approved by ai (auto)"
 
         # One item per review: the resumed flow found its item again.
-        final = _item_ids_by_text(pipeline)
+        final = signoff_stack.items_by_text(pipeline)
         assert len(final) == 4, sorted(final)
         assert final["suspend-human"]["external_id"] == f"prefect:{run_ids['suspend-human']}"
         # The suspending run was resumed by the webhook: it went through a second start.

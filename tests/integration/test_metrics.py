@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from scipy import stats
@@ -17,6 +18,7 @@ from signoff.clock import FrozenClock
 from signoff.services import intake, processing, review, users, workflows
 from signoff.services.context import Context, create_context
 from signoff.settings import Settings
+from signoff.storage import tables
 from tests.conftest import Keys
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -218,3 +220,65 @@ def test_prometheus_endpoint_exposes_items_queue_decisions_and_outbox(
     assert value("signoff_queue_overdue", workflow="docs", status="open") == 1
     assert value("signoff_queue_oldest_age_seconds", workflow="docs") == pytest.approx(7380)
     assert value("signoff_outbox_pending") == 0
+
+
+def test_prometheus_endpoint_exposes_review_time_overrides_error_bound_workload_and_sla(
+    mclient: TestClient, mctx: Context, known: Keys
+) -> None:
+    ids = {u.email: str(u.id) for u in users.list_users(mctx)}
+    # The reviewer takes the one waiting docs task: it now counts as their workload.
+    claimed = mclient.post("/api/v1/reviews/claim", headers=known.auth(known.reviewer2))
+    assert claimed.status_code == 200, claimed.text
+    # What the SLA timer records when a task's escalation fires.
+    with mctx.engine.begin() as connection:
+        connection.execute(
+            sa.update(tables.review_tasks)
+            .where(tables.review_tasks.c.id == claimed.json()["id"])
+            .values(escalated_at=T0)
+        )
+    text = mclient.get("/metrics").text
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+    def value(name: str, **labels: str) -> float:
+        return samples[(name, tuple(sorted(labels.items())))]
+
+    # docs: one override (receipt for invoice); qa: one of its three QA-sampled items.
+    assert value("signoff_overrides_total", workflow="docs") == 1
+    assert value("signoff_overrides_total", workflow="qa") == 1
+    # Time to decision: docs' auto items took 10 s, its human ones 110 s and 7210 s.
+    seconds = "signoff_time_to_decision_seconds"
+    auto = {"workflow": "docs", "route": "auto"}
+    assert value(f"{seconds}_count", **auto) == 2
+    assert value(f"{seconds}_sum", **auto) == pytest.approx(20, abs=0.01)
+    assert value(f"{seconds}_bucket", le="1.0", **auto) == 0
+    assert value(f"{seconds}_bucket", le="60.0", **auto) == 2
+    human = {"workflow": "docs", "route": "human"}
+    assert value(f"{seconds}_sum", **human) == pytest.approx(7320, abs=0.01)
+    assert value(f"{seconds}_bucket", le="300.0", **human) == 1
+    assert value(f"{seconds}_bucket", le="3600.0", **human) == 1
+    assert value(f"{seconds}_bucket", le="14400.0", **human) == 2
+    assert value(f"{seconds}_bucket", le="+Inf", **human) == 2
+    # The QA-sample bound of qa (1 error in 3) is the summary's; docs has no QA sample.
+    summary = {w["workflow"]: w for w in _summary(mclient, known)["workflows"]}
+    bound = value("signoff_auto_error_upper_bound", workflow="qa", method="qa_sample")
+    assert bound == pytest.approx(summary["qa"]["auto_error"]["upper_bound"])
+    assert bound == pytest.approx(stats.beta.ppf(0.95, 2, 2), abs=1e-4)
+    assert not [k for k in samples if k[0] == "signoff_auto_error_upper_bound" and "docs" in str(k)]
+    assert value("signoff_auto_error_budget", workflow="budget") == 0.05
+    # Workload per reviewer (user ids, not emails: /metrics needs no key).
+    reviewer, reviewer2 = ids["reviewer@example.com"], ids["reviewer2@example.com"]
+    decisions = "signoff_reviewer_decisions_total"
+    assert value(decisions, workflow="docs", reviewer_id=reviewer) == 1
+    assert value(decisions, workflow="qa", reviewer_id=reviewer) == 3
+    assert value(decisions, workflow="docs", reviewer_id=reviewer2) == 1
+    assigned = "signoff_reviewer_assigned_tasks"
+    assert value(assigned, workflow="docs", reviewer_id=reviewer2) == 1
+    assert "reviewer@example.com" not in text
+    # SLA: the docs decision that came after its one-hour due time, and the escalation.
+    assert value("signoff_tasks_decided_late_total", workflow="docs") == 1
+    assert value("signoff_tasks_decided_late_total", workflow="qa") == 0
+    assert value("signoff_escalations_total", workflow="docs") == 1

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
+    HistogramMetricFamily,
     Metric,
     SummaryMetricFamily,
 )
@@ -40,6 +41,31 @@ _FAMILIES: dict[str, tuple[str, str, type[Metric], list[str]]] = {
         CounterMetricFamily,
         ["workflow", "route"],
     ),
+    "overrides": (
+        "signoff_overrides",
+        "Human decisions that changed the AI's answer, by workflow",
+        CounterMetricFamily,
+        ["workflow"],
+    ),
+    "time_to_decision": (
+        "signoff_time_to_decision_seconds",
+        "Seconds from intake to decision of decided items, by workflow and route",
+        HistogramMetricFamily,
+        ["workflow", "route"],
+    ),
+    "auto_error_upper_bound": (
+        "signoff_auto_error_upper_bound",
+        "Upper confidence bound of the error rate on auto-decided items (method: "
+        "error_budget calibration or qa_sample)",
+        GaugeMetricFamily,
+        ["workflow", "method"],
+    ),
+    "auto_error_budget": (
+        "signoff_auto_error_budget",
+        "The error rate an error-budget workflow accepts on auto-decided items",
+        GaugeMetricFamily,
+        ["workflow"],
+    ),
     "queue_depth": (
         "signoff_queue_depth",
         "Pending review tasks by workflow and status",
@@ -56,6 +82,24 @@ _FAMILIES: dict[str, tuple[str, str, type[Metric], list[str]]] = {
         "signoff_queue_oldest_age_seconds",
         "Age of the oldest pending review task",
         GaugeMetricFamily,
+        ["workflow"],
+    ),
+    "reviewer_decisions": (
+        "signoff_reviewer_decisions",
+        "Review tasks decided, by workflow and reviewer (user id)",
+        CounterMetricFamily,
+        ["workflow", "reviewer_id"],
+    ),
+    "reviewer_assigned": (
+        "signoff_reviewer_assigned_tasks",
+        "Review tasks a reviewer (user id) holds now, by workflow",
+        GaugeMetricFamily,
+        ["workflow", "reviewer_id"],
+    ),
+    "decided_late": (
+        "signoff_tasks_decided_late",
+        "Review tasks decided after their due time (SLA breaches), by workflow",
+        CounterMetricFamily,
         ["workflow"],
     ),
     "outbox_pending": (
@@ -114,12 +158,14 @@ class SignoffCollector(Collector):
         for key, (name, doc, family, labels) in _FAMILIES.items():
             metric = family(name, doc, labels=labels)  # type: ignore[call-arg]
             for row_labels, value in values.get(key, []):
-                names = [row_labels[k] for k in labels]
-                if family is SummaryMetricFamily:
+                label_values = [row_labels[k] for k in labels]
+                if isinstance(value, metrics.Histogram):
+                    metric.add_metric(label_values, value.buckets, value.sum)  # type: ignore[attr-defined]
+                elif family is SummaryMetricFamily:
                     count, total = value
-                    metric.add_metric(names, count_value=count, sum_value=total)  # type: ignore[attr-defined]
+                    metric.add_metric(label_values, count_value=count, sum_value=total)  # type: ignore[attr-defined]
                 else:
-                    metric.add_metric(names, float(value))  # type: ignore[attr-defined]
+                    metric.add_metric(label_values, float(value))  # type: ignore[attr-defined]
             yield metric
 
 
@@ -134,7 +180,7 @@ def _registry(request: Request) -> CollectorRegistry:
 
 @router.get("/metrics", include_in_schema=False)
 def prometheus(request: Request) -> Response:
-    """Prometheus exposition of item, queue, decision and outbox counts."""
+    """Prometheus exposition of item, decision, review, queue, SLA and outbox figures."""
     body = generate_latest(_registry(request))
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 

@@ -317,15 +317,50 @@ def auto_error_for(ctx: Context, name: str, qa_n: int, qa_overridden: int) -> di
     return qa_estimate(qa_n, qa_overridden)
 
 
-def gauges(ctx: Context) -> dict[str, list[tuple[dict[str, str], Any]]]:
-    """The few cheap aggregates /metrics exposes, as {metric: [(labels, value)]}."""
+#: Upper edges (seconds) of the time-to-decision histogram: a second to a week.
+DECISION_SECONDS_EDGES = (
+    1.0,
+    10.0,
+    60.0,
+    300.0,
+    900.0,
+    3600.0,
+    14400.0,
+    28800.0,
+    86400.0,
+    259200.0,
+    604800.0,
+)
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """One series of a Prometheus histogram: cumulative bucket counts, their sum and count."""
+
+    buckets: list[tuple[str, float]]
+    sum: float
+    count: int
+
+
+Sample = tuple[dict[str, str], float]
+
+
+def gauges(ctx: Context) -> dict[str, list[Any]]:
+    """The cheap aggregates /metrics exposes, as {metric: [(labels, value)]}.
+
+    GROUP BY queries over the decided-items and review-task indexes (the SLA timer
+    counts read the timer columns); the auto error bound of an error-budget workflow is
+    its cached calibration.
+    """
     now = ctx.clock.now()
     with ctx.sessions() as session:
         names = queries.workflow_names(session)
         ids = sorted(names)
         by_state = queries.items_by_workflow_state(session)
-        by_route = queries.decisions_by_route(session, ids)
+        totals = queries.decision_totals(session, ids, DECISION_SECONDS_EDGES)
         queue = queries.queue_by_workflow(session, ids, now)
+        reviewers = queries.reviewer_totals(session, ids)
+        holding = queries.assigned_by_workflow_reviewer(session, ids)
         pending = queries.count_outbox_pending(session)
         fired = queries.timers_fired(session, ids, None)
         touch = queries.first_touch_totals(session)
@@ -340,11 +375,55 @@ def gauges(ctx: Context) -> dict[str, list[tuple[dict[str, str], Any]]]:
             row.workflow_id not in oldest or row.oldest < oldest[row.workflow_id]
         ):
             oldest[row.workflow_id] = row.oldest
+
+    by_route: dict[tuple[int, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    qa: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for row in totals:
+        route = row.route or "none"
+        acc = by_route[(row.workflow_id, route)]
+        acc["n"] += row.n
+        acc["overridden"] += row.overridden
+        acc["seconds"] += float(row.seconds or 0.0)
+        for n in range(len(DECISION_SECONDS_EDGES)):
+            acc[f"le_{n}"] += getattr(row, f"le_{n}")
+        if route == RouteKind.HUMAN.value and row.qa_sample:
+            qa[row.workflow_id][0] += int(row.n)
+            qa[row.workflow_id][1] += int(row.overridden)
+
+    def histogram(acc: dict[str, float]) -> Histogram:
+        buckets = [(str(edge), acc[f"le_{n}"]) for n, edge in enumerate(DECISION_SECONDS_EDGES)]
+        return Histogram([*buckets, ("+Inf", acc["n"])], acc["seconds"], int(acc["n"]))
+
+    bounds: list[Sample] = []
+    budgets: list[Sample] = []
+    for wf_id in ids:
+        estimate = auto_error_for(ctx, names[wf_id], *qa.get(wf_id, [0, 0]))
+        if estimate["upper_bound"] is not None:
+            labels = {"workflow": names[wf_id], "method": estimate["method"]}
+            bounds.append((labels, estimate["upper_bound"]))
+        if estimate.get("error_budget") is not None:
+            budgets.append(({"workflow": names[wf_id]}, estimate["error_budget"]))
+
+    def reviewer(row: Any) -> dict[str, str]:
+        # User ids, not emails: /metrics answers without a key (docs/security.md).
+        return {"workflow": wf(row.workflow_id), "reviewer_id": str(row.assignee_id)}
+
     return {
         "items": [({"workflow": wf(r.workflow_id), "state": r.state}, r.n) for r in by_state],
         "decisions": [
-            ({"workflow": wf(r.workflow_id), "route": r.route or "none"}, r.n) for r in by_route
+            ({"workflow": wf(w), "route": route}, acc["n"]) for (w, route), acc in by_route.items()
         ],
+        # Counters start at 0 for every workflow, so that increase() sees the first one.
+        "overrides": [
+            ({"workflow": wf(w)}, by_route.get((w, RouteKind.HUMAN.value), {}).get("overridden", 0))
+            for w in ids
+        ],
+        "time_to_decision": [
+            ({"workflow": wf(w), "route": route}, histogram(acc))
+            for (w, route), acc in by_route.items()
+        ],
+        "auto_error_upper_bound": bounds,
+        "auto_error_budget": budgets,
         "queue_depth": [({"workflow": wf(r.workflow_id), "status": r.status}, r.n) for r in queue],
         "queue_overdue": [
             ({"workflow": wf(r.workflow_id), "status": r.status}, r.overdue) for r in queue
@@ -352,6 +431,9 @@ def gauges(ctx: Context) -> dict[str, list[tuple[dict[str, str], Any]]]:
         "queue_oldest_age": [
             ({"workflow": wf(w)}, (now - o).total_seconds()) for w, o in oldest.items()
         ],
+        "reviewer_decisions": [(reviewer(r), r.n) for r in reviewers if r.assignee_id is not None],
+        "reviewer_assigned": [(reviewer(r), r.n) for r in holding if r.assignee_id is not None],
+        "decided_late": _per_workflow(ids, wf, reviewers, "late"),
         "outbox_pending": [({}, pending)],
         **{
             f"tasks_{kind}": [({"workflow": wf(r.workflow_id)}, getattr(r, kind)) for r in fired]
@@ -367,3 +449,11 @@ def gauges(ctx: Context) -> dict[str, list[tuple[dict[str, str], Any]]]:
             if r.oldest is not None
         ],
     }
+
+
+def _per_workflow(ids: Sequence[int], wf: Any, rows: Sequence[Any], column: str) -> list[Sample]:
+    """`column` summed per workflow, 0 for a workflow without rows."""
+    summed: dict[int, float] = dict.fromkeys(ids, 0.0)
+    for row in rows:
+        summed[row.workflow_id] = summed.get(row.workflow_id, 0.0) + getattr(row, column)
+    return [({"workflow": wf(w)}, value) for w, value in summed.items()]

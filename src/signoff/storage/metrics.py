@@ -229,16 +229,59 @@ def items_by_workflow_state(session: Session) -> list[Any]:
     )
 
 
-def decisions_by_route(session: Session, workflow_ids: Sequence[int]) -> list[Any]:
-    """(workflow_id, route, count) over every decided item."""
+def decision_totals(
+    session: Session, workflow_ids: Sequence[int], edges: Sequence[float]
+) -> list[Any]:
+    """Every decided item by (workflow_id, route, qa_sample): count, overrides, time to decision.
+
+    One index-only scan of the decided-items covering index: `seconds` is the summed
+    intake-to-decision time, and `le_<n>` counts the items decided within `edges[n]`
+    seconds (the cumulative buckets of a Prometheus histogram).
+    """
     i = t.items.c
-    return list(
-        session.execute(
-            sa.select(i.workflow_id, i.route, sa.func.count().label("n"))
-            .where(i.decided_at.is_not(None), _in_workflows(i.workflow_id, workflow_ids))
-            .group_by(i.workflow_id, i.route)
+    seconds = seconds_between(session, i.created_at, i.decided_at)
+    buckets = [_int_sum(seconds <= edge).label(f"le_{n}") for n, edge in enumerate(edges)]
+    query = (
+        sa.select(
+            i.workflow_id,
+            i.route,
+            i.qa_sample,
+            sa.func.count().label("n"),
+            _int_sum(i.override.is_(True)).label("overridden"),
+            sa.func.coalesce(sa.func.sum(seconds), 0.0).label("seconds"),
+            *buckets,
         )
+        .where(i.decided_at.is_not(None), _in_workflows(i.workflow_id, workflow_ids))
+        .group_by(i.workflow_id, i.route, i.qa_sample)
     )
+    return list(session.execute(query))
+
+
+def reviewer_totals(session: Session, workflow_ids: Sequence[int]) -> list[Any]:
+    """Decided tasks by (workflow_id, assignee_id): count, and how many came past their due time."""
+    r = t.review_tasks.c
+    query = (
+        sa.select(
+            r.workflow_id,
+            r.assignee_id,
+            sa.func.count().label("n"),
+            _int_sum(sa.and_(r.due_at.is_not(None), r.decided_at > r.due_at)).label("late"),
+        )
+        .where(r.status == TaskStatus.DECIDED.value, _in_workflows(r.workflow_id, workflow_ids))
+        .group_by(r.workflow_id, r.assignee_id)
+    )
+    return list(session.execute(query))
+
+
+def assigned_by_workflow_reviewer(session: Session, workflow_ids: Sequence[int]) -> list[Any]:
+    """Tasks reviewers hold right now by (workflow_id, assignee_id)."""
+    r = t.review_tasks.c
+    query = (
+        sa.select(r.workflow_id, r.assignee_id, sa.func.count().label("n"))
+        .where(r.status == TaskStatus.ASSIGNED.value, _in_workflows(r.workflow_id, workflow_ids))
+        .group_by(r.workflow_id, r.assignee_id)
+    )
+    return list(session.execute(query))
 
 
 def count_outbox_pending(session: Session) -> int:

@@ -38,11 +38,11 @@ def as_dict(value: Any) -> dict[str, Any]:
 
 
 def connect(url: str | None = None, api_key: str | None = None) -> signoff_client.AsyncClient:
-    """An async client for `url`/`api_key`, or `SIGNOFF_URL`/`SIGNOFF_API_KEY` from the env."""
-    url = url or os.environ.get("SIGNOFF_URL")
-    api_key = api_key or os.environ.get("SIGNOFF_API_KEY")
+    """An async client for `url`/`api_key`, or `REVIEW_API_URL`/`REVIEW_API_KEY` from the env."""
+    url = url or os.environ.get("REVIEW_API_URL")
+    api_key = api_key or os.environ.get("REVIEW_API_KEY")
     if not url or not api_key:
-        raise ValueError("signoff needs a URL and an API key (SIGNOFF_URL, SIGNOFF_API_KEY)")
+        raise ValueError("signoff needs a URL and an API key (REVIEW_API_URL, REVIEW_API_KEY)")
     return signoff_client.AsyncClient(url, api_key)
 
 
