@@ -313,7 +313,7 @@ def test_the_dashboard_covers_automation_review_time_error_bound_workload_and_sl
         "signoff_reviewer_assigned_tasks",
         "signoff_reviewer_decisions_total",
         "signoff_tasks_decided_late_total",
-        "signoff_escalations_total",
+        "signoff_task_escalations_total",
     } <= names
 
 

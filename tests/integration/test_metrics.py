@@ -281,4 +281,4 @@ def test_prometheus_endpoint_exposes_review_time_overrides_error_bound_workload_
     # SLA: the docs decision that came after its one-hour due time, and the escalation.
     assert value("signoff_tasks_decided_late_total", workflow="docs") == 1
     assert value("signoff_tasks_decided_late_total", workflow="qa") == 0
-    assert value("signoff_escalations_total", workflow="docs") == 1
+    assert value("signoff_task_escalations_total", workflow="docs") == 1

@@ -436,7 +436,8 @@ def gauges(ctx: Context) -> dict[str, list[Any]]:
         "decided_late": _per_workflow(ids, wf, reviewers, "late"),
         "outbox_pending": [({}, pending)],
         **{
-            f"tasks_{kind}": [({"workflow": wf(r.workflow_id)}, getattr(r, kind)) for r in fired]
+            # Every workflow gets a series (0 until a timer fires), so rates start at 0.
+            f"tasks_{kind}": _per_workflow(ids, wf, fired, kind)
             for kind in TIMER_FIGURES
         },
         "first_touch": [
