@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -101,6 +101,10 @@ class ErrorPublic(BaseModel):
     item_id: int | None = None
     task_id: int | None = None
     line: int | None = None
+    paused: dict[str, Any] | None = Field(
+        default=None,
+        description="For `workflow_paused`: the workflow, mode, reason, who paused it and when",
+    )
 
 
 class PredictionPublic(BaseModel):
@@ -220,10 +224,34 @@ class GroupList(BaseModel):
     groups: list[GroupPublic]
 
 
+class PausePublic(BaseModel):
+    mode: Literal["refuse", "all_to_people"]
+    reason: str | None
+    by: str | None = Field(description="Who paused it, e.g. `user:admin@example.com`")
+    at: str | None = Field(description="When it was paused (ISO 8601)")
+
+
 class WorkflowPublic(BaseModel):
     name: str
     version: int
     spec: dict[str, Any] = Field(description="The definition in force (see docs/workflows.md)")
+    paused: bool = Field(default=False, description="Whether an admin paused the workflow")
+    pause: PausePublic | None = Field(default=None, description="The pause in force, if any")
+
+
+class LegalHold(BaseModel):
+    """Why an item is held (optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, min_length=1, max_length=1000, pattern=TEXT)
+
+
+class WorkflowPause(BaseModel):
+    """Pause a workflow: `refuse` new items (503), or send `all_to_people`."""
+
+    model_config = ConfigDict(extra="forbid")
+    mode: Literal["refuse", "all_to_people"]
+    reason: str | None = Field(default=None, min_length=1, max_length=1000, pattern=TEXT)
 
 
 class WorkflowApplied(WorkflowPublic):

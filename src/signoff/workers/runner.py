@@ -10,7 +10,7 @@ import threading
 import uuid
 from collections.abc import Callable
 
-from signoff.services import delivery, digests, processing, training
+from signoff.services import delivery, digests, processing, retention, training
 from signoff.services import items as item_service
 from signoff.services.context import Context
 
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 
 class WorkerPool:
-    """AI-step threads, an outbox sender, a digest loop and an archiver, kept up by a supervisor.
+    """AI-step threads, an outbox sender, digests, an archiver and a retention sweep, supervised.
 
     Each loop survives whatever one round raises (provider code may even raise
     SystemExit); a thread that dies anyway is started again by the supervisor.
@@ -47,6 +47,7 @@ class WorkerPool:
         if self.ctx.settings.worker.retrain:
             self._spawn("retrain", self._retrain)
         self._spawn("archive", self._archive)
+        self._spawn("retention", self._retention)
         self._supervisor = threading.Thread(
             target=self._supervise, name="signoff-supervisor", daemon=True
         )
@@ -133,6 +134,16 @@ class WorkerPool:
                 item_service.archive_due(self.ctx, f"worker:{self.name}")
             except BaseException:
                 log.exception("action=archive_error")
+            self.stop_event.wait(every)
+
+    def _retention(self) -> None:
+        """Purge the content of decided items past their workflow's `retain_content_for`."""
+        every = self.ctx.settings.worker.retention_interval_seconds
+        while not self.stop_event.is_set():
+            try:
+                retention.purge_due(self.ctx, f"worker:{self.name}")
+            except BaseException:
+                log.exception("action=retention_error")
             self.stop_event.wait(every)
 
     def stop(self, timeout: float = 10.0) -> None:
