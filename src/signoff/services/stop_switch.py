@@ -89,3 +89,15 @@ def _locked(session: Session, name: str) -> Any:
     if row is None:
         raise errors.WorkflowNotFound(f"no workflow named {name!r}", workflow=name)
     return row
+
+
+def list_paused(ctx: Context) -> list[tuple[str, workflow_service.Pause]]:
+    """Every paused workflow's name and pause (for the UI's banner), read now."""
+    with ctx.sessions() as session:
+        rows = workflows.list_paused(session)
+    out = []
+    for row in rows:
+        pause = workflow_service.pause_of(row)
+        if pause is not None:
+            out.append((str(row.name), pause))
+    return out

@@ -107,3 +107,14 @@ def read_pauses(session: Session, workflow_ids: list[int]) -> dict[int, Any]:
         ).where(t.workflows.c.id.in_(workflow_ids))
     )
     return {r.id: r for r in rows}
+
+
+def list_paused(session: Session) -> list[Any]:
+    """The workflows an admin paused, by name."""
+    return list(
+        session.execute(
+            sa.select(t.workflows)
+            .where(t.workflows.c.paused_mode.is_not(None))
+            .order_by(t.workflows.c.name)
+        )
+    )
