@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from signoff.api import errors as api_errors
 from signoff.api import schemas
@@ -25,6 +25,27 @@ router = APIRouter(
 AuditorDep = Annotated[user_service.Principal, Depends(require(Role.ADMIN, Role.AUDITOR))]
 
 
+class JSONLines(JSONResponse):
+    """For the OpenAPI document only: the export's body is JSON lines of its model.
+
+    The route itself returns a StreamingResponse; this class makes the schema of each
+    line (the response model) appear under `application/x-ndjson`.
+    """
+
+    media_type = "application/x-ndjson"
+
+
+def _json_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Error entries that stay `application/json` on a route whose answer is JSON lines."""
+    out = api_errors.responses(*statuses)
+    for entry in out.values():
+        entry.pop("model")
+        entry["content"] = {
+            "application/json": {"schema": {"$ref": "#/components/schemas/ErrorPublic"}}
+        }
+    return out
+
+
 def _utc(value: datetime | None) -> datetime | None:
     """A query's time, in UTC (one without an offset is read as UTC)."""
     if value is None:
@@ -32,7 +53,11 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-@router.get("/items/{item_id}/record", responses=api_errors.responses(404))
+@router.get(
+    "/items/{item_id}/record",
+    response_model=schemas.ItemRecord,
+    responses=api_errors.responses(404),
+)
 def get_item_record(item_id: schemas.IdPath, ctx: CtxDep, principal: AuditorDep) -> dict[str, Any]:
     """The item's compliance record: input hash, model, configuration, prediction, routing
     and threshold, who saw and decided it, deliveries, and its chain's verification."""
@@ -41,7 +66,8 @@ def get_item_record(item_id: schemas.IdPath, ctx: CtxDep, principal: AuditorDep)
 
 @router.post(
     "/items/{item_id}/hold",
-    responses=api_errors.responses(404, 409, 415),
+    response_model=schemas.LegalHoldPublic,
+    responses=api_errors.responses(400, 404, 409, 413, 415),
 )
 def hold_item(
     item_id: schemas.IdPath,
@@ -56,7 +82,11 @@ def hold_item(
     )
 
 
-@router.delete("/items/{item_id}/hold", responses=api_errors.responses(404, 409))
+@router.delete(
+    "/items/{item_id}/hold",
+    response_model=schemas.LegalHoldPublic,
+    responses=api_errors.responses(404, 409),
+)
 def release_item(item_id: schemas.IdPath, ctx: CtxDep, principal: AdminDep) -> dict[str, Any]:
     """Release the item's legal hold (409 when it has none)."""
     return retention.set_hold(ctx, item_id, principal.actor, hold=False, principal=principal)
@@ -64,12 +94,14 @@ def release_item(item_id: schemas.IdPath, ctx: CtxDep, principal: AdminDep) -> d
 
 @router.get(
     "/workflows/{name}/decisions/export",
+    response_model=schemas.DecisionExportRow,
+    response_class=JSONLines,
     responses={
         200: {
-            "description": "Decided items, one JSON object a line or CSV with a header",
-            "content": {"text/csv": {}, "application/x-ndjson": {}},
+            "description": "Decided items: one JSON object a line, or CSV with a header",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
         },
-        **api_errors.responses(404),
+        **_json_errors(401, 403, 404, 422, 503),
     },
 )
 def export_decisions(
@@ -102,7 +134,7 @@ def export_decisions(
 @router.post(
     "/workflows/{name}/pause",
     response_model=schemas.WorkflowPublic,
-    responses=api_errors.responses(404, 415),
+    responses=api_errors.responses(400, 404, 413, 415),
 )
 def pause_workflow(
     name: schemas.WorkflowPath, body: schemas.WorkflowPause, ctx: CtxDep, principal: AdminDep

@@ -330,3 +330,58 @@ class MetricsSummaryPublic(BaseModel):
 class HealthPublic(BaseModel):
     status: str
     version: str
+
+
+class LegalHoldPublic(BaseModel):
+    item_id: int
+    legal_hold: bool
+    held_at: str | None
+    held_by: str | None
+    content_purged_at: str | None
+
+
+class ItemRecord(BaseModel):
+    """An item's compliance record (see docs/compliance.md for every part)."""
+
+    item_id: int
+    external_id: str | None
+    workflow: str
+    state: str
+    created_at: str
+    input: dict[str, Any] = Field(description="content_sha256, purge and legal hold")
+    workflow_version: dict[str, Any] = Field(description="version, author, ai and routing")
+    model: dict[str, Any]
+    prediction: dict[str, Any] | None
+    routing: dict[str, Any] = Field(description="route, reasons, threshold in force")
+    viewed: list[dict[str, Any]] = Field(description="every `viewed` event: actor, at")
+    reviews: list[dict[str, Any]]
+    decision: dict[str, Any] | None
+    deliveries: list[dict[str, Any]] = Field(description="messages and delivery attempts")
+    audit: dict[str, Any] = Field(description="events, head, verified, problems")
+
+
+class DecisionExportRow(BaseModel):
+    """One decided item in the bulk export (a JSON line, or a CSV row with these columns)."""
+
+    item_id: int
+    external_id: str | None
+    workflow: str
+    workflow_version: int
+    state: str
+    content_sha256: str | None
+    content_purged: bool
+    model: str | None
+    model_version: str | None
+    ai_label: str | None
+    confidence: float | None
+    route: str | None
+    route_reasons: list[str]
+    threshold: float | None
+    qa_sample: bool
+    outcome: str | None
+    final_label: str | None
+    decided_by: str | None
+    decided_at: str | None
+    override: bool | None
+    comment: str | None
+    created_at: str

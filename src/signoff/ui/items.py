@@ -12,8 +12,8 @@ from signoff.domain import audit as audit_rules
 from signoff.domain import reasons
 from signoff.domain.states import Role, TaskStatus
 from signoff.domain.workflow import WorkflowSpec
-from signoff.services import items as item_service
 from signoff.services import compliance, review, users
+from signoff.services import items as item_service
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.ui import highlight, render, security
