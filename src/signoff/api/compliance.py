@@ -111,8 +111,8 @@ def export_decisions(
     format: Annotated[compliance.ExportFormat, Query(description="jsonl or csv")] = (
         compliance.ExportFormat.JSONL
     ),
-    since: Annotated[datetime | None, Query(description="Decided at or after (ISO 8601)")] = None,
-    until: Annotated[datetime | None, Query(description="Decided before (ISO 8601)")] = None,
+    since: Annotated[schemas.TimeQuery, Query(description="Decided at or after (ISO 8601)")] = None,
+    until: Annotated[schemas.TimeQuery, Query(description="Decided before (ISO 8601)")] = None,
 ) -> StreamingResponse:
     """Stream the workflow's decisions in a period; CSV cells cannot run as formulas."""
     chunks = compliance.export_decisions(

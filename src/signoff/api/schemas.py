@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from signoff.domain import workflow as wf
 
@@ -385,3 +386,16 @@ class DecisionExportRow(BaseModel):
     override: bool | None
     comment: str | None
     created_at: str
+
+
+def _iso_time(value: Any) -> Any:
+    """Only ISO 8601 text: pydantic would also read a number as seconds since 1970."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not text or text.lstrip("+-").replace(".", "", 1).isdigit():
+            raise ValueError("must be an ISO 8601 date or time, e.g. 2026-01-31T00:00:00Z")
+    return value
+
+
+#: A point in time in a query: ISO 8601 only.
+TimeQuery = Annotated[datetime | None, BeforeValidator(_iso_time)]
