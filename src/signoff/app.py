@@ -12,8 +12,8 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from signoff import __version__, ui
+from signoff.api import compliance, groups, items, limits, metrics, reviews, schemas, workflows
 from signoff.api import errors as api_errors
-from signoff.api import groups, items, limits, metrics, reviews, schemas, workflows
 from signoff.services import live
 from signoff.services.context import Context, create_context
 from signoff.settings import Settings
@@ -53,6 +53,7 @@ def create_app(
     app.include_router(reviews.router)
     app.include_router(groups.router)
     app.include_router(metrics.router)
+    app.include_router(compliance.router)
     ui.install(app, ctx)
     _run_live_bridge(app, ctx)
 

@@ -39,6 +39,15 @@ class WorkerSettings(BaseModel):
     archive_batch_size: int = Field(
         default=500, ge=1, le=10000, description="Items archived per statement"
     )
+    retention_interval_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=86400,
+        description="How often workers purge the content of items past `retain_content_for`",
+    )
+    retention_batch_size: int = Field(
+        default=200, ge=1, le=10000, description="Items purged per transaction"
+    )
     supervise_seconds: float = Field(
         default=1.0, gt=0, le=60, description="How often dead worker threads are restarted"
     )

@@ -63,12 +63,21 @@ STATUS: dict[type[errors.SignoffError], int] = {
     errors.ConfigError: 500,
     errors.LinkRefused: 410,
     errors.SignInRequired: 401,
+    errors.WorkflowPaused: 503,
 }
 
 #: Headers that go with a status whatever raised it.
 HEADERS: dict[int, dict[str, str]] = {
     401: {"WWW-Authenticate": "Bearer"},
     503: {"Retry-After": str(RETRY_AFTER_SECONDS)},
+}
+
+#: A pause lasts until an admin resumes: a client should not come back within seconds.
+PAUSED_RETRY_AFTER_SECONDS = 3600
+
+#: Headers of one error class that replace those of its status.
+EXC_HEADERS: dict[type[errors.SignoffError], dict[str, str]] = {
+    errors.WorkflowPaused: {"Retry-After": str(PAUSED_RETRY_AFTER_SECONDS)},
 }
 
 #: Database driver errors that mean "not reachable or busy", not "this request is wrong".
@@ -112,7 +121,7 @@ def status_for(exc: errors.SignoffError) -> int:
 
 def body_for(exc: errors.SignoffError) -> dict[str, Any]:
     body: dict[str, Any] = {"error": exc.code, "detail": exc.detail}
-    for key in ("field", "problems", "item_id", "task_id", "line"):
+    for key in ("field", "problems", "item_id", "task_id", "line", "paused"):
         if key in exc.context:
             body[key] = exc.context[key]
     return body
@@ -211,7 +220,7 @@ def _validation_body(request: Request, exc: RequestValidationError) -> tuple[int
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.SignoffError)
     async def _signoff_error(request: Request, exc: errors.SignoffError) -> Response:
-        return _render(request, status_for(exc), body_for(exc))
+        return _render(request, status_for(exc), body_for(exc), EXC_HEADERS.get(type(exc)))
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:

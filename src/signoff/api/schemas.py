@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from signoff.domain import workflow as wf
 
@@ -101,6 +102,10 @@ class ErrorPublic(BaseModel):
     item_id: int | None = None
     task_id: int | None = None
     line: int | None = None
+    paused: dict[str, Any] | None = Field(
+        default=None,
+        description="For `workflow_paused`: the workflow, mode, reason, who paused it and when",
+    )
 
 
 class PredictionPublic(BaseModel):
@@ -220,10 +225,34 @@ class GroupList(BaseModel):
     groups: list[GroupPublic]
 
 
+class PausePublic(BaseModel):
+    mode: Literal["refuse", "all_to_people"]
+    reason: str | None
+    by: str | None = Field(description="Who paused it, e.g. `user:admin@example.com`")
+    at: str | None = Field(description="When it was paused (ISO 8601)")
+
+
 class WorkflowPublic(BaseModel):
     name: str
     version: int
     spec: dict[str, Any] = Field(description="The definition in force (see docs/workflows.md)")
+    paused: bool = Field(default=False, description="Whether an admin paused the workflow")
+    pause: PausePublic | None = Field(default=None, description="The pause in force, if any")
+
+
+class LegalHold(BaseModel):
+    """Why an item is held (optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, min_length=1, max_length=1000, pattern=TEXT)
+
+
+class WorkflowPause(BaseModel):
+    """Pause a workflow: `refuse` new items (503), or send `all_to_people`."""
+
+    model_config = ConfigDict(extra="forbid")
+    mode: Literal["refuse", "all_to_people"]
+    reason: str | None = Field(default=None, min_length=1, max_length=1000, pattern=TEXT)
 
 
 class WorkflowApplied(WorkflowPublic):
@@ -304,3 +333,71 @@ class MetricsSummaryPublic(BaseModel):
 class HealthPublic(BaseModel):
     status: str
     version: str
+
+
+class LegalHoldPublic(BaseModel):
+    item_id: int
+    legal_hold: bool
+    held_at: str | None
+    held_by: str | None
+    content_purged_at: str | None
+
+
+class ItemRecord(BaseModel):
+    """An item's compliance record (see docs/compliance.md for every part)."""
+
+    item_id: int
+    external_id: str | None
+    workflow: str
+    state: str
+    created_at: str
+    input: dict[str, Any] = Field(description="content_sha256, purge and legal hold")
+    workflow_version: dict[str, Any] = Field(description="version, author, ai and routing")
+    model: dict[str, Any]
+    prediction: dict[str, Any] | None
+    routing: dict[str, Any] = Field(description="route, reasons, threshold in force")
+    viewed: list[dict[str, Any]] = Field(description="every `viewed` event: actor, at")
+    reviews: list[dict[str, Any]]
+    decision: dict[str, Any] | None
+    deliveries: list[dict[str, Any]] = Field(description="messages and delivery attempts")
+    audit: dict[str, Any] = Field(description="events, head, verified, problems")
+
+
+class DecisionExportRow(BaseModel):
+    """One decided item in the bulk export (a JSON line, or a CSV row with these columns)."""
+
+    item_id: int
+    external_id: str | None
+    workflow: str
+    workflow_version: int
+    state: str
+    content_sha256: str | None
+    content_purged: bool
+    model: str | None
+    model_version: str | None
+    ai_label: str | None
+    confidence: float | None
+    route: str | None
+    route_reasons: list[str]
+    threshold: float | None
+    qa_sample: bool
+    outcome: str | None
+    final_label: str | None
+    decided_by: str | None
+    decided_at: str | None
+    override: bool | None
+    comment: str | None
+    created_at: str
+
+
+def _iso_time(value: Any) -> Any:
+    """Only ISO 8601 text: pydantic would also read a number as seconds since 1970."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not text or text.lstrip("+-").replace(".", "", 1).isdigit():
+            raise ValueError("must be an ISO 8601 date or time, e.g. 2026-01-31T00:00:00Z")
+    return value
+
+
+#: A point in time in a query: ISO 8601 only.
+TimeQuery = Annotated[datetime | None, BeforeValidator(_iso_time)]

@@ -28,6 +28,8 @@ def workflow_public(view: workflow_service.WorkflowView) -> dict[str, Any]:
         "name": view.name,
         "version": view.version,
         "spec": view.spec.model_dump(mode="json"),
+        "paused": view.pause is not None,
+        "pause": view.pause.public() if view.pause is not None else None,
     }
 
 

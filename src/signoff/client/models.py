@@ -143,13 +143,24 @@ class TaskPublic(Model):
     outcome: str | None
     comment: str | None
     decided_at: str | None
+    group: str | None = None
+    hold_expires_at: str | None = None
     item: ItemPublic | None = None
+
+
+class PausePublic(Model):
+    mode: str
+    reason: str | None
+    by: str | None
+    at: str | None
 
 
 class WorkflowPublic(Model):
     name: str
     version: int
     spec: dict[str, Any]
+    paused: bool = False
+    pause: PausePublic | None = None
 
 
 class WorkflowApplied(WorkflowPublic):
@@ -203,6 +214,7 @@ SCHEMAS: tuple[type[Model], ...] = (
     TaskSummary,
     ItemEventList,
     TaskPublic,
+    PausePublic,
     WorkflowPublic,
     WorkflowApplied,
     WorkflowList,

@@ -57,6 +57,13 @@ class EventKind(StrEnum):
     UNASSIGNED = "unassigned"
     GROUP_CHANGED = "group_changed"
     NOTIFIED = "notified"
+    # Compliance: retention purged an item's payload; a legal hold was set or released
+    # (item chain); an admin paused or resumed a workflow (system chain).
+    CONTENT_PURGED = "content_purged"
+    LEGAL_HOLD_SET = "legal_hold_set"
+    LEGAL_HOLD_RELEASED = "legal_hold_released"
+    WORKFLOW_PAUSED = "workflow_paused"
+    WORKFLOW_RESUMED = "workflow_resumed"
 
 
 #: Keys shorter than this are refused outside development (like the secret key).

@@ -179,3 +179,9 @@ class InvalidCheckpoint(SignoffError):
     """The audit checkpoint is not valid: altered, malformed or signed with another key."""
 
     code = "invalid_checkpoint"
+
+
+class WorkflowPaused(SignoffError):
+    """An admin paused this workflow: it accepts no items until it is resumed."""
+
+    code = "workflow_paused"

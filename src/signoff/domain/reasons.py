@@ -21,6 +21,7 @@ FIXED: dict[RouteReason, str] = {
         "too few reviewed items yet to learn a threshold, so every item is reviewed"
     ),
     RouteReason.NO_THRESHOLD: "this workflow sends every item to a person",
+    RouteReason.PAUSED: "an admin paused this workflow, so every item goes to a person",
 }
 
 #: Reasons with values in them: (pattern, words with the pattern's groups).

@@ -20,6 +20,7 @@ class RouteReason(StrEnum):
     QA_SAMPLE = "qa_sample"
     TOO_FEW_REVIEWED = "not enough reviewed items to set a threshold"
     NO_THRESHOLD = "no threshold: every item is reviewed"
+    PAUSED = "paused"
 
 
 def route(
@@ -73,3 +74,9 @@ def route(
     return Route(
         RouteKind.AUTO, (f"confidence {prediction.confidence:.2f} >= {threshold:.2f}",), threshold
     )
+
+
+def paused(verdict: Route) -> Route:
+    """The verdict while the workflow is paused: a person decides, `paused` first."""
+    reasons = tuple(r for r in verdict.reasons if r != RouteReason.PAUSED)
+    return Route(RouteKind.HUMAN, (RouteReason.PAUSED, *reasons), verdict.threshold)

@@ -40,6 +40,8 @@ TRANSITIONS: frozenset[tuple[ItemState, ItemState]] = frozenset(
 OPEN_STATES: frozenset[ItemState] = frozenset({S.RECEIVED, S.PROCESSING, S.IN_REVIEW})
 DECIDED_STATES: frozenset[ItemState] = frozenset({S.APPROVED, S.REJECTED})
 FINAL_STATES: frozenset[ItemState] = frozenset({S.APPROVED, S.REJECTED, S.ARCHIVED, S.CANCELLED})
+#: Items retention may purge: decided, or archived after their decision.
+PURGEABLE_STATES: frozenset[ItemState] = frozenset({S.APPROVED, S.REJECTED, S.ARCHIVED})
 
 
 def is_allowed(source: ItemState, target: ItemState) -> bool:

@@ -54,6 +54,19 @@ def parse_archive_age(text: str) -> timedelta:
     return age
 
 
+#: Retention bounds: shorter than an hour would purge items before anyone could export them.
+MIN_RETENTION = timedelta(hours=1)
+MAX_RETENTION = MAX_ARCHIVE_AGE
+
+
+def parse_retention(text: str) -> timedelta:
+    """A content retention period within its bounds (1h to 3650d)."""
+    age = parse_duration(text)
+    if not MIN_RETENTION <= age <= MAX_RETENTION:
+        raise ValueError(f"{text!r} is out of range: between 1h and 3650d")
+    return age
+
+
 class EntityType(_Strict):
     """An entity type the AI step extracts; `patterns` drive the built-in extractor."""
 
@@ -238,12 +251,32 @@ class WorkflowSpec(_Strict):
         description="Archive decided items this long after the decision (e.g. 30d)",
     )
 
+    retain_content_for: str | None = Field(
+        default=None,
+        max_length=20,
+        description=(
+            "Purge decided items' content and metadata this long after the decision "
+            "(e.g. 90d); the content hash, decision and audit trail stay"
+        ),
+    )
+
     @field_validator("archive_after")
     @classmethod
     def _archive_after_bounded(cls, value: str | None) -> str | None:
         if value is not None:
             parse_archive_age(value)
         return value
+
+    @field_validator("retain_content_for")
+    @classmethod
+    def _retention_bounded(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_retention(value)
+        return value
+
+    def retention(self) -> timedelta | None:
+        """How long decided items keep their content (None: for ever)."""
+        return parse_retention(self.retain_content_for) if self.retain_content_for else None
 
     def archive_age(self) -> timedelta | None:
         """How long decided items stay before the workers archive them (None: never)."""

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from signoff.domain import audit as audit_rules
-from signoff.domain import errors, limits
+from signoff.domain import compliance, errors, limits
 from signoff.domain.states import ItemState
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
@@ -81,6 +81,13 @@ def submit_items(
         for index, item in enumerate(new_items):
             check_item(item, ctx.settings.limits.max_item_bytes, prefix=f"items.{index}.")
     view = workflow_service.get_workflow(ctx, workflow)
+    if view.pause is not None and view.pause.mode is compliance.PauseMode.REFUSE:
+        raise errors.WorkflowPaused(
+            f"workflow {view.name!r} is paused"
+            + (f": {view.pause.reason}" if view.pause.reason else "")
+            + "; it accepts no items until an admin resumes it",
+            paused={"workflow": view.name, **view.pause.public()},
+        )
     now = ctx.clock.now()
     # Only a keyed request can be replayed, so only its body needs a fingerprint.
     hashes = [request_hash(i) if i.idempotency_key else None for i in new_items]
@@ -128,6 +135,7 @@ def _insert(
                 "workflow_version": version,
                 "external_id": item.external_id,
                 "content": item.content,
+                "content_hash": compliance.content_hash(item.content),
                 "metadata": item.metadata or {},
                 "state": ItemState.RECEIVED.value,
                 "idempotency_key": item.idempotency_key,

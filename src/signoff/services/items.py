@@ -241,10 +241,10 @@ def item_events(ctx: Context, principal: Principal, item_id: int) -> dict[str, A
     with ctx.sessions() as session:
         events = audit.list_item_events(session, item_id)
         task_rows = tasks.list_tasks_for_item(session, item_id)
-    return _trail(row, events, task_rows, (row.audit_seq, row.audit_hash), ctx.audit_keys)
+    return trail_of(row, events, task_rows, (row.audit_seq, row.audit_hash), ctx.audit_keys)
 
 
-def _trail(
+def trail_of(
     row: Any,
     events: list[Any],
     task_rows: list[Any],
@@ -344,7 +344,7 @@ def open_item_page(
         row=row,
         workflow=str(workflow.name),
         item=item_public(row, str(workflow.name)),
-        trail=_trail(row, events, task_rows, head, ctx.audit_keys),
+        trail=trail_of(row, events, task_rows, head, ctx.audit_keys),
         task_rows=task_rows,
         emails=emails,
     )

@@ -21,7 +21,14 @@ from signoff.domain.prediction import Prediction, Route
 from signoff.domain.review_ops import NotifyEvent
 from signoff.domain.states import ItemState, RouteKind, TaskStatus
 from signoff.domain.workflow import WorkflowSpec
-from signoff.services import assignment, calibration, decisions, notifications, training
+from signoff.services import (
+    assignment,
+    calibration,
+    decisions,
+    notifications,
+    stop_switch,
+    training,
+)
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.storage import engine, items, state, tasks
@@ -277,10 +284,12 @@ def record_results(
     """
     now = ctx.clock.now()
     thresholds: dict[int, float | None] = {}
+    # Read for every batch, from the database: a pause reaches this worker within one batch.
+    paused = set(stop_switch.pauses(ctx, sorted({w.workflow_id for w, _s, _p in results})))
     outcomes: list[_Outcome] = []
     for w, spec, prediction in results:
         try:
-            outcomes.append(_outcome_for(ctx, owner, w, spec, prediction, thresholds, now))
+            outcomes.append(_outcome_for(ctx, owner, w, spec, prediction, thresholds, now, paused))
         except Exception as exc:
             log.exception("action=route_failed item_id=%s", w.item_id)
             outcomes.append(_failed_outcome(owner, w, spec, exc, now))
@@ -314,6 +323,7 @@ def _outcome_for(
     prediction: Prediction,
     thresholds: dict[int, float | None],
     now: datetime,
+    paused: set[int],
 ) -> _Outcome:
     if w.workflow_id not in thresholds:
         thresholds[w.workflow_id] = calibration.threshold_in_force(ctx, w.workflow_id, spec)
@@ -325,6 +335,8 @@ def _outcome_for(
         threshold=thresholds[w.workflow_id],
         labels=spec.labels,
     )
+    if w.workflow_id in paused:
+        verdict = routing.paused(verdict)
     change = _change_for(owner, w, spec, prediction, verdict, now)
     if verdict.kind is not RouteKind.HUMAN:
         return _Outcome(change, None, decided_in=(spec, w.workflow_id))

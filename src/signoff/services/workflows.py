@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from signoff.domain import audit as audit_rules
-from signoff.domain import errors
+from signoff.domain import compliance, errors
 from signoff.domain import workflow as wf
 from signoff.services import outbound_checks
 from signoff.services.context import Context
@@ -23,6 +24,35 @@ class WorkflowView:
     version: int
     spec: wf.WorkflowSpec
     source: str
+    #: The stop switch, read with the workflow row (never cached): None while running.
+    pause: Pause | None = None
+
+
+@dataclass(frozen=True)
+class Pause:
+    """An admin's pause of a workflow: what it does, why, who and when."""
+
+    mode: compliance.PauseMode
+    reason: str | None
+    by: str | None
+    at: datetime | None
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode.value,
+            "reason": self.reason,
+            "by": self.by,
+            "at": self.at.isoformat() if self.at else None,
+        }
+
+
+def pause_of(row: Any) -> Pause | None:
+    """The pause recorded on a workflow row, or None."""
+    if row.paused_mode is None:
+        return None
+    return Pause(
+        compliance.PauseMode(row.paused_mode), row.paused_reason, row.paused_by, row.paused_at
+    )
 
 
 def apply_workflow(
@@ -96,6 +126,7 @@ def get_workflow(ctx: Context, name: str) -> WorkflowView:
             row.current_version,
             _spec(ctx, row.id, row.current_version, version.spec),
             version.source,
+            pause_of(row),
         )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from signoff.domain.states import DECIDED_STATES, ItemState
+from signoff.domain.states import DECIDED_STATES, PURGEABLE_STATES, ItemState
 from signoff.storage import tables as t
 
 
@@ -218,3 +218,73 @@ def list_items_by_id(session: Session, ids: list[int]) -> list[Any]:
     if not ids:
         return []
     return list(session.execute(sa.select(t.items).where(t.items.c.id.in_(list(ids)))))
+
+
+def list_purgeable(
+    session: Session, workflow_id: int, decided_before: datetime, limit: int
+) -> list[Any]:
+    """Decided items whose content is still stored, not on hold, decided before the cutoff."""
+    query = (
+        sa.select(t.items.c.id, t.items.c.content, t.items.c.content_hash)
+        .where(
+            t.items.c.workflow_id == workflow_id,
+            t.items.c.decided_at < decided_before,
+            t.items.c.state.in_([s.value for s in PURGEABLE_STATES]),
+            t.items.c.content_purged_at.is_(None),
+            t.items.c.legal_hold_at.is_(None),
+        )
+        .order_by(t.items.c.decided_at, t.items.c.id)
+        .limit(limit)
+    )
+    return list(session.execute(query))
+
+
+def list_decided_page(
+    session: Session,
+    workflow_id: int,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    after: tuple[datetime, int] | None,
+    limit: int,
+) -> list[Any]:
+    """One page of a workflow's decided items in (decided_at, id) order, keyset-paged."""
+    c = t.items.c
+    where = [c.workflow_id == workflow_id, c.decided_at.is_not(None)]
+    if since is not None:
+        where.append(c.decided_at >= since)
+    if until is not None:
+        where.append(c.decided_at < until)
+    if after is not None:
+        where.append(
+            sa.or_(c.decided_at > after[0], sa.and_(c.decided_at == after[0], c.id > after[1]))
+        )
+    query = (
+        sa.select(
+            c.id,
+            c.external_id,
+            c.state,
+            c.workflow_version,
+            c.content_hash,
+            c.content,
+            c.content_purged_at,
+            c.ai_label,
+            c.confidence,
+            c.prediction,
+            c.route,
+            c.route_reasons,
+            c.threshold,
+            c.qa_sample,
+            c.outcome,
+            c.final_label,
+            c.decided_by,
+            c.decided_at,
+            c.comment,
+            c.override,
+            c.created_at,
+        )
+        .where(*where)
+        .order_by(c.decided_at, c.id)
+        .limit(limit)
+    )
+    return list(session.execute(query))

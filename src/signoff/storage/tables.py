@@ -36,6 +36,11 @@ workflows = sa.Table(
     sa.Column("current_version", sa.Integer, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # Stop switch (0007): set while an admin has paused the workflow (mode None: running).
+    sa.Column("paused_mode", sa.String(16), nullable=True),
+    sa.Column("paused_reason", sa.Text, nullable=True),
+    sa.Column("paused_by", sa.String(255), nullable=True),
+    sa.Column("paused_at", UTCDateTime, nullable=True),
 )
 
 workflow_versions = sa.Table(
@@ -133,6 +138,12 @@ items = sa.Table(
     # Head of this item's hash chain; guarded updates compare audit_seq.
     sa.Column("audit_seq", sa.Integer, nullable=False, server_default="0"),
     sa.Column("audit_hash", sa.String(64), nullable=False, server_default=""),
+    # Compliance (0007): sha256 of the canonical content JSON (kept when the content is
+    # purged), when retention purged the payload, and a legal hold that stops the purge.
+    sa.Column("content_hash", sa.String(64), nullable=True),
+    sa.Column("content_purged_at", UTCDateTime, nullable=True),
+    sa.Column("legal_hold_at", UTCDateTime, nullable=True),
+    sa.Column("legal_hold_by", sa.String(255), nullable=True),
     sa.UniqueConstraint("workflow_id", "idempotency_key", name="uq_items_workflow_idempotency"),
     sa.Index("ix_items_state_lease", "state", "lease_expires_at"),
     sa.Index("ix_items_workflow_state", "workflow_id", "state"),

@@ -76,3 +76,45 @@ def create_version(
         .where(t.workflows.c.id == workflow_id)
         .values(current_version=version, updated_at=now)
     )
+
+
+def update_pause(
+    session: Session,
+    workflow_id: int,
+    *,
+    mode: str | None,
+    reason: str | None,
+    by: str | None,
+    at: datetime | None,
+) -> None:
+    """Set (mode given) or clear (mode None) a workflow's pause."""
+    session.execute(
+        sa.update(t.workflows)
+        .where(t.workflows.c.id == workflow_id)
+        .values(paused_mode=mode, paused_reason=reason, paused_by=by, paused_at=at)
+    )
+
+
+def read_pauses(session: Session, workflow_ids: list[int]) -> dict[int, Any]:
+    """The pause columns of these workflows, by id."""
+    rows = session.execute(
+        sa.select(
+            t.workflows.c.id,
+            t.workflows.c.paused_mode,
+            t.workflows.c.paused_reason,
+            t.workflows.c.paused_by,
+            t.workflows.c.paused_at,
+        ).where(t.workflows.c.id.in_(workflow_ids))
+    )
+    return {r.id: r for r in rows}
+
+
+def list_paused(session: Session) -> list[Any]:
+    """The workflows an admin paused, by name."""
+    return list(
+        session.execute(
+            sa.select(t.workflows)
+            .where(t.workflows.c.paused_mode.is_not(None))
+            .order_by(t.workflows.c.name)
+        )
+    )

@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from signoff.domain import access, errors
+from signoff.domain import access, compliance, errors
 from signoff.domain.states import Role
 from signoff.domain.workflow import RoutingMode
-from signoff.services import calibration, users
+from signoff.services import calibration, stop_switch, users
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.ui import render, security
@@ -113,6 +113,41 @@ def apply_workflow(
         f"Workflow {name} is now version {view.version}." if created else "Nothing changed.",
         "success" if created else "info",
     )
+    return RedirectResponse(f"/ui/admin/workflows/{name}", 303)
+
+
+@router.post("/workflows/{name}/pause")
+def pause_workflow(
+    name: str,
+    request: Request,
+    ctx: CtxDep,
+    principal: security.AdminUI,
+    form: security.FormDep,
+) -> Response:
+    """The stop switch's button: pause in the chosen mode, with an optional reason."""
+    try:
+        mode = compliance.PauseMode(form.get("mode", ""))
+    except ValueError:
+        raise errors.ValidationFailed(
+            "mode: choose refuse or all_to_people", field="mode"
+        ) from None
+    reason = form.get("reason", "").strip() or None
+    stop_switch.pause_workflow(ctx, name, mode, reason, principal.actor)
+    security.flash(request, f"Workflow {name} is paused.", "info")
+    return RedirectResponse(f"/ui/admin/workflows/{name}", 303)
+
+
+@router.post("/workflows/{name}/resume")
+def resume_workflow(
+    name: str,
+    request: Request,
+    ctx: CtxDep,
+    principal: security.AdminUI,
+    form: security.FormDep,
+) -> Response:
+    """Lift the pause."""
+    stop_switch.resume_workflow(ctx, name, principal.actor)
+    security.flash(request, f"Workflow {name} is running again.", "success")
     return RedirectResponse(f"/ui/admin/workflows/{name}", 303)
 
 

@@ -12,8 +12,8 @@ from signoff.domain import audit as audit_rules
 from signoff.domain import reasons
 from signoff.domain.states import Role, TaskStatus
 from signoff.domain.workflow import WorkflowSpec
+from signoff.services import compliance, review, users
 from signoff.services import items as item_service
-from signoff.services import review, users
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.ui import highlight, render, security
@@ -252,3 +252,14 @@ def item_response(
 def item_page(item_id: int, request: Request, ctx: CtxDep, principal: security.UserDep) -> Response:
     """Any role may open an item of a workflow they can see; the view is audited."""
     return item_response(request, ctx, principal, item_id, record_view=True)
+
+
+@router.get("/items/{item_id}/record")
+def item_record_page(
+    item_id: int, request: Request, ctx: CtxDep, principal: security.OverseerUI
+) -> Response:
+    """The printable compliance record (admins and auditors); reading it is not a view."""
+    record = compliance.item_record(ctx, principal, item_id)
+    return render.render(
+        request, "item_record.html", {"title": f"Record of item {item_id}", "r": record}
+    )

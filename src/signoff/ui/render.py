@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 from markdown_it import MarkdownIt
 
 from signoff.domain.states import Role
+from signoff.services import stop_switch
 from signoff.services.users import Principal
 from signoff.ui import security
 
@@ -163,9 +164,20 @@ def render(
         "csrf_token": security.csrf_token(request),
         "flashes": security.pop_flashes(request),
         "title": None,
+        "paused_workflows": _paused(request, principal),
     }
     values.update(context or {})
     return templates.TemplateResponse(request, name, values, status_code=status, headers=headers)
+
+
+def _paused(request: Request, principal: Principal | None) -> list[Any]:
+    """The paused workflows the signed-in user may see, for the layout's banner."""
+    if principal is None:
+        return []
+    ctx = getattr(request.app.state, "ctx", None)
+    if ctx is None:
+        return []
+    return [(n, p) for n, p in stop_switch.list_paused(ctx) if principal.may_access(n)]
 
 
 def error_page(request: Request, status: int, body: dict[str, Any]) -> Response:

@@ -10,7 +10,7 @@ import threading
 import uuid
 from collections.abc import Callable
 
-from signoff.services import delivery, digests, processing, timers, training
+from signoff.services import delivery, digests, processing, retention, timers, training
 from signoff.services import items as item_service
 from signoff.services.context import Context
 
@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 
 class WorkerPool:
-    """AI-step threads, an outbox sender, a digest loop, an archiver and SLA timers, supervised.
+    """AI-step threads, an outbox sender, digests, an archiver, SLA timers and a retention
+    sweep, supervised.
 
     Each loop survives whatever one round raises (provider code may even raise
     SystemExit); a thread that dies anyway is started again by the supervisor.
@@ -48,6 +49,7 @@ class WorkerPool:
             self._spawn("retrain", self._retrain)
         self._spawn("archive", self._archive)
         self._spawn("timers", self._timers)
+        self._spawn("retention", self._retention)
         self._supervisor = threading.Thread(
             target=self._supervise, name="signoff-supervisor", daemon=True
         )
@@ -148,6 +150,16 @@ class WorkerPool:
             # A full batch means more are due: sweep again at once instead of waiting.
             if result is None or max(result.fired.values()) < self.ctx.settings.timers.batch_size:
                 self.stop_event.wait(every)
+
+    def _retention(self) -> None:
+        """Purge the content of decided items past their workflow's `retain_content_for`."""
+        every = self.ctx.settings.worker.retention_interval_seconds
+        while not self.stop_event.is_set():
+            try:
+                retention.purge_due(self.ctx, f"worker:{self.name}")
+            except BaseException:
+                log.exception("action=retention_error")
+            self.stop_event.wait(every)
 
     def stop(self, timeout: float = 10.0) -> None:
         self.stop_event.set()
