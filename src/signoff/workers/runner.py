@@ -18,8 +18,7 @@ log = logging.getLogger(__name__)
 
 
 class WorkerPool:
-    """AI-step threads, an outbox sender, digests, an archiver, SLA timers and a retention
-    sweep, supervised.
+    """AI-step threads, an outbox sender, digests, archiving, SLA timers, retention: supervised.
 
     Each loop survives whatever one round raises (provider code may even raise
     SystemExit); a thread that dies anyway is started again by the supervisor.
