@@ -112,6 +112,11 @@ class PredictionPublic(BaseModel):
     scores: dict[str, float]
     confidence_method: str | None
     error: str | None
+    explanation: dict[str, Any] | None = Field(
+        default=None,
+        description="Why the model said so: `terms` (the built-in model's top contributing "
+        "terms with their weights) and/or `rationale` (an LLM's words); never the confidence",
+    )
 
 
 class RoutePublic(BaseModel):

@@ -46,6 +46,7 @@ class PredictionPublic(Model):
     scores: dict[str, float]
     confidence_method: str | None
     error: str | None
+    explanation: dict[str, Any] | None = None
 
 
 class RoutePublic(Model):

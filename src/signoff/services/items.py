@@ -52,6 +52,7 @@ def item_public(row: Any, workflow: str) -> dict[str, Any]:
             "scores": p.get("scores") or {},
             "confidence_method": p.get("confidence_method"),
             "error": p.get("error"),
+            "explanation": p.get("explanation"),
         }
     route = None
     if row.route is not None:

@@ -160,6 +160,15 @@ def _review_form(
     }
 
 
+def model_terms(item: dict[str, Any]) -> list[str]:
+    """The terms the built-in model says led to its label (none for other models)."""
+    explanation = (item.get("prediction") or {}).get("explanation") or {}
+    terms = explanation.get("terms") if isinstance(explanation, dict) else None
+    if not isinstance(terms, list):
+        return []
+    return [str(t["term"]) for t in terms if isinstance(t, dict) and isinstance(t.get("term"), str)]
+
+
 def task_clock(ctx: Context) -> security.TaskClock:
     return security.TaskClock(ctx.settings)
 
@@ -214,7 +223,7 @@ def item_response(
             "spec": spec,
             "text": text,
             "reasons": reasons.describe_all(route.get("reasons")),
-            "segments": highlight.segments(text, shown or [], types),
+            "segments": highlight.segments(text, shown or [], types, model_terms(item)),
             "legend": [
                 (t, highlight.tone_of(t, types))
                 for t in dict.fromkeys([str(e.get("type")) for e in shown or []])
