@@ -64,6 +64,7 @@ class DecisionPublic(Model):
     comment: str | None
     decided_at: str
     override: bool | None
+    fields: dict[str, Any] = {}
 
 
 class ItemPublic(Model):

@@ -61,7 +61,8 @@ def item_public(row: Any, workflow: str) -> dict[str, Any]:
     if row.decided_at is not None:
         decision = {
             "outcome": row.outcome,
-            "labels": [row.final_label] if row.final_label else [],
+            "labels": row.final_labels or ([row.final_label] if row.final_label else []),
+            "fields": row.final_fields or {},
             "label": row.final_label,
             "entities": row.final_entities or [],
             "decided_by": row.decided_by,

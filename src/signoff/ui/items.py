@@ -150,6 +150,12 @@ def _review_form(
         "labels": spec.labels,
         "ai_label": ai_label,
         "label": (form or {}).get("label", ai_label or ""),
+        "multi": spec.labels_mode == "multi",
+        "chosen": chosen_labels(spec, form) if form is not None else [ai_label] if ai_label else [],
+        "fields": [
+            {"spec": f, "value": (form or {}).get(f"field_{f.name}", "")}
+            for f in spec.review.fields
+        ],
         "outcomes": _outcome_buttons(spec),
         "entity_types": [e.type for e in spec.entities],
         "entities": entities,
@@ -157,6 +163,20 @@ def _review_form(
         "new_text": (form or {}).get("ent_new_text", ""),
         "comment": (form or {}).get("comment", ""),
         "comment_rules": spec.review.require_comment_on,
+    }
+
+
+def chosen_labels(spec: WorkflowSpec, form: dict[str, str]) -> list[str]:
+    """The labels a review form picked: one select, or a checkbox per label (multi)."""
+    if spec.labels_mode != "multi":
+        return [form["label"]] if form.get("label") else []
+    return [lab for i, lab in enumerate(spec.labels) if form.get(f"label_{i}") == "1"]
+
+
+def field_values(spec: WorkflowSpec, form: dict[str, str]) -> dict[str, str]:
+    """The review fields' raw form values (validated and typed by the decision service)."""
+    return {
+        f.name: form[f"field_{f.name}"] for f in spec.review.fields if f"field_{f.name}" in form
     }
 
 
