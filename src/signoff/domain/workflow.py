@@ -187,10 +187,14 @@ class ReviewSpec(_Strict):
         if self.sla_hours is not None and self.sla.due_in is not None:
             raise ValueError("set either sla_hours or sla.due_in, not both")
         review_fields.check_unique(self.fields)
-        margin = parse_duration(self.order_margin)
-        if not timedelta(0) <= margin <= timedelta(hours=MAX_HOURS):
-            raise ValueError("order_margin must be between 0s and 366d")
         return self
+
+    @field_validator("order_margin")
+    @classmethod
+    def _margin_bounded(cls, value: str) -> str:
+        if not timedelta(0) <= parse_duration(value) <= timedelta(hours=MAX_HOURS):
+            raise ValueError("must be between 0s and 366d")
+        return value
 
     def margin(self) -> timedelta:
         """How close to its due time a task is at risk (and keeps due order)."""
