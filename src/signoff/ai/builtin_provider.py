@@ -35,7 +35,10 @@ class BuiltinProvider:
         refresh_seconds: float = REFRESH_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         scorer: model_process.ModelProcess | None = None,
+        name: str = MODEL_NAME,
     ) -> None:
+        # `transformers` reuses this provider: the same calibrated model, another featurizer.
+        self.name = name
         self.spec = spec
         self._store = store
         self._refresh_seconds = refresh_seconds
@@ -66,7 +69,7 @@ class BuiltinProvider:
             # Cold start (or a model whose labels the workflow no longer has): no
             # label, no confidence, so routing sends the item to a person.
             return [
-                Prediction(label=None, confidence=None, model=MODEL_NAME, entities=e) for e in found
+                Prediction(label=None, confidence=None, model=self.name, entities=e) for e in found
             ]
         texts = [item.text for item in items]
         try:
@@ -94,7 +97,7 @@ class BuiltinProvider:
             Prediction(
                 label=model.labels[b],
                 confidence=float(row[b]),
-                model=MODEL_NAME,
+                model=self.name,
                 model_version=version,
                 entities=e,
                 scores=dict(zip(model.labels, row.tolist(), strict=True)),

@@ -31,7 +31,9 @@ class FieldType(StrEnum):
 class ReviewField(Strict):
     """One input on the review form: its value is validated on decide and kept with it."""
 
-    name: str = Field(pattern=FIELD_NAME, description="Key of the value in the decision")
+    name: str = Field(
+        pattern=FIELD_NAME, max_length=64, description="Key of the value in the decision"
+    )
     type: FieldType = Field(description="text, number, choice or date (YYYY-MM-DD)")
     label: str | None = Field(default=None, max_length=100, description="Shown on the form")
     required: bool = Field(default=False, description="A decision without a value is refused")

@@ -20,7 +20,7 @@ from signoff.storage import audit, engine, learning, models
 
 log = logging.getLogger(__name__)
 
-LEARNING_PROVIDERS = {"builtin"}
+LEARNING_PROVIDERS = {"builtin", "transformers"}
 
 
 class ModelStore:
