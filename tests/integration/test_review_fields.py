@@ -240,3 +240,24 @@ def test_the_review_form_shows_typed_inputs_and_refuses_a_bad_value_naming_it(
     }
     shown = client.get(f"/ui/items/{task['item_id']}").text
     assert 'data-field="amount_due">12<' in shown and "theft, other" in shown
+
+
+def test_the_python_client_decides_with_labels_and_fields(
+    app: Any, ctx: Context, keys: Keys, receiver: Receiver
+) -> None:
+    from signoff.client import ApiError, Client
+    from tests.live_server import serve
+
+    with serve(app) as url, Client(url, keys.admin) as admin, Client(url, keys.reviewer) as rev:
+        admin.apply_workflow("claims", WORKFLOW.format(url=receiver.url))
+        item = admin.submit("claims", {"text": "hail", "label": "damage", "confidence": 0.4})
+        processing.process_batch(ctx, "w", processing.ProviderCache(ctx), 10)
+        task = rev.claim("claims")
+        assert task is not None
+        with pytest.raises(ApiError) as refused:
+            rev.decide(task["id"], "approved", fields={"amount_due": -1})
+        assert refused.value.status == 422 and "fields.amount_due" in str(refused.value)
+        rev.decide(task["id"], "approved", labels=["damage", "other"], fields={"amount_due": 300})
+        decision = admin.get(item["id"])["decision"]
+        assert decision["labels"] == ["damage", "other"]
+        assert decision["fields"] == {"amount_due": 300}
