@@ -189,7 +189,7 @@ def eval_command(
         raise errors.ValidationFailed(f"no such file: {workflow_file}")
     spec = wf.load_workflow_text(workflow_file.read_text())
     if order is not None:
-        review_spec = spec.review.model_copy(update={"order": order})
+        review_spec = spec.review.model_copy(update={"order": order.value})
         spec = spec.model_copy(update={"review": review_spec})
     examples = load_examples(file, limit, skip_unstorable=True)
     with tempfile.TemporaryDirectory(prefix="signoff-eval-") as tmp:
@@ -216,7 +216,7 @@ def eval_command(
     summary = result.summary()
     summary["wall_seconds"] = round(elapsed, 2)
     summary["workflow"] = spec.name
-    summary["order"] = spec.review.order.value
+    summary["order"] = str(spec.review.order)
     summary["reviews_per_batch"] = reviews_per_batch
     table = Table(
         "items", "automation", "auto error", "human reviews", "model accuracy", "threshold"

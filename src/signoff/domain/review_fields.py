@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from datetime import date
-from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -21,20 +20,15 @@ MAX_NUMBER = 1e15
 MAX_TEXT_VALUE = 10_000
 
 
-class FieldType(StrEnum):
-    TEXT = "text"
-    NUMBER = "number"
-    CHOICE = "choice"
-    DATE = "date"
-
-
 class ReviewField(Strict):
     """One input on the review form: its value is validated on decide and kept with it."""
 
     name: str = Field(
         pattern=FIELD_NAME, max_length=64, description="Key of the value in the decision"
     )
-    type: FieldType = Field(description="text, number, choice or date (YYYY-MM-DD)")
+    type: Literal["text", "number", "choice", "date"] = Field(
+        description="text, number, choice or date (YYYY-MM-DD)"
+    )
     label: str | None = Field(default=None, max_length=100, description="Shown on the form")
     required: bool = Field(default=False, description="A decision without a value is refused")
     choices: list[Short] | None = Field(
@@ -55,18 +49,16 @@ class ReviewField(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> ReviewField:
-        if self.type is FieldType.CHOICE:
+        if self.type == "choice":
             if not self.choices:
                 raise ValueError(f"field {self.name!r}: a choice field needs choices")
             if len(set(self.choices)) != len(self.choices):
                 raise ValueError(f"field {self.name!r}: choices must be unique")
         elif self.choices is not None:
             raise ValueError(f"field {self.name!r}: only a choice field has choices")
-        if self.type in (FieldType.CHOICE, FieldType.DATE) and (
-            self.min is not None or self.max is not None
-        ):
+        if self.type in ("choice", "date") and (self.min is not None or self.max is not None):
             raise ValueError(f"field {self.name!r}: min and max apply to number and text fields")
-        if self.type is FieldType.TEXT and any(
+        if self.type == "text" and any(
             b is not None and (b < 0 or b > MAX_TEXT_VALUE or b != int(b))
             for b in (self.min, self.max)
         ):
@@ -123,11 +115,11 @@ def _text(spec: ReviewField, value: Any) -> str:
 
 
 def _one_value(spec: ReviewField, value: Any) -> Any:
-    if spec.type is FieldType.NUMBER:
+    if spec.type == "number":
         return _number(spec, value)
-    if spec.type is FieldType.TEXT:
+    if spec.type == "text":
         return _text(spec, value)
-    if spec.type is FieldType.CHOICE:
+    if spec.type == "choice":
         if not isinstance(value, str) or value not in (spec.choices or []):
             raise _refuse(spec.name, f"must be one of {spec.choices}")
         return value

@@ -157,8 +157,8 @@ class ReviewSpec(_Strict):
         default=False,
         description="Reviewers with a password sign in before deciding from a message's link",
     )
-    order: review_order.QueueOrder = Field(
-        default=review_order.QueueOrder.DUE,
+    order: Literal["due", "uncertainty", "rarest_label"] = Field(
+        default="due",
         description="Queue order: due, or uncertainty / rarest_label among tasks not at risk",
     )
     order_margin: str = Field(
@@ -195,6 +195,10 @@ class ReviewSpec(_Strict):
         if not timedelta(0) <= parse_duration(value) <= timedelta(hours=MAX_HOURS):
             raise ValueError("must be between 0s and 366d")
         return value
+
+    def queue_order(self) -> review_order.QueueOrder:
+        """The queue order as the enum the ordering rules take."""
+        return review_order.QueueOrder(self.order)
 
     def margin(self) -> timedelta:
         """How close to its due time a task is at risk (and keeps due order)."""

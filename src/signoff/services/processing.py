@@ -336,7 +336,7 @@ def _outcome_for(
     due = now + due_in if due_in is not None else None
     target = assignment_rules.target_for(spec.review.assignment, prediction.label, w.metadata)
     row = _task_row(w, now, due, target)
-    order = spec.review.order
+    order = spec.review.queue_order()
     if order is not review_order.QueueOrder.DUE:
         counts = None
         if order is review_order.QueueOrder.RAREST_LABEL:
