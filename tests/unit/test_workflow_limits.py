@@ -14,7 +14,7 @@ import pydantic
 import pytest
 
 from signoff.ai import http_provider, openai_provider, resilience
-from signoff.domain import errors, patterns, yaml_source
+from signoff.domain import errors, patterns, review_fields, yaml_source
 from signoff.domain import workflow as wf
 
 MINIMAL: dict[str, Any] = {"name": "t", "labels": ["a", "b"]}
@@ -23,6 +23,7 @@ HOSTILE_NUMBERS = [math.inf, -math.inf, math.nan, 1e300, 10**30]
 LIST_ITEMS: dict[type[pydantic.BaseModel], dict[str, Any]] = {
     wf.EntityType: {"type": "x"},
     wf.MetadataRule: {"field": "f"},
+    review_fields.ReviewField: {"name": "n", "type": "number"},
 }
 
 

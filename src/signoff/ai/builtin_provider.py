@@ -6,10 +6,11 @@ import importlib.util
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from signoff.ai import entities, learner, model_process
+from signoff.ai import entities, explanation, learner, model_process
 from signoff.ai.base import AiInput, ModelStore, ProviderContext
 from signoff.domain import errors
 from signoff.domain.prediction import Prediction
@@ -34,7 +35,10 @@ class BuiltinProvider:
         refresh_seconds: float = REFRESH_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         scorer: model_process.ModelProcess | None = None,
+        name: str = MODEL_NAME,
     ) -> None:
+        # `transformers` reuses this provider: the same calibrated model, another featurizer.
+        self.name = name
         self.spec = spec
         self._store = store
         self._refresh_seconds = refresh_seconds
@@ -45,6 +49,7 @@ class BuiltinProvider:
         self._model: learner.TrainedModel | None = None
         self._artifact: bytes | None = None
         self._scorer = scorer
+        self._explainer: explanation.TermExplainer | None = None
 
     def predict(self, item: AiInput) -> Prediction:
         return self.predict_batch([item])[0]
@@ -53,7 +58,7 @@ class BuiltinProvider:
         """One prediction per item, featurised and scored in one pass."""
         if not items:
             return []
-        version, model, artifact = self._current_model()
+        version, model, artifact, explainer = self._current_model()
         found = [entities.extract_entities(item.text, self.spec.entities) for item in items]
         allowed = (
             [i for i, label in enumerate(model.labels) if label in self.spec.labels]
@@ -64,14 +69,19 @@ class BuiltinProvider:
             # Cold start (or a model whose labels the workflow no longer has): no
             # label, no confidence, so routing sends the item to a person.
             return [
-                Prediction(label=None, confidence=None, model=MODEL_NAME, entities=e) for e in found
+                Prediction(label=None, confidence=None, model=self.name, entities=e) for e in found
             ]
+        texts = [item.text for item in items]
         try:
-            texts = [item.text for item in items]
+            features: Any = None
             if self._scorer is not None and version is not None and artifact is not None:
                 proba = self._scorer.predict_matrix(version, artifact, texts)
+                if explainer is not None:
+                    # TF-IDF rows are cheap; the explanation needs them here.
+                    features = model.featurizer.transform(texts)
             else:
-                proba = model.predict_matrix(texts)
+                features = model.featurizer.transform(texts)
+                proba = np.asarray(model.classifier.predict_proba(features))
         except errors.SignoffError:
             raise
         except Exception as exc:  # a broken artifact fails in many ways; none is retryable
@@ -87,18 +97,25 @@ class BuiltinProvider:
             Prediction(
                 label=model.labels[b],
                 confidence=float(row[b]),
-                model=MODEL_NAME,
+                model=self.name,
                 model_version=version,
                 entities=e,
                 scores=dict(zip(model.labels, row.tolist(), strict=True)),
                 confidence_method=method,
+                explanation=(
+                    explainer.explain(features[i], model.labels[b])
+                    if explainer is not None and features is not None
+                    else None
+                ),
             )
-            for row, b, e in zip(proba, best, found, strict=True)
+            for i, (row, b, e) in enumerate(zip(proba, best, found, strict=True))
         ]
 
     def _current_model(
         self,
-    ) -> tuple[str | None, learner.TrainedModel | None, bytes | None]:
+    ) -> tuple[
+        str | None, learner.TrainedModel | None, bytes | None, explanation.TermExplainer | None
+    ]:
         """The cached model, refreshed from the store at most once per interval."""
         with self._lock:
             now = self._clock()
@@ -106,7 +123,7 @@ class BuiltinProvider:
             if stale and self._store is not None:
                 self._refresh(self._store)
                 self._checked_at = now
-            return self._version, self._model, self._artifact
+            return self._version, self._model, self._artifact, self._explainer
 
     def _refresh(self, store: ModelStore) -> None:
         # A store may offer a cheap version probe; then the artifact is read only
@@ -118,7 +135,7 @@ class BuiltinProvider:
                 if version is not None and version == self._version:
                     return
                 if version is None:
-                    self._version, self._model = None, None
+                    self._version, self._model, self._explainer = None, None, None
                     return
             loaded = store.load_active_model(self.spec.name)
         except errors.SignoffError:
@@ -128,11 +145,12 @@ class BuiltinProvider:
                 f"cannot read the active model: {type(exc).__name__}", retryable=True
             ) from exc
         if loaded is None:
-            self._version, self._model = None, None
+            self._version, self._model, self._explainer = None, None, None
             return
         version, artifact = loaded
         if version != self._version or self._model is None:
             self._model = learner.TrainedModel.from_bytes(artifact)
+            self._explainer = explanation.explainer_for(self._model)
             self._artifact = artifact
             self._version = version
 

@@ -184,16 +184,17 @@ class EmbeddingFeaturizer:
 
 
 class _EmbeddingCorpus:
-    """All training texts embedded once; the featurizer has nothing to fit per split."""
+    """All training texts featurised once by a fixed featurizer (sentence embeddings, a
+    local classification model's scores): there is nothing to fit per split."""
 
-    def __init__(self, texts: Sequence[str], model_path: str) -> None:
-        self.featurizer = EmbeddingFeaturizer(model_path)
+    def __init__(self, texts: Sequence[str], featurizer: Any) -> None:
+        self.featurizer = featurizer
         self.vectors = self.featurizer.transform(texts)
 
-    def fit(self, rows: np.ndarray) -> EmbeddingFeaturizer:
+    def fit(self, rows: np.ndarray) -> Any:
         return self.featurizer
 
-    def matrix(self, featurizer: EmbeddingFeaturizer, rows: np.ndarray) -> np.ndarray:
+    def matrix(self, featurizer: Any, rows: np.ndarray) -> np.ndarray:
         selected: np.ndarray = self.vectors[rows]
         return selected
 
@@ -333,6 +334,7 @@ def train(
     *,
     seed: int = 0,
     embeddings_model_path: str | None = None,
+    featurizer: Any = None,
 ) -> TrainedModel:
     """Fit a calibrated classifier on labelled texts and measure it on held-out rows."""
     if len(texts) != len(labels):
@@ -345,11 +347,9 @@ def train(
         )
     started = time.perf_counter()
     y = np.asarray(labels, dtype=object)
-    corpus: Any = (
-        _EmbeddingCorpus(texts, embeddings_model_path)
-        if embeddings_model_path
-        else _TfidfCorpus(texts)
-    )
+    if featurizer is None and embeddings_model_path:
+        featurizer = EmbeddingFeaturizer(embeddings_model_path)
+    corpus: Any = _EmbeddingCorpus(texts, featurizer) if featurizer else _TfidfCorpus(texts)
     # Decide the calibration method once from all labels, so the figures describe
     # the same recipe as the model that is kept.
     wanted = "isotonic" if len(texts) >= ISOTONIC_MIN_LABELS else "sigmoid"
@@ -383,6 +383,14 @@ def train_for_workflow(
     spec: WorkflowSpec, texts: Sequence[str], labels: Sequence[str], *, seed: int = 0
 ) -> TrainedModel:
     """`train` with the featurizer the workflow's `ai.options` ask for."""
+    if spec.ai.provider == "transformers":
+        from signoff.ai import transformers_featurizer
+
+        model_path = spec.ai.options.get("model_path")
+        if not isinstance(model_path, str):
+            raise errors.ConfigError("ai.options.model_path must be a directory path")
+        featurizer = transformers_featurizer.PipelineFeaturizer(model_path)
+        return train(texts, labels, seed=seed, featurizer=featurizer)
     path = spec.ai.options.get("embeddings_model_path")
     if path is not None and not isinstance(path, str):
         raise errors.ConfigError("ai.options.embeddings_model_path must be a directory path")

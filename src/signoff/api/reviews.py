@@ -9,7 +9,6 @@ from fastapi import APIRouter, Response
 from signoff.api import errors as api_errors
 from signoff.api import schemas
 from signoff.api.deps import AdminDep, CtxDep, ReviewerDep
-from signoff.domain import errors
 from signoff.services import assignment, review
 from signoff.services import items as item_service
 
@@ -83,16 +82,15 @@ def decide(
     task_id: schemas.IdPath, body: schemas.DecisionCreate, ctx: CtxDep, principal: ReviewerDep
 ) -> dict[str, Any]:
     """Decide a task; a second decision on the same task answers 409."""
-    if body.labels and body.label and body.labels[0] != body.label:
-        raise errors.ValidationFailed("labels: conflicts with label", field="labels")
-    label = body.label or (body.labels[0] if body.labels else None)
     task = review.decide(
         ctx,
         principal,
         task_id,
         review.DecisionInput(
             outcome=body.outcome,
-            label=label,
+            label=body.label,
+            labels=body.labels,
+            fields=body.fields,
             entities=body.entities,
             comment=body.comment,
             time_on_task_ms=body.time_on_task_ms,

@@ -78,9 +78,19 @@ class GroupMembersAdd(_Body):
 
 class DecisionCreate(_Body):
     outcome: Text = Field(min_length=1, max_length=64)
-    labels: list[Text] | None = Field(default=None, max_length=1)
+    labels: list[Text] | None = Field(
+        default=None,
+        max_length=200,
+        description="The labels chosen; more than one only with `labels_mode: multi`",
+    )
     label: Text | None = None
     entities: list[dict[str, Any]] | None = None
+    fields: dict[str, Any] | None = Field(
+        default=None,
+        max_length=50,
+        description="Values of the workflow's `review.fields` by name (text, number, choice, "
+        "date as YYYY-MM-DD); refused with 422 naming `fields.<name>` when invalid",
+    )
     comment: Text | None = Field(default=None, max_length=10_000)
     time_on_task_ms: int | None = Field(default=None, ge=0, le=2**31 - 1)
 
@@ -117,6 +127,11 @@ class PredictionPublic(BaseModel):
     scores: dict[str, float]
     confidence_method: str | None
     error: str | None
+    explanation: dict[str, Any] | None = Field(
+        default=None,
+        description="Why the model said so: `terms` (the built-in model's top contributing "
+        "terms with their weights) and/or `rationale` (an LLM's words); never the confidence",
+    )
 
 
 class RoutePublic(BaseModel):
@@ -134,6 +149,9 @@ class DecisionPublic(BaseModel):
     comment: str | None
     decided_at: str
     override: bool | None
+    fields: dict[str, Any] = Field(
+        default_factory=dict, description="The values of the workflow's review fields"
+    )
 
 
 class ItemPublic(BaseModel):

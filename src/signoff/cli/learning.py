@@ -18,6 +18,7 @@ from rich.table import Table
 from signoff.cli.common import console, friendly, open_context
 from signoff.domain import errors, limits
 from signoff.domain import workflow as wf
+from signoff.domain.review_order import QueueOrder
 from signoff.services import calibration, evaluation, training
 from signoff.services import workflows as workflow_service
 from signoff.services.context import create_context
@@ -172,11 +173,24 @@ def eval_command(
     output: Annotated[Path | None, typer.Option(help="Write the figures as JSON here")] = None,
     limit: Annotated[int | None, typer.Option(help="Use only the first N examples")] = None,
     batch_size: Annotated[int, typer.Option(help="Items arriving together")] = 100,
+    order: Annotated[
+        QueueOrder | None,
+        typer.Option(help="Queue order to replay with (overrides the workflow's review.order)"),
+    ] = None,
+    reviews_per_batch: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="The reviewer decides at most N tasks after each batch (default: all)"
+        ),
+    ] = None,
 ) -> None:
     """Replay a labelled data set through the engine with a simulated reviewer."""
     if not workflow_file.is_file():
         raise errors.ValidationFailed(f"no such file: {workflow_file}")
     spec = wf.load_workflow_text(workflow_file.read_text())
+    if order is not None:
+        review_spec = spec.review.model_copy(update={"order": order.value})
+        spec = spec.model_copy(update={"review": review_spec})
     examples = load_examples(file, limit, skip_unstorable=True)
     with tempfile.TemporaryDirectory(prefix="signoff-eval-") as tmp:
         url = f"sqlite:///{tmp}/eval.db"
@@ -184,7 +198,8 @@ def eval_command(
         ctx = create_context(Settings(database_url=url))
         ctx.sync_training = True
         ctx.rng.seed(0)
-        workflow_service.apply_workflow(ctx, workflow_file.read_text(), "eval")
+        source = workflow_file.read_text() if order is None else spec.model_dump(mode="json")
+        workflow_service.apply_workflow(ctx, source, "eval")
         started = time.perf_counter()
         with _progress() as progress:
             task = progress.add_task("replaying", total=len(examples))
@@ -194,12 +209,15 @@ def eval_command(
                 examples,
                 batch_size=batch_size,
                 progress=lambda n: progress.advance(task, n),
+                reviews_per_batch=reviews_per_batch,
             )
         elapsed = time.perf_counter() - started
         ctx.close()
     summary = result.summary()
     summary["wall_seconds"] = round(elapsed, 2)
     summary["workflow"] = spec.name
+    summary["order"] = str(spec.review.order)
+    summary["reviews_per_batch"] = reviews_per_batch
     table = Table(
         "items", "automation", "auto error", "human reviews", "model accuracy", "threshold"
     )

@@ -296,12 +296,14 @@ def decide(
     entities: list[dict[str, Any]] | None = None,
     comment: str | None = None,
     time_on_task_ms: int | None = None,
+    fields: dict[str, Any] | None = None,
 ) -> Call[models.TaskPublic]:
     body = _drop_none(
         {
             "outcome": outcome,
             "label": label,
             "labels": labels,
+            "fields": fields,
             "entities": entities,
             "comment": comment,
             "time_on_task_ms": time_on_task_ms,

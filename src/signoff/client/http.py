@@ -180,6 +180,7 @@ class Client:
         labels: list[str] | None = None,
         entities: list[dict[str, Any]] | None = None,
         time_on_task_ms: int | None = None,
+        fields: dict[str, Any] | None = None,
     ) -> models.TaskPublic:
         """Reviewer: decide a task (ApiError 409 when it is already decided)."""
         call = calls.decide(
@@ -190,6 +191,7 @@ class Client:
             entities=entities,
             comment=comment,
             time_on_task_ms=time_on_task_ms,
+            fields=fields,
         )
         return _required(self._send(call))
 
@@ -335,6 +337,7 @@ class AsyncClient:
         labels: list[str] | None = None,
         entities: list[dict[str, Any]] | None = None,
         time_on_task_ms: int | None = None,
+        fields: dict[str, Any] | None = None,
     ) -> models.TaskPublic:
         call = calls.decide(
             task_id,
@@ -344,5 +347,6 @@ class AsyncClient:
             entities=entities,
             comment=comment,
             time_on_task_ms=time_on_task_ms,
+            fields=fields,
         )
         return _required(await self._send(call))

@@ -46,6 +46,7 @@ class PredictionPublic(Model):
     scores: dict[str, float]
     confidence_method: str | None
     error: str | None
+    explanation: dict[str, Any] | None = None
 
 
 class RoutePublic(Model):
@@ -63,6 +64,7 @@ class DecisionPublic(Model):
     comment: str | None
     decided_at: str
     override: bool | None
+    fields: dict[str, Any] = {}
 
 
 class ItemPublic(Model):

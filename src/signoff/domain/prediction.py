@@ -30,6 +30,9 @@ class Prediction:
     confidence_method: str | None = None
     raw: Any = None
     error: str | None = None
+    # Why the model said so: the built-in model's top terms, an LLM's rationale.
+    # Shown to reviewers; never an input to the confidence or the route.
+    explanation: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         # Written by hand: dataclasses.asdict deep-copies and is slow on the hot path.
@@ -52,6 +55,7 @@ class Prediction:
             "confidence_method": self.confidence_method,
             "raw": self.raw,
             "error": self.error,
+            "explanation": self.explanation,
         }
 
     @classmethod

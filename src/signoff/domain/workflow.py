@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from signoff.domain import errors, review_ops, spec_base, yaml_source
+from signoff.domain import errors, review_fields, review_ops, review_order, spec_base, yaml_source
 from signoff.domain import patterns as user_patterns
 from signoff.domain.spec_base import (
     MAX_ARCHIVE_AGE,
@@ -170,6 +170,20 @@ class ReviewSpec(_Strict):
         default=False,
         description="Reviewers with a password sign in before deciding from a message's link",
     )
+    order: Literal["due", "uncertainty", "rarest_label"] = Field(
+        default="due",
+        description="Queue order: due, or uncertainty / rarest_label among tasks not at risk",
+    )
+    order_margin: str = Field(
+        default="1h",
+        max_length=20,
+        description="A task due within this long is at risk and keeps due order (e.g. 1h)",
+    )
+    fields: list[review_fields.ReviewField] = Field(
+        default_factory=list,
+        max_length=review_fields.MAX_FIELDS,
+        description="Typed inputs (text, number, choice, date) a reviewer fills in with a decision",
+    )
 
     @model_validator(mode="after")
     def _outcomes_known(self) -> ReviewSpec:
@@ -185,7 +199,23 @@ class ReviewSpec(_Strict):
             raise ValueError(f"sla.on_timeout.outcome {timeout.outcome!r} is not one of outcomes")
         if self.sla_hours is not None and self.sla.due_in is not None:
             raise ValueError("set either sla_hours or sla.due_in, not both")
+        review_fields.check_unique(self.fields)
         return self
+
+    @field_validator("order_margin")
+    @classmethod
+    def _margin_bounded(cls, value: str) -> str:
+        if not timedelta(0) <= parse_duration(value) <= timedelta(hours=MAX_HOURS):
+            raise ValueError("must be between 0s and 366d")
+        return value
+
+    def queue_order(self) -> review_order.QueueOrder:
+        """The queue order as the enum the ordering rules take."""
+        return review_order.QueueOrder(self.order)
+
+    def margin(self) -> timedelta:
+        """How close to its due time a task is at risk (and keeps due order)."""
+        return parse_duration(self.order_margin)
 
     def outcome_for(self, label: str | None) -> str:
         """The outcome an automatic decision of `label` records."""
@@ -236,6 +266,9 @@ class WorkflowSpec(_Strict):
     name: str = Field(pattern=NAME_PATTERN, max_length=64)
     description: str = Field(default="", max_length=MAX_TEXT)
     labels: list[Short] = Field(min_length=1, max_length=MAX_LIST)
+    labels_mode: Literal["single", "multi"] = Field(
+        default="single", description="Whether a reviewer may pick several labels for one item"
+    )
     entities: list[EntityType] = Field(default_factory=list, max_length=100)
     ai: AiSpec = Field(default_factory=AiSpec)
     routing: RoutingSpec = Field(default_factory=RoutingSpec)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -21,11 +21,21 @@ class DecisionRecord:
     comment: str | None
     decided_at: datetime
     override: bool
+    #: Every label (a multi-label workflow's reviewer may pick several; `label` is the first).
+    labels: tuple[str, ...] = ()
+    #: The values of the workflow's review fields.
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def all_labels(self) -> list[str]:
+        return list(self.labels) if self.labels else ([self.label] if self.label else [])
 
     def columns(self) -> dict[str, Any]:
         return {
             "outcome": self.outcome,
             "final_label": self.label,
+            "final_labels": self.all_labels,
+            "final_fields": dict(self.fields),
             "final_entities": self.entities,
             "decided_by": self.decided_by,
             "decided_at": self.decided_at,
@@ -53,6 +63,8 @@ def delivery_messages(
             "workflow": spec.name,
             "outcome": decision.outcome,
             "label": decision.label,
+            "labels": decision.all_labels,
+            "fields": dict(decision.fields),
             "entities": decision.entities,
             "decided_by": decision.decided_by,
             "decided_at": decision.decided_at.isoformat(),

@@ -92,10 +92,13 @@ def replay(
     window: int = 500,
     progress: Callable[[int], None] | None = None,
     metadata: Sequence[dict[str, Any]] | None = None,
+    reviews_per_batch: int | None = None,
 ) -> EvalResult:
     """Run `(text, true_label)` examples (with `metadata`, one per example) through the engine.
 
-    Returns the realised figures.
+    With `reviews_per_batch`, the reviewer decides at most that many tasks after each
+    batch (in the queue's order) and the rest wait: the queue order then decides which
+    items the model learns from. Returns the realised figures.
     """
     if metadata is not None and len(metadata) != len(examples):
         raise errors.ValidationFailed("metadata needs one mapping per example")
@@ -107,6 +110,8 @@ def replay(
     providers = processing.ProviderCache(ctx)
     result = EvalResult()
     current = _Window(0)
+    # Every true label so far: with limited capacity, tasks wait across batches.
+    truths: dict[int, str] = {}
     for start in range(0, len(examples), batch_size):
         chunk = examples[start : start + batch_size]
         extra = metadata[start : start + batch_size] if metadata else [{}] * len(chunk)
@@ -116,9 +121,10 @@ def replay(
         ]
         submitted = intake.submit_items(ctx, workflow, new, "eval")
         truth = {s.item_id: label for s, (_, label) in zip(submitted, chunk, strict=True)}
+        truths.update(truth)
         while processing.process_batch(ctx, "eval", providers, batch_size):
             pass
-        _decide_all(ctx, reviewer, workflow, truth, view.spec)
+        _decide_all(ctx, reviewer, workflow, truths, view.spec, reviews_per_batch)
         for row in _read(ctx, list(truth)):
             label = truth[row.id]
             if current.items == window:
@@ -156,9 +162,12 @@ def _decide_all(
     workflow: str,
     truth: dict[int, str],
     spec: WorkflowSpec,
+    capacity: int | None = None,
 ) -> None:
-    """Answer every open task as a reviewer who knows the true label would."""
-    while True:
+    """Answer open tasks (all, or `capacity` of them) as a reviewer who knows the true label."""
+    decided = 0
+    while capacity is None or decided < capacity:
+        decided += 1
         task = review.claim_next_task(ctx, reviewer, workflow)
         if task is None:
             return

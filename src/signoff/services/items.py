@@ -52,6 +52,7 @@ def item_public(row: Any, workflow: str) -> dict[str, Any]:
             "scores": p.get("scores") or {},
             "confidence_method": p.get("confidence_method"),
             "error": p.get("error"),
+            "explanation": p.get("explanation"),
         }
     route = None
     if row.route is not None:
@@ -60,7 +61,8 @@ def item_public(row: Any, workflow: str) -> dict[str, Any]:
     if row.decided_at is not None:
         decision = {
             "outcome": row.outcome,
-            "labels": [row.final_label] if row.final_label else [],
+            "labels": row.final_labels or ([row.final_label] if row.final_label else []),
+            "fields": row.final_fields or {},
             "label": row.final_label,
             "entities": row.final_entities or [],
             "decided_by": row.decided_by,

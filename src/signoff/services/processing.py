@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from signoff.ai import base as ai
 from signoff.domain import assignment as assignment_rules
 from signoff.domain import audit as audit_rules
-from signoff.domain import errors, routing
+from signoff.domain import errors, review_order, routing
 from signoff.domain.prediction import Prediction, Route
 from signoff.domain.review_ops import NotifyEvent
 from signoff.domain.states import ItemState, RouteKind, TaskStatus
@@ -286,10 +286,13 @@ def record_results(
     thresholds: dict[int, float | None] = {}
     # Read for every batch, from the database: a pause reaches this worker within one batch.
     paused = set(stop_switch.pauses(ctx, sorted({w.workflow_id for w, _s, _p in results})))
+    label_counts: dict[int, dict[str, int]] = {}
     outcomes: list[_Outcome] = []
     for w, spec, prediction in results:
         try:
-            outcomes.append(_outcome_for(ctx, owner, w, spec, prediction, thresholds, now, paused))
+            outcomes.append(
+                _outcome_for(ctx, owner, w, spec, prediction, thresholds, now, paused, label_counts)
+            )
         except Exception as exc:
             log.exception("action=route_failed item_id=%s", w.item_id)
             outcomes.append(_failed_outcome(owner, w, spec, exc, now))
@@ -324,6 +327,7 @@ def _outcome_for(
     thresholds: dict[int, float | None],
     now: datetime,
     paused: set[int],
+    label_counts: dict[int, dict[str, int]],
 ) -> _Outcome:
     if w.workflow_id not in thresholds:
         thresholds[w.workflow_id] = calibration.threshold_in_force(ctx, w.workflow_id, spec)
@@ -343,7 +347,19 @@ def _outcome_for(
     due_in = spec.review.due_in()
     due = now + due_in if due_in is not None else None
     target = assignment_rules.target_for(spec.review.assignment, prediction.label, w.metadata)
-    return _Outcome(change, _task_row(w, now, due, target), spec, target)
+    row = _task_row(w, now, due, target)
+    order = spec.review.queue_order()
+    if order is not review_order.QueueOrder.DUE:
+        counts = None
+        if order is review_order.QueueOrder.RAREST_LABEL:
+            if w.workflow_id not in label_counts:
+                label_counts[w.workflow_id] = training.label_counts(ctx, w.workflow_id)
+            counts = label_counts[w.workflow_id]
+        row["priority"] = review_order.task_priority(
+            order, prediction.confidence, prediction.label, counts
+        )
+        row["learn_until"] = review_order.learn_until(order, due, spec.review.margin())
+    return _Outcome(change, row, spec, target)
 
 
 def _failed_outcome(
@@ -373,6 +389,9 @@ def _task_row(
         "created_at": now,
         "due_at": due,
         "group_name": target.group,
+        # Every row has every key: the batch is one executemany.
+        "priority": None,
+        "learn_until": None,
     }
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from signoff.domain import audit as audit_rules
-from signoff.domain import errors
+from signoff.domain import errors, review_fields
 from signoff.domain.review_ops import NotifyEvent
 from signoff.domain.states import ItemState, Role, TaskStatus
 from signoff.services import assignment, calibration, decisions, notifications, training
@@ -29,6 +29,10 @@ class DecisionInput:
     label: str | None = None
     entities: list[dict[str, Any]] | None = None
     comment: str | None = None
+    #: Several labels, for a workflow with `labels_mode: multi` (`label` is then the first).
+    labels: list[str] | None = None
+    #: Values of the workflow's `review.fields`, validated and typed on decide.
+    fields: dict[str, Any] | None = None
     time_on_task_ms: int | None = None
     #: How the decision was made when not in the review UI or API (e.g. "email-link").
     channel: str | None = None
@@ -259,8 +263,9 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
     spec = workflow_service.get_spec(ctx, item.workflow_id, item.workflow_version)
     if not principal.may_access(spec.name):
         raise errors.Forbidden(f"you have no access to workflow {spec.name!r}")
-    _validate(spec, decision, item)
-    label = decision.label if decision.label is not None else item.ai_label
+    chosen, values = _validate(spec, decision, item)
+    label = chosen[0] if chosen else item.ai_label
+    all_labels = chosen or ([label] if label else [])
     entities = decision.entities
     if entities is None:
         entities = (item.prediction or {}).get("entities") or []
@@ -270,7 +275,7 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
     ai_rejects = (
         spec.final_state_for(spec.review.outcome_for(item.ai_label)) == ItemState.REJECTED.value
     )
-    override = rejected != ai_rejects or (label != item.ai_label)
+    override = rejected != ai_rejects or (all_labels != ([item.ai_label] if item.ai_label else []))
     if decision.entities is not None and decision.entities != (item.prediction or {}).get(
         "entities"
     ):
@@ -294,8 +299,10 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
         comment=comment,
         decided_at=now,
         override=override,
+        labels=tuple(all_labels),
+        fields=values,
     )
-    values = record.columns()
+    columns = record.columns()
     with engine.transaction(ctx.sessions) as session:
         if not tasks.decide_task(
             session,
@@ -303,7 +310,8 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
             {
                 "decided_at": now,
                 "outcome": decision.outcome,
-                "labels": [label] if label else [],
+                "labels": all_labels,
+                "fields": values,
                 "entities": entities,
                 "comment": comment,
                 "time_on_task_ms": decision.time_on_task_ms,
@@ -323,6 +331,8 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
                     "task_id": task_id,
                     "outcome": decision.outcome,
                     "label": label,
+                    **({"labels": all_labels} if len(all_labels) > 1 else {}),
+                    **({"fields": values} if values else {}),
                     "ai_label": item.ai_label,
                     "override": override,
                     "comment": comment,
@@ -330,7 +340,7 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
                     "time_on_task_ms": decision.time_on_task_ms,
                     **({"channel": decision.channel} if decision.channel else {}),
                 },
-                values=values,
+                values=columns,
                 outbox=decisions.delivery_messages(
                     spec,
                     item.workflow_id,
@@ -382,13 +392,33 @@ def _decision_notices(
     ]
 
 
-def _validate(spec: Any, decision: DecisionInput, item: Any) -> None:
+def _chosen_labels(spec: Any, decision: DecisionInput) -> list[str]:
+    """The labels the decision names, first one first; refused when not the workflow's."""
+    chosen = list(decision.labels or [])
+    if decision.label is not None:
+        if chosen and chosen[0] != decision.label:
+            raise errors.ValidationFailed("labels: conflicts with label", field="labels")
+        chosen = chosen or [decision.label]
+    unknown = [lab for lab in chosen if lab not in spec.labels]
+    if unknown:
+        raise errors.ValidationFailed(f"labels: must be among {spec.labels}", field="labels")
+    if len(set(chosen)) != len(chosen):
+        raise errors.ValidationFailed("labels: each label at most once", field="labels")
+    if len(chosen) > 1 and spec.labels_mode != "multi":
+        raise errors.ValidationFailed(
+            "labels: this workflow takes one label (labels_mode: single)", field="labels"
+        )
+    return chosen
+
+
+def _validate(spec: Any, decision: DecisionInput, item: Any) -> tuple[list[str], dict[str, Any]]:
+    """The decision's labels and typed field values; ValidationFailed names the field."""
     if decision.outcome not in spec.review.outcomes:
         raise errors.ValidationFailed(
             f"outcome: must be one of {spec.review.outcomes}", field="outcome"
         )
-    if decision.label is not None and decision.label not in spec.labels:
-        raise errors.ValidationFailed(f"labels: must be among {spec.labels}", field="labels")
+    chosen = _chosen_labels(spec, decision)
+    values = review_fields.validate_values(spec.review.fields, decision.fields or {})
     if decision.entities is not None:
         types = {e.type for e in spec.entities}
         for entity in decision.entities:
@@ -400,6 +430,7 @@ def _validate(spec: Any, decision: DecisionInput, item: Any) -> None:
                 raise errors.ValidationFailed(
                     f"entities: unknown entity type {entity['type']!r}", field="entities"
                 )
+    return chosen, values
 
 
 def decide_as_system(

@@ -20,7 +20,7 @@ from signoff.storage import audit, engine, learning, models
 
 log = logging.getLogger(__name__)
 
-LEARNING_PROVIDERS = {"builtin"}
+LEARNING_PROVIDERS = {"builtin", "transformers"}
 
 
 class ModelStore:
@@ -125,6 +125,16 @@ def active_model_info(ctx: Context, workflow_id: int) -> Any | None:
     """Version, label count, metrics and time of the active model, or None."""
     with ctx.sessions() as session:
         return models.read_active_summary(session, workflow_id)
+
+
+def label_counts(ctx: Context, workflow_id: int) -> dict[str, int]:
+    """How often each label was learned: the active model's counts, else the examples'."""
+    with ctx.sessions() as session:
+        active = models.read_active_summary(session, workflow_id)
+        counts = (active.metrics or {}).get("label_counts") if active is not None else None
+        if isinstance(counts, dict) and counts:
+            return {str(k): int(v) for k, v in counts.items()}
+        return models.count_examples_by_label(session, workflow_id)
 
 
 def list_model_versions(ctx: Context, workflow: str) -> list[Any]:

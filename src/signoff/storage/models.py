@@ -42,6 +42,14 @@ def count_examples(session: Session, workflow_id: int) -> int:
     )
 
 
+def count_examples_by_label(session: Session, workflow_id: int) -> dict[str, int]:
+    c = t.labelled_examples.c
+    rows = session.execute(
+        sa.select(c.label, sa.func.count()).where(c.workflow_id == workflow_id).group_by(c.label)
+    )
+    return {str(label): int(n) for label, n in rows}
+
+
 def _active_by_name(workflow: str, *columns: Any) -> sa.Select[Any]:
     return (
         sa.select(*columns)

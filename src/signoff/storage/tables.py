@@ -135,6 +135,9 @@ items = sa.Table(
     sa.Column("decided_at", UTCDateTime, nullable=True),
     sa.Column("comment", sa.Text, nullable=True),
     sa.Column("override", sa.Boolean, nullable=True),
+    # Insight (0007): every label of a multi-label decision, and the review fields' values.
+    sa.Column("final_labels", JSONType, nullable=True),
+    sa.Column("final_fields", JSONType, nullable=True),
     # Head of this item's hash chain; guarded updates compare audit_seq.
     sa.Column("audit_seq", sa.Integer, nullable=False, server_default="0"),
     sa.Column("audit_hash", sa.String(64), nullable=False, server_default=""),
@@ -191,12 +194,19 @@ review_tasks = sa.Table(
     sa.Column("touched_at", UTCDateTime, nullable=True),
     # Assignment (0005): when the assignee's hold lapses (claim_timeout, renewed on touch).
     sa.Column("hold_expires_at", UTCDateTime, nullable=True),
+    # Insight (0007): the review fields' values the reviewer entered; for a queue ordered
+    # to learn, the task's priority (lower first) and until when it may wait for it.
+    sa.Column("fields", JSONType, nullable=True),
+    sa.Column("priority", sa.Float, nullable=True),
+    sa.Column("learn_until", UTCDateTime, nullable=True),
     sa.Index("ix_review_tasks_status_workflow", "status", "workflow_id", "id"),
     sa.Index("ix_review_tasks_assignee_status", "assignee_id", "status"),
     sa.Index("ix_review_tasks_item", "item_id"),
     # Claims (0005): open tasks in due order, and lapsed holds, without a sort.
     sa.Index("ix_review_tasks_claim", "status", "due_at", "id"),
     sa.Index("ix_review_tasks_status_hold", "status", "hold_expires_at"),
+    # Learning order (0007): open tasks by priority, without a sort.
+    sa.Index("ix_review_tasks_learn", "status", "priority", "id"),
     # Metrics (0002): reviewer throughput, time on task and late decisions, index-only.
     sa.Index(
         "ix_review_tasks_workflow_decided_cover",

@@ -86,33 +86,63 @@ def list_claimable_tasks(
     shared = _claimable(workflow_ids, groups, exclude)
     lock = engine.dialect_name(session) == "postgresql"
     limit = 1 if lock else CLAIM_PROBE
+    columns = (c.id, c.due_at, c.priority, c.learn_until)
     probes = [
-        sa.select(c.id, c.due_at)
+        sa.select(*columns)
         .where(c.status == TaskStatus.OPEN.value, c.due_at.is_not(None), *shared)
         .order_by(c.status, c.due_at, c.id),
-        sa.select(c.id, c.due_at)
+        sa.select(*columns)
         .where(c.status == TaskStatus.OPEN.value, c.due_at.is_(None), *shared)
         .order_by(c.status, c.due_at, c.id),
-        sa.select(c.id, c.due_at)
+        sa.select(*columns)
         .where(c.status == TaskStatus.ASSIGNED.value, c.hold_expires_at < now, *shared)
         .order_by(c.due_at.is_(None), c.due_at, c.id),
+        # Queues ordered to learn (`ix_review_tasks_learn`): the lowest priority whose
+        # SLA is not at risk. Due-order workflows leave priority NULL: not in this range.
+        sa.select(*columns)
+        .where(
+            c.status == TaskStatus.OPEN.value,
+            c.priority.is_not(None),
+            sa.or_(c.learn_until.is_(None), c.learn_until > now),
+            *shared,
+        )
+        .order_by(c.status, c.priority, c.id),
     ]
-    due, undue, lapsed = (
+    due, undue, lapsed, learn = (
         q.limit(limit).with_for_update(skip_locked=True) if lock else q.limit(limit) for q in probes
     )
     # Locks one row per probe only: concurrent claimers skip locked rows, so locking
     # a page would tell every other reviewer that nothing is waiting.
     found = list(session.execute(due))
-    if not (lock and found):
+    if not (lock and found and _in_due_order(found[0], now)):
         # A due open task beats every task without a due time: probe those only if needed.
         found.extend(session.execute(undue))
     found.extend(session.execute(lapsed))
-    return sorted(found, key=claim_order)
+    if not (lock and found and _in_due_order(found[0], now)):
+        found.extend(session.execute(learn))
+    # A task may answer two probes (the earliest due is also the least sure).
+    unique = list({int(r.id): r for r in found}.values())
+    return sorted(unique, key=lambda row: claim_order(row, now))
 
 
-def claim_order(row: Any) -> tuple[bool, datetime, int]:
-    """Due first (earliest first), then those without a due time; oldest id first."""
-    return (row.due_at is None, row.due_at or datetime.min.replace(tzinfo=UTC), int(row.id))
+def _in_due_order(row: Any, now: datetime) -> bool:
+    """Whether the task keeps due order: a due-order workflow's, or its SLA is at risk."""
+    return row.priority is None or (row.learn_until is not None and row.learn_until <= now)
+
+
+def claim_order(row: Any, now: datetime | None = None) -> tuple[bool, bool, float, datetime, int]:
+    """Due order first (earliest first, then those without a due time), oldest id first;
+    then tasks of queues ordered to learn whose SLA is not at risk, lowest priority first."""
+    learning = now is not None and not _in_due_order(row, now)
+    return (
+        learning,
+        learning or row.due_at is None,
+        float(row.priority) if learning else 0.0,
+        datetime.min.replace(tzinfo=UTC)
+        if learning
+        else row.due_at or datetime.min.replace(tzinfo=UTC),
+        int(row.id),
+    )
 
 
 def _takeable(user_id: int, now: datetime, groups: Sequence[str] | None) -> Any:

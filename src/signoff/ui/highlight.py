@@ -1,12 +1,16 @@
-"""Split a document into plain and entity segments for highlighting (the template escapes them)."""
+"""Split a document into plain, entity and model-term segments (the template escapes them)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 TONES = 6
+# The built-in model's tokens (scikit-learn's default token pattern, lower-cased):
+# a term it names is found again in the text by the same rule.
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
 
 
 @dataclass(frozen=True)
@@ -16,6 +20,7 @@ class Segment:
     text: str
     entity: str | None = None
     tone: int = 0
+    term: str | None = None
 
 
 def _span(text: str, entity: dict[str, Any]) -> tuple[int, int] | None:
@@ -35,9 +40,16 @@ def _span(text: str, entity: dict[str, Any]) -> tuple[int, int] | None:
 
 
 def segments(
-    text: str, entities: Sequence[dict[str, Any]], types: Sequence[str] = ()
+    text: str,
+    entities: Sequence[dict[str, Any]],
+    types: Sequence[str] = (),
+    terms: Collection[str] = (),
 ) -> list[Segment]:
-    """Non-overlapping segments covering `text`; entities without a findable span are skipped."""
+    """Non-overlapping segments covering `text`; entities without a findable span are skipped.
+
+    Outside entities, occurrences of the model's `terms` (words or two-word phrases)
+    become term segments.
+    """
     spans: list[tuple[int, int, str]] = []
     for entity in entities:
         if not isinstance(entity, dict):
@@ -52,10 +64,44 @@ def segments(
         if start < cursor:
             continue  # overlaps an earlier, longer span
         if start > cursor:
-            out.append(Segment(text[cursor:start]))
+            out.extend(_plain(text[cursor:start], terms))
         out.append(Segment(text[start:end], kind, tone_of(kind, types)))
         cursor = end
     if cursor < len(text):
+        out.extend(_plain(text[cursor:], terms))
+    return out
+
+
+def term_spans(text: str, terms: Collection[str]) -> list[tuple[int, int, str]]:
+    """Where the model's unigram and bigram terms occur in `text`, as (start, end, term)."""
+    wanted = {t.lower() for t in terms}
+    if not wanted:
+        return []
+    tokens = [(m.start(), m.end(), m.group().lower()) for m in _TOKEN.finditer(text)]
+    spans: list[tuple[int, int, str]] = []
+    cursor = 0
+    for i, (start, end, word) in enumerate(tokens):
+        if start < cursor:
+            continue
+        if i + 1 < len(tokens) and f"{word} {tokens[i + 1][2]}" in wanted:
+            # A phrase wins over its first word: it is the more specific evidence.
+            spans.append((start, tokens[i + 1][1], f"{word} {tokens[i + 1][2]}"))
+            cursor = tokens[i + 1][1]
+        elif word in wanted:
+            spans.append((start, end, word))
+            cursor = end
+    return spans
+
+
+def _plain(text: str, terms: Collection[str]) -> list[Segment]:
+    out: list[Segment] = []
+    cursor = 0
+    for start, end, term in term_spans(text, terms):
+        if start > cursor:
+            out.append(Segment(text[cursor:start]))
+        out.append(Segment(text[start:end], term=term))
+        cursor = end
+    if cursor < len(text) or not out:
         out.append(Segment(text[cursor:]))
     return out
 

@@ -162,6 +162,12 @@ def _review_form(
         "labels": spec.labels,
         "ai_label": ai_label,
         "label": (form or {}).get("label", ai_label or ""),
+        "multi": spec.labels_mode == "multi",
+        "chosen": chosen_labels(spec, form) if form is not None else [ai_label] if ai_label else [],
+        "fields": [
+            {"spec": f, "value": (form or {}).get(f"field_{f.name}", "")}
+            for f in spec.review.fields
+        ],
         "outcomes": _outcome_buttons(spec),
         "entity_types": [e.type for e in spec.entities],
         "entities": entities,
@@ -170,6 +176,29 @@ def _review_form(
         "comment": (form or {}).get("comment", ""),
         "comment_rules": spec.review.require_comment_on,
     }
+
+
+def chosen_labels(spec: WorkflowSpec, form: dict[str, str]) -> list[str]:
+    """The labels a review form picked: one select, or a checkbox per label (multi)."""
+    if spec.labels_mode != "multi":
+        return [form["label"]] if form.get("label") else []
+    return [lab for i, lab in enumerate(spec.labels) if form.get(f"label_{i}") == "1"]
+
+
+def field_values(spec: WorkflowSpec, form: dict[str, str]) -> dict[str, str]:
+    """The review fields' raw form values (validated and typed by the decision service)."""
+    return {
+        f.name: form[f"field_{f.name}"] for f in spec.review.fields if f"field_{f.name}" in form
+    }
+
+
+def model_terms(item: dict[str, Any]) -> list[str]:
+    """The terms the built-in model says led to its label (none for other models)."""
+    explanation = (item.get("prediction") or {}).get("explanation") or {}
+    terms = explanation.get("terms") if isinstance(explanation, dict) else None
+    if not isinstance(terms, list):
+        return []
+    return [str(t["term"]) for t in terms if isinstance(t, dict) and isinstance(t.get("term"), str)]
 
 
 def task_clock(ctx: Context) -> security.TaskClock:
@@ -226,7 +255,7 @@ def item_response(
             "spec": spec,
             "text": text,
             "reasons": reasons.describe_all(route.get("reasons")),
-            "segments": highlight.segments(text, shown or [], types),
+            "segments": highlight.segments(text, shown or [], types, model_terms(item)),
             "legend": [
                 (t, highlight.tone_of(t, types))
                 for t in dict.fromkeys([str(e.get("type")) for e in shown or []])

@@ -196,7 +196,8 @@ def decide_task(
     now_ms = int(ctx.clock.now().timestamp() * 1000)
     decision = review.DecisionInput(
         outcome=form.get("outcome", ""),
-        label=form.get("label") or None,
+        labels=item_pages.chosen_labels(spec, form) or None,
+        fields=item_pages.field_values(spec, form),
         entities=parse_entities(form, predicted, text),
         comment=form.get("comment") or None,
         time_on_task_ms=item_pages.task_clock(ctx).elapsed_ms(form.get("started"), task_id, now_ms),
