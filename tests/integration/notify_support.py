@@ -53,7 +53,8 @@ def nctx(db_url: str, clock: FrozenClock) -> Iterator[Context]:
 
 @pytest.fixture
 def nclient(nctx: Context) -> Iterator[TestClient]:
-    with TestClient(create_app(ctx=nctx)) as test_client:
+    # Served over https, as the https public URL says: session cookies are Secure there.
+    with TestClient(create_app(ctx=nctx), base_url="https://testserver") as test_client:
         yield test_client
 
 
