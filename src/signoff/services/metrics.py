@@ -25,6 +25,7 @@ from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.services.users import Principal
 from signoff.storage import metrics as queries
+from signoff.storage import rollups
 
 RANGES: dict[str, timedelta | None] = {
     "24h": timedelta(hours=24),
@@ -137,8 +138,8 @@ def summary(ctx: Context, scope: Scope, since: datetime | None, range_label: str
     now = ctx.clock.now()
     ids = scope.workflow_ids
     with ctx.sessions() as session:
-        decided = queries.decisions(session, ids, since)
-        histogram = queries.confidence_histogram(session, ids, since, HISTOGRAM_BINS)
+        decided = rollups.decisions(session, ids, since)
+        histogram = rollups.confidence_histogram(session, ids, since, HISTOGRAM_BINS)
         auto_s, auto_n = queries.decision_seconds(session, ids, since, "auto", SAMPLE_CAP)
         human_s, human_n = queries.decision_seconds(session, ids, since, "human", SAMPLE_CAP)
         reviewers = queries.reviewer_throughput(session, ids, since)
