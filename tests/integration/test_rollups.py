@@ -115,6 +115,8 @@ def test_rollups_equal_the_aggregates_over_all_items_for_every_window(
         for since in _windows(clock):
             got = sorted(tuple(r) for r in rollups.decisions(session, None, since))
             assert got == _raw_decisions(session, since), since
+            received = rollups.items_received(session, None, since)
+            assert received == raw.items_received(session, None, since), since
             hist = sorted(tuple(r) for r in rollups.confidence_histogram(session, None, since, 20))
             assert hist == _raw_histogram(session, since), since
 
@@ -145,19 +147,20 @@ def test_summary_over_http_reads_the_rollups_and_matches_the_raw_counts(
 def test_the_migration_backfills_the_same_counters_the_decisions_wrote(
     rctx: Context, seeded: Keys, db_url: str
 ) -> None:
-    def snapshot() -> tuple[list[Any], list[Any]]:
+    def snapshot() -> tuple[list[Any], list[Any], list[Any]]:
         engine = sa.create_engine(db_url)
         try:
             with engine.connect() as connection:
                 d = sorted(tuple(r) for r in connection.execute(sa.select(t.decision_rollups)))
                 c = sorted(tuple(r) for r in connection.execute(sa.select(t.confidence_rollups)))
+                r = sorted(tuple(r) for r in connection.execute(sa.select(t.received_rollups)))
         finally:
             engine.dispose()
-        return d, c
+        return d, c, r
 
     rctx.close()  # no pooled connection may hold the tables the downgrade drops
     live = snapshot()
-    assert live[0] and live[1]
+    assert live[0] and live[1] and live[2]
     command.downgrade(migrate.alembic_config(db_url), "0006_keyed_audit")
     migrate.upgrade(db_url)
     assert snapshot() == live

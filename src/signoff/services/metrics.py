@@ -146,7 +146,7 @@ def summary(ctx: Context, scope: Scope, since: datetime | None, range_label: str
         tot = queries.time_on_task(session, ids, since, SAMPLE_CAP)
         holding = queries.assigned_by_reviewer(session, ids)
         queue = queries.queue_by_workflow(session, ids, now)
-        received = queries.items_received(session, ids, since)
+        received = rollups.items_received(session, ids, since)
         ops = review_ops(session, ids, since, now)
 
     per_wf: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -201,9 +201,9 @@ def summary(ctx: Context, scope: Scope, since: datetime | None, range_label: str
         )
 
     bins: dict[str, list[int]] = {"auto": [0] * HISTOGRAM_BINS, "human": [0] * HISTOGRAM_BINS}
-    for row in histogram:
-        if row.route in bins and row.bucket is not None:
-            bins[row.route][min(max(int(row.bucket), 0), HISTOGRAM_BINS - 1)] += int(row.n)
+    for bar in histogram:
+        if bar.route in bins and bar.bucket is not None:
+            bins[bar.route][min(max(int(bar.bucket), 0), HISTOGRAM_BINS - 1)] += int(bar.n)
 
     times: dict[int | None, list[float]] = defaultdict(list)
     for assignee, ms in tot:

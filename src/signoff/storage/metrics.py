@@ -219,13 +219,20 @@ def assigned_by_reviewer(session: Session, workflow_ids: Sequence[int] | None) -
 
 
 def items_received(
-    session: Session, workflow_ids: Sequence[int] | None, since: datetime | None
+    session: Session,
+    workflow_ids: Sequence[int] | None,
+    since: datetime | None,
+    until: datetime | None = None,
 ) -> int:
     i = t.items.c
     query = (
         sa.select(sa.func.count())
         .select_from(t.items)
-        .where(_since(i.created_at, since), _in_workflows(i.workflow_id, workflow_ids))
+        .where(
+            _since(i.created_at, since),
+            _until(i.created_at, until),
+            _in_workflows(i.workflow_id, workflow_ids),
+        )
     )
     return int(session.execute(query).scalar_one())
 

@@ -67,7 +67,12 @@ def record(session: Session, decided_ids: Sequence[int], routed_ids: Sequence[in
         counts: Counter[tuple[Any, ...]] = Counter()
         overrides: Counter[tuple[Any, ...]] = Counter()
         for r in rows:
-            key = (int(r.workflow_id), _day(r.decided_at), r.route or NO_ROUTE, bool(r.qa_sample))
+            key: tuple[Any, ...] = (
+                int(r.workflow_id),
+                _day(r.decided_at),
+                r.route or NO_ROUTE,
+                bool(r.qa_sample),
+            )
             counts[key] += 1
             overrides[key] += 1 if r.override is True else 0
         _add(
@@ -101,6 +106,15 @@ def record(session: Session, decided_ids: Sequence[int], routed_ids: Sequence[in
             [{"n": n} for _, n in sorted(buckets.items())],
             sorted(buckets),
         )
+
+
+def record_received(session: Session, items: Sequence[tuple[int, datetime]]) -> None:
+    """Count items just created, by (workflow_id, created_at) day."""
+    counts = Counter((workflow_id, _day(created)) for workflow_id, created in items)
+    keys = sorted(counts)
+    _add(
+        session, t.received_rollups, ("workflow_id", "day"), [{"n": counts[k]} for k in keys], keys
+    )
 
 
 def _add(
@@ -154,7 +168,10 @@ def decisions(
         key = (int(r.workflow_id), str(r.day), r.route or None, bool(r.qa_sample))
         merged[key] += int(r.n)
         overridden[key] += int(r.overridden)
-    return [DecisionRow(*k, n, overridden[k]) for k, n in sorted(merged.items(), key=str)]
+    return [
+        DecisionRow(k[0], k[1], k[2], k[3], n, overridden[k])
+        for k, n in sorted(merged.items(), key=str)
+    ]
 
 
 def confidence_histogram(
@@ -182,3 +199,18 @@ def confidence_histogram(
     for r in [*session.execute(query), *partial]:
         merged[(r.route or None, int(r.bucket))] += int(r.n)
     return [HistogramRow(*k, n) for k, n in sorted(merged.items(), key=str)]
+
+
+def items_received(
+    session: Session, workflow_ids: Sequence[int] | None, since: datetime | None
+) -> int:
+    """As `metrics.items_received`: items created in the window."""
+    r = t.received_rollups.c
+    query = sa.select(sa.func.coalesce(sa.func.sum(r.n), 0)).where(_in(r.workflow_id, workflow_ids))
+    partial = 0
+    if since is not None:
+        cut = _cut(since)
+        query = query.where(r.day >= cut.date().isoformat())
+        if cut > since:
+            partial = raw.items_received(session, workflow_ids, since, until=cut)
+    return int(session.execute(query).scalar_one()) + partial

@@ -443,3 +443,11 @@ confidence_rollups = sa.Table(
     sa.Column("bucket", sa.Integer, primary_key=True),
     sa.Column("n", sa.BigInteger, nullable=False, server_default="0"),
 )
+
+received_rollups = sa.Table(
+    "received_rollups",
+    metadata,
+    sa.Column("workflow_id", BigId, primary_key=True),
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("n", sa.BigInteger, nullable=False, server_default="0"),
+)

@@ -6,7 +6,7 @@ Create Date: 2026-12-02 14:40:00
 
 Per workflow × UTC day counters the dashboard reads instead of aggregating over all
 items: decisions by route and QA sample with override counts, and the confidence
-histogram (20 buckets) by route. Backfilled here from the items already stored;
+histogram (20 buckets) by route, and items received. Backfilled here from the items already stored;
 from then on written in the same transaction as each decision and routing.
 """
 
@@ -47,6 +47,13 @@ def upgrade() -> None:
             "workflow_id", "day", "route", "bucket", name=op.f("pk_confidence_rollups")
         ),
     )
+    op.create_table(
+        "received_rollups",
+        sa.Column("workflow_id", _BIG_ID, nullable=False),
+        sa.Column("day", sa.String(length=10), nullable=False),
+        sa.Column("n", sa.BigInteger(), server_default="0", nullable=False),
+        sa.PrimaryKeyConstraint("workflow_id", "day", name=op.f("pk_received_rollups")),
+    )
     postgres = op.get_bind().dialect.name == "postgresql"
     decided_day = "to_char(decided_at, 'YYYY-MM-DD')" if postgres else "substr(decided_at, 1, 10)"
     routed_day = "to_char(routed_at, 'YYYY-MM-DD')" if postgres else "substr(routed_at, 1, 10)"
@@ -65,6 +72,14 @@ def upgrade() -> None:
         GROUP BY workflow_id, {decided_day}, coalesce(route, ''), qa_sample
         """
     )
+    created_day = "to_char(created_at, 'YYYY-MM-DD')" if postgres else "substr(created_at, 1, 10)"
+    op.execute(
+        f"""
+        INSERT INTO received_rollups (workflow_id, day, n)
+        SELECT workflow_id, {created_day}, count(*) FROM items
+        GROUP BY workflow_id, {created_day}
+        """
+    )
     op.execute(
         f"""
         INSERT INTO confidence_rollups (workflow_id, day, route, bucket, n)
@@ -76,5 +91,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("received_rollups")
     op.drop_table("confidence_rollups")
     op.drop_table("decision_rollups")
