@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench install clean screenshots
+.PHONY: demo test lint bench bench-scale install clean screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ lint: $(STAMP)
 ## Throughput benchmarks; results go to docs/benchmarks.md.
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+## Read-path cost vs item count (10k, 100k, 1M) on PostgreSQL, over HTTP.
+bench-scale: $(STAMP)
+	$(BIN)/python -m bench.scale 10000 100000 1000000
 
 clean:
 	rm -rf $(VENV) signoff.db signoff.db-wal signoff.db-shm signoff.db.demo-key

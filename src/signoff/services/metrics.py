@@ -25,6 +25,7 @@ from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.services.users import Principal
 from signoff.storage import metrics as queries
+from signoff.storage import rollups
 
 RANGES: dict[str, timedelta | None] = {
     "24h": timedelta(hours=24),
@@ -137,15 +138,15 @@ def summary(ctx: Context, scope: Scope, since: datetime | None, range_label: str
     now = ctx.clock.now()
     ids = scope.workflow_ids
     with ctx.sessions() as session:
-        decided = queries.decisions(session, ids, since)
-        histogram = queries.confidence_histogram(session, ids, since, HISTOGRAM_BINS)
+        decided = rollups.decisions(session, ids, since)
+        histogram = rollups.confidence_histogram(session, ids, since, HISTOGRAM_BINS)
         auto_s, auto_n = queries.decision_seconds(session, ids, since, "auto", SAMPLE_CAP)
         human_s, human_n = queries.decision_seconds(session, ids, since, "human", SAMPLE_CAP)
         reviewers = queries.reviewer_throughput(session, ids, since)
         tot = queries.time_on_task(session, ids, since, SAMPLE_CAP)
         holding = queries.assigned_by_reviewer(session, ids)
         queue = queries.queue_by_workflow(session, ids, now)
-        received = queries.items_received(session, ids, since)
+        received = rollups.items_received(session, ids, since)
         ops = review_ops(session, ids, since, now)
 
     per_wf: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -200,9 +201,9 @@ def summary(ctx: Context, scope: Scope, since: datetime | None, range_label: str
         )
 
     bins: dict[str, list[int]] = {"auto": [0] * HISTOGRAM_BINS, "human": [0] * HISTOGRAM_BINS}
-    for row in histogram:
-        if row.route in bins and row.bucket is not None:
-            bins[row.route][min(max(int(row.bucket), 0), HISTOGRAM_BINS - 1)] += int(row.n)
+    for bar in histogram:
+        if bar.route in bins and bar.bucket is not None:
+            bins[bar.route][min(max(int(bar.bucket), 0), HISTOGRAM_BINS - 1)] += int(bar.n)
 
     times: dict[int | None, list[float]] = defaultdict(list)
     for assignee, ms in tot:

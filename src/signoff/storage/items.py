@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from signoff.domain.states import DECIDED_STATES, PURGEABLE_STATES, ItemState
+from signoff.storage import rollups
 from signoff.storage import tables as t
 
 
@@ -30,8 +31,9 @@ def allocate_ids(session: Session, count: int) -> list[int]:
 
 
 def create_items(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert items (with their ids) in one executemany."""
+    """Insert items (with their ids) in one executemany, and count them in the rollup."""
     session.execute(sa.insert(t.items), rows)
+    rollups.record_received(session, [(int(r["workflow_id"]), r["created_at"]) for r in rows])
 
 
 def read_item(session: Session, item_id: int) -> Any | None:

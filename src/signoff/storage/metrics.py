@@ -38,6 +38,10 @@ def _since(column: sa.ColumnElement[Any], since: datetime | None) -> Any:
     return sa.true() if since is None else column >= since
 
 
+def _until(column: sa.ColumnElement[Any], until: datetime | None) -> Any:
+    return sa.true() if until is None else column < until
+
+
 def seconds_between(session: Session, start: Any, end: Any) -> sa.ColumnElement[float]:
     """`end - start` in seconds, portable across SQLite and PostgreSQL."""
     if _dialect(session) == "postgresql":
@@ -59,7 +63,10 @@ def _bucket(session: Session, value: Any, bins: int) -> sa.ColumnElement[int]:
 
 
 def decisions(
-    session: Session, workflow_ids: Sequence[int] | None, since: datetime | None
+    session: Session,
+    workflow_ids: Sequence[int] | None,
+    since: datetime | None,
+    until: datetime | None = None,
 ) -> list[Any]:
     """Decided items in the window by (workflow, UTC day, route, qa_sample): count, overrides."""
     i = t.items.c
@@ -76,6 +83,7 @@ def decisions(
         .where(
             i.decided_at.is_not(None),
             _since(i.decided_at, since),
+            _until(i.decided_at, until),
             _in_workflows(i.workflow_id, workflow_ids),
         )
         .group_by(i.workflow_id, day, i.route, i.qa_sample)
@@ -84,7 +92,11 @@ def decisions(
 
 
 def confidence_histogram(
-    session: Session, workflow_ids: Sequence[int] | None, since: datetime | None, bins: int
+    session: Session,
+    workflow_ids: Sequence[int] | None,
+    since: datetime | None,
+    bins: int,
+    until: datetime | None = None,
 ) -> list[Any]:
     """Items routed in the window by (route, confidence bucket of width 1/bins)."""
     i = t.items.c
@@ -94,6 +106,7 @@ def confidence_histogram(
         .where(
             i.routed_at.is_not(None),
             _since(i.routed_at, since),
+            _until(i.routed_at, until),
             i.confidence.is_not(None),
             _in_workflows(i.workflow_id, workflow_ids),
         )
@@ -206,13 +219,20 @@ def assigned_by_reviewer(session: Session, workflow_ids: Sequence[int] | None) -
 
 
 def items_received(
-    session: Session, workflow_ids: Sequence[int] | None, since: datetime | None
+    session: Session,
+    workflow_ids: Sequence[int] | None,
+    since: datetime | None,
+    until: datetime | None = None,
 ) -> int:
     i = t.items.c
     query = (
         sa.select(sa.func.count())
         .select_from(t.items)
-        .where(_since(i.created_at, since), _in_workflows(i.workflow_id, workflow_ids))
+        .where(
+            _since(i.created_at, since),
+            _until(i.created_at, until),
+            _in_workflows(i.workflow_id, workflow_ids),
+        )
     )
     return int(session.execute(query).scalar_one())
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from signoff.domain import audit as audit_rules
 from signoff.domain import errors
 from signoff.domain.states import ItemState, OutboxStatus, check_transition
-from signoff.storage import audit, engine
+from signoff.storage import audit, engine, rollups
 from signoff.storage import tables as t
 
 
@@ -137,6 +137,12 @@ def set_item_states(
     ]
     if outbox_rows:
         session.execute(sa.insert(t.outbox), outbox_rows)
+    # The dashboard's counters move with the change that causes them, or not at all.
+    rollups.record(
+        session,
+        [c.item_id for c in applied if c.values.get("decided_at") is not None],
+        [c.item_id for c in applied if c.values.get("routed_at") is not None],
+    )
     return applied
 
 

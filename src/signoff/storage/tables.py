@@ -441,3 +441,34 @@ digest_entries = sa.Table(
     sa.Column("digested_at", UTCDateTime, nullable=True),
     sa.Index("ix_digest_entries_user_digested", "user_id", "digested_at"),
 )
+
+# Dashboard rollups (0008), written by storage/rollups.py in the decision's transaction.
+# `route` is '' where the item has none (key columns cannot be NULL).
+decision_rollups = sa.Table(
+    "decision_rollups",
+    metadata,
+    sa.Column("workflow_id", BigId, primary_key=True),
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("route", sa.String(8), primary_key=True),
+    sa.Column("qa_sample", sa.Boolean, primary_key=True),
+    sa.Column("n", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("overridden", sa.BigInteger, nullable=False, server_default="0"),
+)
+
+confidence_rollups = sa.Table(
+    "confidence_rollups",
+    metadata,
+    sa.Column("workflow_id", BigId, primary_key=True),
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("route", sa.String(8), primary_key=True),
+    sa.Column("bucket", sa.Integer, primary_key=True),
+    sa.Column("n", sa.BigInteger, nullable=False, server_default="0"),
+)
+
+received_rollups = sa.Table(
+    "received_rollups",
+    metadata,
+    sa.Column("workflow_id", BigId, primary_key=True),
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("n", sa.BigInteger, nullable=False, server_default="0"),
+)
