@@ -86,7 +86,9 @@ def test_schemathesis_finds_no_failure_in_any_operation(
     assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-4000:]
     summary = json.loads(report.read_text())
     print(f"schemathesis: {summary['test_cases']['generated']} cases in {elapsed:.0f}s")
-    assert summary["operations"]["tested"] == summary["operations"]["total"] >= 16
+    # Every operation but the one schemathesis.toml leaves out (the stop switch's pause).
+    assert summary["operations"]["tested"] == summary["operations"]["selected"] >= 16
+    assert summary["operations"]["total"] - summary["operations"]["selected"] == 1
     assert all(p["status"] == "success" for k, p in summary["phases"].items() if k != "examples")
     assert summary["failures"] == [] and summary["errors"] == []
     assert summary["test_cases"]["generated"] > 100

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -408,12 +409,16 @@ class DecisionExportRow(BaseModel):
     created_at: str
 
 
+_ISO_DATE_START = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
 def _iso_time(value: Any) -> Any:
-    """Only ISO 8601 text: pydantic would also read a number as seconds since 1970."""
-    if isinstance(value, str):
-        text = value.strip()
-        if not text or text.lstrip("+-").replace(".", "", 1).isdigit():
-            raise ValueError("must be an ISO 8601 date or time, e.g. 2026-01-31T00:00:00Z")
+    """Only ISO 8601 text: pydantic would also read a number (`1e9`, `-6e-176`) as seconds
+    since 1970, so anything not starting with a YYYY-MM-DD date is refused."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _ISO_DATE_START.match(value.strip()):
+        raise ValueError("must be an ISO 8601 date or time, e.g. 2026-01-31T00:00:00Z")
     return value
 
 
