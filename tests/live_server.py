@@ -1,14 +1,19 @@
-"""A real uvicorn server on 127.0.0.1 in a background thread, for client and browser tests."""
+"""A real uvicorn server on 127.0.0.1 in a background thread, for client and browser tests;
+and the wait for a `signoff serve` process to be healthy."""
 
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
 import uvicorn
 
 
@@ -35,3 +40,18 @@ def serve(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def wait_until_healthy(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
+    """Wait for a `signoff serve` process to answer /healthz; fail showing its log."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"signoff serve exited {server.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"signoff serve did not answer within 60 s:\n{log.read_text()}")

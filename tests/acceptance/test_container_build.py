@@ -19,7 +19,6 @@ import shutil
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -137,7 +136,7 @@ def test_db_upgrade_then_the_default_command_serves_healthz_and_passes_the_healt
     env = {**image.env, "SIGNOFF_PORT": str(port)}
     with _running(final.exec_form("CMD"), image, env) as (server, log):
         base = f"http://127.0.0.1:{port}"
-        _wait_for_health(base, server, log)
+        live_server.wait_until_healthy(base, server, log)
         assert httpx.get(f"{base}/healthz", timeout=5).json()["status"] == "ok"
         healthcheck = [
             _inside(word, {"/opt/signoff": image.venv}) for word in final.exec_form("HEALTHCHECK")
@@ -171,17 +170,3 @@ def _running(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
-
-
-def _wait_for_health(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"signoff serve exited {server.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"signoff serve did not answer within 60 s:\n{log.read_text()}")

@@ -16,12 +16,10 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests import live_server
@@ -127,7 +125,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
         )
     try:
         base = f"http://127.0.0.1:{port}"
-        _wait_until_healthy(base, server, log)
+        live_server.wait_until_healthy(base, server, log)
         key = (workdir / "signoff.db.demo-key").read_text().strip()
         assert key in setup.stdout.replace("\n", "").replace("│", "").replace(" ", ""), (
             "the demo did not print the key it stored"
@@ -140,20 +138,6 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(timeout=10)
-
-
-def _wait_until_healthy(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"signoff serve exited {server.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"signoff serve did not answer within 60 s:\n{log.read_text()}")
 
 
 def test_the_docs_have_runnable_examples_and_say_why_others_do_not_run() -> None:
