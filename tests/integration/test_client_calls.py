@@ -84,6 +84,18 @@ def test_workflows_items_pages_cancel_events_and_calibration(server: str, keys: 
         assert missing.value.status == 404 and missing.value.code == "item_not_found"
 
 
+def test_cancel_while_the_worker_routes_the_item_cancels_it(server: str, keys: Keys) -> None:
+    """A cancel racing the worker's queued → in review move still cancels, never a 409."""
+    with Client(server, keys.admin) as client:
+        for n in range(25):
+            item = client.submit("docs", {"label": "contract", "confidence": 0.9})
+            if n % 2:
+                time.sleep(0.001 * n)  # land some cancels on the worker's move
+            cancelled = client.cancel(item.id, reason="race")
+            assert cancelled.state == "cancelled", item.id
+            assert client.get(item.id).state == "cancelled"
+
+
 def test_wait_resumes_across_the_servers_per_request_cap_until_its_own_deadline(
     server: str, keys: Keys
 ) -> None:

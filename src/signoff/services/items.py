@@ -133,33 +133,48 @@ def list_items(
     return out, next_cursor
 
 
+#: How often a cancel re-reads an item the worker moved meanwhile before giving up.
+CANCEL_ATTEMPTS = 5
+
+
 def cancel_item(
     ctx: Context, principal: Principal, item_id: int, reason: str | None
 ) -> dict[str, Any]:
-    """Cancel an open item; its open review tasks close with it."""
-    row = get_item_row(ctx, item_id)
-    name = check_access(ctx, principal, row)
-    current = ItemState(row.state)
-    if current not in OPEN_STATES:
-        raise errors.InvalidTransition(
-            f"item {item_id} is {current.value}; only open items can be cancelled"
-        )
-    now = ctx.clock.now()
-    with engine.transaction(ctx.sessions) as session:
-        state.set_item_state(
-            session,
-            state.StateChange(
-                item_id=item_id,
-                expected=current,
-                target=ItemState.CANCELLED,
-                event=audit_rules.EventKind.CANCELLED,
-                actor=principal.actor,
-                data={"reason": reason},
-                values={"lease_owner": None, "lease_expires_at": None},
-            ),
-            now,
-        )
-        tasks.cancel_tasks_for_item(session, item_id)
+    """Cancel an open item; its open review tasks close with it.
+
+    The worker may move the item between the read and the guarded write (queued →
+    in review): the intent still holds, so the cancel reads the item again and
+    retries rather than answer 409 for a change the caller could not see.
+    """
+    for attempt in range(CANCEL_ATTEMPTS):
+        row = get_item_row(ctx, item_id)
+        name = check_access(ctx, principal, row)
+        current = ItemState(row.state)
+        if current not in OPEN_STATES:
+            raise errors.InvalidTransition(
+                f"item {item_id} is {current.value}; only open items can be cancelled"
+            )
+        try:
+            with engine.transaction(ctx.sessions) as session:
+                state.set_item_state(
+                    session,
+                    state.StateChange(
+                        item_id=item_id,
+                        expected=current,
+                        target=ItemState.CANCELLED,
+                        event=audit_rules.EventKind.CANCELLED,
+                        actor=principal.actor,
+                        data={"reason": reason},
+                        values={"lease_owner": None, "lease_expires_at": None},
+                    ),
+                    ctx.clock.now(),
+                )
+                tasks.cancel_tasks_for_item(session, item_id)
+        except errors.StateConflict:
+            if attempt == CANCEL_ATTEMPTS - 1:
+                raise
+            continue
+        break
     ctx.bus.publish("items_decided", {"item_ids": [item_id]})
     return item_public(get_item_row(ctx, item_id), name)
 

@@ -95,6 +95,13 @@ def sweep(ctx: Context) -> SweepResult:
     return result
 
 
+def _after(sla: SlaSpec, timer: Timer) -> Timer | None:
+    """The configured timer that must fire before `timer` does (chain order), if any."""
+    chain = list(Timer)
+    earlier = [t for t in chain[: chain.index(timer)] if sla.timer(_RULES[t][1]) is not None]
+    return earlier[-1] if earlier else None
+
+
 def _event_data(sla: SlaSpec, timer: Timer, row: Any, delay: timedelta) -> dict[str, Any]:
     rule, name = _RULES[timer]
     after = sla.on_timeout.after if timer is Timer.TIMEOUT and sla.on_timeout else None
@@ -155,7 +162,9 @@ def _fire_batch(
     kind, event = _EVENTS[timer]
     reassign = timer is Timer.ESCALATE and sla.reassign_on_escalation
     with engine.transaction(ctx.sessions) as session:
-        ids = queries.list_due_task_ids(session, view.id, timer, now - delay, limit)
+        ids = queries.list_due_task_ids(
+            session, view.id, timer, now - delay, limit, after=_after(sla, timer)
+        )
         # One event per item per transaction: a second task of the same item waits a sweep.
         rows: dict[int, Any] = {}
         for row in queries.list_tasks_with_items(session, ids):
@@ -227,7 +236,9 @@ def _time_out_batch(
     outcome, comment = sla.on_timeout.outcome, sla.on_timeout.comment
     kind = audit_rules.EventKind.TIMED_OUT
     with engine.transaction(ctx.sessions) as session:
-        ids = queries.list_due_task_ids(session, view.id, Timer.TIMEOUT, now - delay, limit)
+        ids = queries.list_due_task_ids(
+            session, view.id, Timer.TIMEOUT, now - delay, limit, after=_after(sla, Timer.TIMEOUT)
+        )
         rows: dict[int, Any] = {}
         for row in queries.list_tasks_with_items(session, ids):
             rows.setdefault(row.item_id, row)  # one task per item per transaction
@@ -295,7 +306,9 @@ def _time_out_each(
     decided: list[int] = []
     failed: list[tuple[Any, str]] = []
     with engine.transaction(ctx.sessions) as session:
-        ids = queries.list_due_task_ids(session, view.id, Timer.TIMEOUT, now - delay, limit)
+        ids = queries.list_due_task_ids(
+            session, view.id, Timer.TIMEOUT, now - delay, limit, after=_after(sla, Timer.TIMEOUT)
+        )
         for row in queries.list_tasks_with_items(session, ids):
             try:
                 with session.begin_nested():

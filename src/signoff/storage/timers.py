@@ -33,11 +33,19 @@ def _pending() -> sa.TextClause:
 
 
 def list_due_task_ids(
-    session: Session, workflow_id: int, timer: Timer, created_before: datetime, limit: int
+    session: Session,
+    workflow_id: int,
+    timer: Timer,
+    created_before: datetime,
+    limit: int,
+    *,
+    after: Timer | None = None,
 ) -> list[int]:
     """Pending tasks of the workflow created before `created_before` whose timer has not fired.
 
-    Oldest first. On PostgreSQL the rows are locked and rows another sweep holds are
+    With `after`, only tasks on which that earlier timer has fired: the chain keeps its
+    order even when a late sweep finds every timer due at once and another sweep holds
+    the earlier timer's rows. Oldest first. On PostgreSQL the rows are locked and rows another sweep holds are
     skipped, so concurrent sweeps split the work instead of queueing on each other.
     """
     c = t.review_tasks.c
@@ -45,6 +53,8 @@ def list_due_task_ids(
     if timer is not Timer.TIMEOUT:
         # Decided tasks leave the pending set, so a timeout needs no column of its own here.
         query = query.where(c[timer.value].is_(None))
+    if after is not None:
+        query = query.where(c[after.value].is_not(None))
     query = query.where(c.created_at <= created_before).order_by(c.created_at, c.id).limit(limit)
     if engine.dialect_name(session) == "postgresql":
         query = query.with_for_update(of=t.review_tasks, skip_locked=True)
