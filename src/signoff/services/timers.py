@@ -95,11 +95,21 @@ def sweep(ctx: Context) -> SweepResult:
     return result
 
 
-def _after(sla: SlaSpec, timer: Timer) -> Timer | None:
-    """The configured timer that must fire before `timer` does (chain order), if any."""
+def _due_task_ids(
+    session: Session,
+    view: workflow_service.WorkflowView,
+    sla: SlaSpec,
+    timer: Timer,
+    delay: timedelta,
+    now: datetime,
+    limit: int,
+) -> list[int]:
+    """The tasks `timer` is due on, in chain order: the earlier configured timer fired first."""
     chain = list(Timer)
     earlier = [t for t in chain[: chain.index(timer)] if sla.timer(_RULES[t][1]) is not None]
-    return earlier[-1] if earlier else None
+    return queries.list_due_task_ids(
+        session, view.id, timer, now - delay, limit, after=earlier[-1] if earlier else None
+    )
 
 
 def _event_data(sla: SlaSpec, timer: Timer, row: Any, delay: timedelta) -> dict[str, Any]:
@@ -162,9 +172,7 @@ def _fire_batch(
     kind, event = _EVENTS[timer]
     reassign = timer is Timer.ESCALATE and sla.reassign_on_escalation
     with engine.transaction(ctx.sessions) as session:
-        ids = queries.list_due_task_ids(
-            session, view.id, timer, now - delay, limit, after=_after(sla, timer)
-        )
+        ids = _due_task_ids(session, view, sla, timer, delay, now, limit)
         # One event per item per transaction: a second task of the same item waits a sweep.
         rows: dict[int, Any] = {}
         for row in queries.list_tasks_with_items(session, ids):
@@ -236,9 +244,7 @@ def _time_out_batch(
     outcome, comment = sla.on_timeout.outcome, sla.on_timeout.comment
     kind = audit_rules.EventKind.TIMED_OUT
     with engine.transaction(ctx.sessions) as session:
-        ids = queries.list_due_task_ids(
-            session, view.id, Timer.TIMEOUT, now - delay, limit, after=_after(sla, Timer.TIMEOUT)
-        )
+        ids = _due_task_ids(session, view, sla, Timer.TIMEOUT, delay, now, limit)
         rows: dict[int, Any] = {}
         for row in queries.list_tasks_with_items(session, ids):
             rows.setdefault(row.item_id, row)  # one task per item per transaction
@@ -306,9 +312,7 @@ def _time_out_each(
     decided: list[int] = []
     failed: list[tuple[Any, str]] = []
     with engine.transaction(ctx.sessions) as session:
-        ids = queries.list_due_task_ids(
-            session, view.id, Timer.TIMEOUT, now - delay, limit, after=_after(sla, Timer.TIMEOUT)
-        )
+        ids = _due_task_ids(session, view, sla, Timer.TIMEOUT, delay, now, limit)
         for row in queries.list_tasks_with_items(session, ids):
             try:
                 with session.begin_nested():

@@ -45,8 +45,9 @@ def list_due_task_ids(
 
     With `after`, only tasks on which that earlier timer has fired: the chain keeps its
     order even when a late sweep finds every timer due at once and another sweep holds
-    the earlier timer's rows. Oldest first. On PostgreSQL the rows are locked and rows another sweep holds are
-    skipped, so concurrent sweeps split the work instead of queueing on each other.
+    the earlier timer's rows. Oldest first. On PostgreSQL the rows are locked and rows
+    another sweep holds are skipped, so concurrent sweeps split the work instead of
+    queueing on each other.
     """
     c = t.review_tasks.c
     query = sa.select(c.id).where(c.workflow_id == workflow_id, _pending())
