@@ -63,6 +63,37 @@ class LimitSettings(BaseModel):
         description="Largest item: its content and metadata as UTF-8 JSON",
     )
     max_wait_seconds: float = Field(default=60.0, gt=0, description="Longest /wait long-poll")
+    requests_per_minute: int = Field(
+        default=6000,
+        ge=0,
+        le=10_000_000,
+        description=(
+            "Requests one API key may make per minute (0: no limit); an org's own limit "
+            "(`signoff orgs add --requests-per-minute`) replaces it; over it: 429 with Retry-After"
+        ),
+    )
+    rate_limit_storage: str = Field(
+        default="memory://",
+        description=(
+            "Where request counts are kept (a `limits` storage URI): `memory://` counts per "
+            "process; `redis://host:6379` shares the count between every `serve` process"
+        ),
+    )
+    items_per_day: int = Field(
+        default=0,
+        ge=0,
+        le=1_000_000_000,
+        description="Items one org may submit per UTC day (0: no limit; the org's own replaces it)",
+    )
+    open_tasks: int = Field(
+        default=0,
+        ge=0,
+        le=1_000_000_000,
+        description=(
+            "Review tasks one org may have waiting before intake answers 429 "
+            "(0: no limit; the org's own replaces it)"
+        ),
+    )
 
 
 class DeliverySettings(BaseModel):

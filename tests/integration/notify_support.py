@@ -66,7 +66,7 @@ def nkeys(nctx: Context, nclient: TestClient) -> Keys:
     )
     assert response.status_code == 201, response.text
     with engine.transaction(nctx.sessions) as session:
-        group_id = groups.create_group(session, "leads", None, nctx.clock.now())
+        group_id = groups.create_group(session, "leads", None, nctx.clock.now(), org_id=1)
         for email in ("admin@example.com", "reviewer2@example.com"):
             user = session.execute(sa.select(t.users).where(t.users.c.email == email)).one()
             groups.create_member(session, group_id, user.id, [], nctx.clock.now())

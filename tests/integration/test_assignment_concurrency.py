@@ -139,6 +139,7 @@ def test_the_claim_probes_read_the_claim_index_without_sorting_the_backlog(
                 sa.insert(t.workflows)
                 .values(
                     name="bulk",
+                    org_id=1,
                     current_version=1,
                     created_at=sa.func.now(),
                     updated_at=sa.func.now(),

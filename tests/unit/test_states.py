@@ -33,7 +33,7 @@ def factory(sqlite_url: str) -> Iterator[Any]:
     eng = engine.create_engine(sqlite_url)
     sessions = engine.make_sessionmaker(eng, audit_key=KEY)
     with engine.transaction(sessions) as session:
-        workflow_id = workflows.create_workflow(session, "states", NOW)
+        workflow_id = workflows.create_workflow(session, "states", NOW, org_id=1)
         workflows.create_version(
             session, workflow_id, 1, {"name": "states", "labels": ["a"]}, "", "test", NOW
         )

@@ -18,7 +18,7 @@ from signoff.services import compliance, retention, stop_switch
 from signoff.services import users as user_service
 
 router = APIRouter(
-    prefix="/api/v1", tags=["compliance"], responses=api_errors.responses(401, 403, 422, 503)
+    prefix="/api/v1", tags=["compliance"], responses=api_errors.responses(401, 403, 422, 429, 503)
 )
 
 #: Records and exports are for admins and auditors (service keys: the admin scope).

@@ -18,7 +18,9 @@ def get_principal(request: Request, ctx: CtxDep) -> users.Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
-        return users.authenticate_key(ctx, token.strip())
+        by_key = users.authenticate_key(ctx, token.strip())
+        _count_request(ctx, by_key)
+        return by_key
     session_user = getattr(request.state, "session_user_id", None)
     session_token = getattr(request.state, "session_token", None)
     if session_user is not None and session_token is not None:
@@ -28,14 +30,33 @@ def get_principal(request: Request, ctx: CtxDep) -> users.Principal:
     raise errors.Unauthorized("send `Authorization: Bearer <api key>`")
 
 
+def _count_request(ctx: CtxDep, principal: users.Principal) -> None:
+    """RateLimited (429 with Retry-After) once a key has used its requests for the minute."""
+    if principal.key_id is None or ctx.requests is None:
+        return
+    per_minute = principal.rate_limit
+    if per_minute is None:
+        per_minute = ctx.settings.limits.requests_per_minute
+    wait = ctx.requests.take(principal.key_id, per_minute)
+    if wait is not None:
+        raise errors.RateLimited(
+            f"this key may make {per_minute} requests per minute; retry in {wait:.0f} s",
+            retry_after=wait,
+        )
+
+
 PrincipalDep = Annotated[users.Principal, Depends(get_principal)]
 
 
-def require(*roles: Role, scope: Scope = Scope.ADMIN):  # type: ignore[no-untyped-def]
+def require(  # type: ignore[no-untyped-def]
+    *roles: Role, scope: Scope = Scope.ADMIN, name_is_workflow: bool = True
+):
     """A dependency: users need one of `roles`; service keys need `scope` (or admin).
 
-    A route's `{name}` path parameter and `?workflow=` query parameter name a workflow:
-    a caller restricted to other workflows gets the answer a missing workflow gets.
+    A route's `{name}` path parameter (unless `name_is_workflow` is False: a group, or a
+    workflow that may not exist yet) and `?workflow=` query parameter name a workflow:
+    a caller restricted to other workflows (or to another org) gets the answer a
+    missing workflow gets.
     """
 
     def check(principal: PrincipalDep, request: Request) -> users.Principal:
@@ -44,7 +65,8 @@ def require(*roles: Role, scope: Scope = Scope.ADMIN):  # type: ignore[no-untype
             if principal.scopes is not None:
                 needs = f"scope {scope.value}"
             raise errors.Forbidden(f"this needs {needs}; {principal.describe()}")
-        for workflow in (request.path_params.get("name"), request.query_params.get("workflow")):
+        named = request.path_params.get("name") if name_is_workflow else None
+        for workflow in (named, request.query_params.get("workflow")):
             if workflow is not None and not principal.may_access(workflow):
                 raise errors.WorkflowNotFound(f"no workflow named {workflow!r}", workflow=workflow)
         return principal
@@ -54,6 +76,8 @@ def require(*roles: Role, scope: Scope = Scope.ADMIN):  # type: ignore[no-untype
 
 # Service keys need the admin scope for everything without a scope of its own.
 AdminDep = Annotated[users.Principal, Depends(require(Role.ADMIN))]
+# Groups: `{name}` names a group, not a workflow.
+GroupAdminDep = Annotated[users.Principal, Depends(require(Role.ADMIN, name_is_workflow=False))]
 ReviewerDep = Annotated[users.Principal, Depends(require(Role.REVIEWER, Role.ADMIN))]
 ReaderDep = Annotated[users.Principal, Depends(require(Role.ADMIN, Role.AUDITOR, Role.REVIEWER))]
 
@@ -65,6 +89,11 @@ ItemReaderDep = Annotated[
 ]
 # Workflows: changing them is an admin's (or a `workflows` key's); reading is everyone's.
 WorkflowWriterDep = Annotated[users.Principal, Depends(require(Role.ADMIN, scope=Scope.WORKFLOWS))]
+# Applying: `{name}` may be a workflow that does not exist yet (the service checks the org).
+WorkflowApplierDep = Annotated[
+    users.Principal,
+    Depends(require(Role.ADMIN, scope=Scope.WORKFLOWS, name_is_workflow=False)),
+]
 WorkflowReaderDep = Annotated[
     users.Principal,
     Depends(require(Role.ADMIN, Role.AUDITOR, Role.REVIEWER, scope=Scope.WORKFLOWS)),

@@ -64,6 +64,8 @@ STATUS: dict[type[errors.SignoffError], int] = {
     errors.LinkRefused: 410,
     errors.SignInRequired: 401,
     errors.WorkflowPaused: 503,
+    errors.RateLimited: 429,
+    errors.QuotaExceeded: 429,
 }
 
 #: Headers that go with a status whatever raised it.
@@ -93,6 +95,7 @@ _DESCRIPTIONS = {
     404: "No such resource (or not visible to the caller)",
     409: "The resource is not in a state that allows this",
     413: "The body is larger than the configured limit",
+    429: "A rate limit or the org's quota is used up; retry after `Retry-After` seconds",
     415: "The body is not JSON (`Content-Type: application/json`)",
     422: "The request is invalid; `field` names the input at fault",
     503: "The database cannot be reached; retry after `Retry-After` seconds",
@@ -104,9 +107,10 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     out: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
         entry: dict[str, Any] = {"model": schemas.ErrorPublic, "description": _DESCRIPTIONS[status]}
-        if status in HEADERS:
+        names = [*HEADERS.get(status, {}), *(["Retry-After"] if status == 429 else [])]
+        if names:
             entry["headers"] = {
-                name: {"schema": {"type": "string"}, "required": True} for name in HEADERS[status]
+                name: {"schema": {"type": "string"}, "required": True} for name in names
             }
         out[status] = entry
     return out
@@ -121,7 +125,7 @@ def status_for(exc: errors.SignoffError) -> int:
 
 def body_for(exc: errors.SignoffError) -> dict[str, Any]:
     body: dict[str, Any] = {"error": exc.code, "detail": exc.detail}
-    for key in ("field", "problems", "item_id", "task_id", "line", "paused"):
+    for key in ("field", "problems", "item_id", "task_id", "line", "paused", "retry_after"):
         if key in exc.context:
             body[key] = exc.context[key]
     return body
@@ -220,7 +224,11 @@ def _validation_body(request: Request, exc: RequestValidationError) -> tuple[int
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.SignoffError)
     async def _signoff_error(request: Request, exc: errors.SignoffError) -> Response:
-        return _render(request, status_for(exc), body_for(exc), EXC_HEADERS.get(type(exc)))
+        headers = EXC_HEADERS.get(type(exc))
+        retry_after = exc.context.get("retry_after")
+        if retry_after is not None:
+            headers = {**(headers or {}), "Retry-After": str(int(retry_after))}
+        return _render(request, status_for(exc), body_for(exc), headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:

@@ -18,7 +18,7 @@ from signoff.services import intake
 from signoff.services import items as item_service
 
 router = APIRouter(
-    prefix="/api/v1", tags=["items"], responses=api_errors.responses(401, 403, 422, 503)
+    prefix="/api/v1", tags=["items"], responses=api_errors.responses(401, 403, 422, 429, 503)
 )
 
 #: Errors of routes that take a JSON body.

@@ -188,7 +188,7 @@ def prometheus(request: Request) -> Response:
 @router.get(
     "/api/v1/metrics/summary",
     response_model=schemas.MetricsSummaryPublic,
-    responses=api_errors.responses(401, 403, 404, 422, 503),
+    responses=api_errors.responses(401, 403, 404, 422, 429, 503),
 )
 def metrics_summary(
     ctx: CtxDep,

@@ -13,7 +13,7 @@ from signoff.services import assignment, review
 from signoff.services import items as item_service
 
 router = APIRouter(
-    prefix="/api/v1", tags=["reviews"], responses=api_errors.responses(401, 403, 422, 503)
+    prefix="/api/v1", tags=["reviews"], responses=api_errors.responses(401, 403, 422, 429, 503)
 )
 
 BODY_ERRORS = api_errors.responses(400, 413, 415)
@@ -70,7 +70,7 @@ def claim_task(task_id: schemas.IdPath, ctx: CtxDep, principal: ReviewerDep) -> 
     "/tasks/{task_id}", response_model=schemas.TaskPublic, responses=api_errors.responses(404)
 )
 def get_task(task_id: schemas.IdPath, ctx: CtxDep, principal: ReviewerDep) -> dict[str, Any]:
-    return task_public(ctx, principal, review.get_task(ctx, task_id))
+    return task_public(ctx, principal, review.get_task(ctx, task_id, principal))
 
 
 @router.post(

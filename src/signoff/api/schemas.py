@@ -117,6 +117,9 @@ class ErrorPublic(BaseModel):
         default=None,
         description="For `workflow_paused`: the workflow, mode, reason, who paused it and when",
     )
+    retry_after: float | None = Field(
+        default=None, description="For `rate_limited` and `quota_exceeded`: seconds to wait"
+    )
 
 
 class PredictionPublic(BaseModel):

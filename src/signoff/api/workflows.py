@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from signoff.api import errors as api_errors
 from signoff.api import schemas
-from signoff.api.deps import CtxDep, WorkflowReaderDep, WorkflowWriterDep
+from signoff.api.deps import CtxDep, WorkflowApplierDep, WorkflowReaderDep, WorkflowWriterDep
 from signoff.domain import errors
 from signoff.domain import workflow as wf
 from signoff.services import calibration
+from signoff.services import orgs as org_service
 from signoff.services import workflows as workflow_service
 
 router = APIRouter(
     prefix="/api/v1/workflows",
     tags=["workflows"],
-    responses=api_errors.responses(401, 403, 422, 503),
+    responses=api_errors.responses(401, 403, 422, 429, 503),
 )
 
 
@@ -58,7 +59,7 @@ def _definition_schema() -> dict[str, Any]:
     response_model=schemas.WorkflowApplied,
     responses={
         201: {"model": schemas.WorkflowApplied, "description": "The first version was created"},
-        **api_errors.responses(400, 413),
+        **api_errors.responses(400, 404, 413),
     },
     openapi_extra={
         "requestBody": {
@@ -75,8 +76,16 @@ async def apply_workflow(
     name: schemas.WorkflowPath,
     request: Request,
     ctx: CtxDep,
-    principal: WorkflowWriterDep,
+    principal: WorkflowApplierDep,
     response: Response,
+    org: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="The org a new workflow belongs to (platform callers only; "
+            "default: the caller's org, or `default`)",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     """Create or update a workflow from a YAML or JSON body; each change is a new version."""
     raw = await request.body()
@@ -86,8 +95,18 @@ async def apply_workflow(
         raise errors.ValidationFailed("the body is not valid UTF-8", field="(body)") from None
     # Parsing user YAML is CPU work: it runs in the threadpool, never on the event loop.
     # The text is stored as sent, so the admin page shows the comments it carried.
+    if principal.workflows is not None and name not in principal.workflows:
+        # Kept to some workflows: any other name, new or not, is not found for this caller.
+        raise errors.WorkflowNotFound(f"no workflow named {name!r}", workflow=name)
+    org_id = principal.org_id
+    if org is not None:
+        if not principal.is_platform:
+            raise errors.Forbidden("org: only platform admins choose a workflow's org", field="org")
+        org_id = await run_in_threadpool(org_service.org_id, ctx, org)
     view, created = await run_in_threadpool(
-        functools.partial(workflow_service.apply_workflow, name=name),
+        functools.partial(
+            workflow_service.apply_workflow, name=name, org_id=org_id, caller_org=principal.org_id
+        ),
         ctx,
         text,
         principal.actor,

@@ -11,11 +11,13 @@ import typer
 from rich.table import Table
 
 from signoff.cli.common import console, err, friendly, load_settings, open_context
+from signoff.cli.orgs import OrgOption, org_id
 from signoff.domain import access, errors
 from signoff.domain.states import Role
 from signoff.services import audit as audit_service
 from signoff.services import users
 from signoff.services import workflows as workflow_service
+from signoff.services.orgs import org_names
 from signoff.storage import migrate
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -46,12 +48,15 @@ def db_current() -> None:
 @friendly
 def workflows_apply(
     file: Annotated[Path, typer.Argument(help="The workflow's YAML or JSON file")],
+    org: OrgOption = None,
 ) -> None:
     """Create or update a workflow from a YAML/JSON file (each change is a new version)."""
     if not file.is_file():
         raise errors.ValidationFailed(f"no such file: {file}")
     ctx = open_context()
-    view, created = workflow_service.apply_workflow(ctx, file.read_text(), "cli")
+    view, created = workflow_service.apply_workflow(
+        ctx, file.read_text(), "cli", org_id=org_id(ctx, org)
+    )
     if created:
         console.print(f"workflow {view.name} is now at version {view.version}")
     else:
@@ -114,11 +119,17 @@ def users_add(
         bool, typer.Option("--password-stdin", help="Read the password from standard input")
     ] = False,
     name: Annotated[str | None, typer.Option(help="Display name")] = None,
+    org: OrgOption = None,
 ) -> None:
-    """Add a user; asks for a password on a terminal (none: the user signs in by API key only)."""
+    """Add a user; asks for a password on a terminal (none: the user signs in by API key only).
+
+    With `--org` the user works in that org only (an admin there manages only it);
+    without, the user is the platform's and sees every org.
+    """
     ctx = open_context()
+    in_org = org_id(ctx, org)
     secret = _read_password(email, password, password_stdin, required=False)
-    user_id = users.add_user(ctx, email, role, password=secret, display_name=name)
+    user_id = users.add_user(ctx, email, role, password=secret, display_name=name, org_id=in_org)
     console.print(f"user {email} added with role {role.value} (id {user_id})")
     if secret is None:
         console.print("no password set: the user cannot sign in to the web UI until one is")
@@ -129,9 +140,11 @@ def users_add(
 def users_list() -> None:
     """List users."""
     ctx = open_context()
-    table = Table("id", "email", "role", "active")
+    table = Table("id", "email", "role", "org", "active")
+    names = org_names(ctx)
     for u in users.list_users(ctx):
-        table.add_row(str(u.id), u.email, u.role, "yes" if u.active else "no")
+        org = names.get(u.org_id, "(platform)")
+        table.add_row(str(u.id), u.email, u.role, org, "yes" if u.active else "no")
     console.print(table)
 
 
@@ -173,8 +186,12 @@ def keys_create(
     expires_in: Annotated[
         str | None, typer.Option(help="Stop working after this long (e.g. 90d, 12h, 2w)")
     ] = None,
+    org: OrgOption = None,
 ) -> None:
-    """Create an API key; it is printed once and stored hashed."""
+    """Create an API key; it is printed once and stored hashed.
+
+    A service key with `--org` works in that org only; a personal key works in its user's.
+    """
     try:
         scopes = access.parse_scopes(scope)
     except ValueError as exc:
@@ -182,7 +199,13 @@ def keys_create(
     lifetime = _lifetime("--expires-in", expires_in)
     ctx = open_context()
     key_id, token = users.create_key(
-        ctx, name, user, scopes=scopes, workflows=workflow, expires_in=lifetime
+        ctx,
+        name,
+        user,
+        scopes=scopes,
+        workflows=workflow,
+        expires_in=lifetime,
+        org_id=org_id(ctx, org),
     )
     shown = sorted(s.value for s in scopes or access.DEFAULT_SCOPES)
     what = f"acts as {user}" if user else "scope " + ", ".join(shown)
@@ -232,13 +255,24 @@ def keys_list() -> None:
     """List API keys (never their secrets), with scopes, workflows and when last used."""
     ctx = open_context()
     table = Table(
-        "id", "name", "user", "scopes", "workflows", "created", "expires", "last used", "revoked"
+        "id",
+        "name",
+        "user",
+        "org",
+        "scopes",
+        "workflows",
+        "created",
+        "expires",
+        "last used",
+        "revoked",
     )
+    names = org_names(ctx)
     for k in users.list_keys(ctx):
         table.add_row(
             str(k.id),
             k.name,
             k.email or "(service)",
+            names.get(k.org_id, "(platform)"),
             users.key_powers(k),
             ", ".join(k.workflows) if k.workflows else "all",
             str(k.created_at)[:19],

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from signoff.cli.common import console, friendly, open_context
+from signoff.cli.orgs import OrgOption, org_id
 from signoff.domain import errors
 from signoff.services import groups
 
@@ -39,11 +40,17 @@ def groups_add(
         typer.Option("--skill", help="EMAIL=skill1,skill2: a member's skills (repeatable)"),
     ] = None,
     description: Annotated[str | None, typer.Option(help="What the group does")] = None,
+    org: OrgOption = None,
 ) -> None:
     """Create a group, or add members to it; each email must be a user already."""
     ctx = open_context()
     view = groups.add_members(
-        ctx, name, member or [], _skill_options(skill or []), description=description
+        ctx,
+        name,
+        member or [],
+        _skill_options(skill or []),
+        description=description,
+        org_id=org_id(ctx, org),
     )
     console.print(f"group {view.name}: {len(view.members)} member(s)")
 

@@ -64,6 +64,9 @@ class EventKind(StrEnum):
     LEGAL_HOLD_RELEASED = "legal_hold_released"
     WORKFLOW_PAUSED = "workflow_paused"
     WORKFLOW_RESUMED = "workflow_resumed"
+    # Tenancy (system chain): an org was added or its limits changed.
+    ORG_ADDED = "org_added"
+    ORG_CHANGED = "org_changed"
 
 
 #: Keys shorter than this are refused outside development (like the secret key).

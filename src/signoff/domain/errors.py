@@ -185,3 +185,15 @@ class WorkflowPaused(SignoffError):
     """An admin paused this workflow: it accepts no items until it is resumed."""
 
     code = "workflow_paused"
+
+
+class RateLimited(SignoffError):
+    """Too many requests: wait as `Retry-After` says, then try again."""
+
+    code = "rate_limited"
+
+
+class QuotaExceeded(SignoffError):
+    """The org has used up a limit (items per day, or open review tasks)."""
+
+    code = "quota_exceeded"

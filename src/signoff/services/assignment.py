@@ -153,10 +153,14 @@ def _choose(session: Session, ctx: Context, task: NewTask, now: datetime) -> Any
     if spec.strategy == AssignmentStrategy.PULL or group is None:
         return None
     last = groups.lock_cursor(session, group, now)
+    workflow = workflows.read_workflow_by_id(session, task.workflow_id)
+    org_id = workflow.org_id if workflow is not None else None
     members = [
         m
         for m in groups.list_members(session, group)
-        if m.role in REVIEWING_ROLES and (m.workflows is None or task.spec.name in m.workflows)
+        if m.role in REVIEWING_ROLES
+        and (m.workflows is None or task.spec.name in m.workflows)
+        and m.org_id in (None, org_id)  # a group of another org never gets this org's tasks
     ]
     load = tasks.list_member_load(session, [m.user_id for m in members])
     candidates = [
@@ -219,7 +223,7 @@ def assign_task(ctx: Context, principal: Principal, task_id: int, assignee: str 
                 session, task.item_id, audit_rules.EventKind.UNASSIGNED, principal.actor, data, now
             )
         else:
-            user = _assignee(session, assignee, task, spec)
+            user = _assignee(session, assignee, task, spec, workflow.org_id)
             hold = now + hold_for(ctx, spec)
             if not tasks.assign_task(session, task_id, user.id, now, hold, only_open=False):
                 raise errors.TaskAlreadyDecided(task_id=task_id)
@@ -250,10 +254,11 @@ def assign_task(ctx: Context, principal: Principal, task_id: int, assignee: str 
     return updated
 
 
-def _assignee(session: Session, email: str, task: Any, spec: WorkflowSpec) -> Any:
+def _assignee(session: Session, email: str, task: Any, spec: WorkflowSpec, org_id: int) -> Any:
     """The user `email` if they may review this task; ValidationFailed naming `assignee`."""
     user = users.read_user_by_email(session, email.strip().lower())
-    if user is None or not user.active:
+    # A user of another org is answered as one that does not exist.
+    if user is None or not user.active or user.org_id not in (None, org_id):
         raise errors.ValidationFailed(f"assignee: no active user {email}", field="assignee")
     if user.role not in REVIEWING_ROLES:
         raise errors.ValidationFailed(

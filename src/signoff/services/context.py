@@ -20,6 +20,7 @@ from signoff.domain import audit as audit_rules
 from signoff.domain import error_budget
 from signoff.domain import workflow as wf
 from signoff.services.events import EventBus
+from signoff.services.rate_limits import RequestLimiter
 from signoff.settings import Settings
 from signoff.storage import engine as storage_engine
 
@@ -60,6 +61,8 @@ class Context:
     sync_training: bool = False
     #: Delivery channels built from the settings, by message kind (see services.delivery).
     channels: dict[str, Any] = field(default_factory=dict)
+    #: API keys' request counts (per process unless the settings name a shared storage).
+    requests: RequestLimiter | None = None
 
     def secret(self, name: str) -> str | None:
         """A secret from the environment or, failing that, the secrets directory."""
@@ -103,4 +106,5 @@ def create_context(settings: Settings, clock: Clock | None = None) -> Context:
             functools.partial(storage_engine.read_database_time, engine),
         ),
         audit_keys=keyring,
+        requests=RequestLimiter(settings.limits.rate_limit_storage),
     )

@@ -9,6 +9,7 @@ from typing import Any
 
 from signoff.domain import audit as audit_rules
 from signoff.domain import errors
+from signoff.services import orgs as org_service
 from signoff.services.context import Context
 from signoff.storage import audit, engine, groups, users
 
@@ -67,10 +68,14 @@ def add_members(
     *,
     description: str | None = None,
     actor: str = "cli",
+    org_id: int | None = None,
+    caller_org: int | None = None,
 ) -> GroupView:
     """Create group `name` if new and add these users (skills replace a member's old ones).
 
-    UserNotFound names the first email with no user; nothing is changed then.
+    UserNotFound names the first email with no user; nothing is changed then. A new group
+    belongs to `org_id` (else the caller's org, else the default org); its members are
+    users of that org or of the platform. `caller_org` confines a caller to its org.
     """
     check_group_name(name)
     skills = dict(skills or {})
@@ -80,14 +85,31 @@ def add_members(
     given = {e.strip().lower(): _skills(e, s) for e, s in skills.items()}
     now = ctx.clock.now()
     with engine.transaction(ctx.sessions) as session:
+        group = groups.read_group(session, name)
+        if group is not None and caller_org is not None and group.org_id != caller_org:
+            raise errors.ValidationFailed(
+                f"name: {name!r} is taken: group names are unique across orgs", field="name"
+            )
+        if group is not None:
+            owner = group.org_id
+        else:
+            owner = org_id if org_id is not None else caller_org
+            if owner is None:
+                owner = org_service.default_org_id(session)
         found = []
         for email in wanted:
             user = users.read_user_by_email(session, email)
-            if user is None:
+            if user is None or not _visible(user.org_id, caller_org):
                 raise errors.UserNotFound(f"no user {email}: add it with `signoff users add`")
+            if user.org_id is not None and user.org_id != owner:
+                raise errors.ValidationFailed(
+                    f"members: {email} works in another org than group {name!r}",
+                    field="members",
+                )
             found.append(user)
-        group = groups.read_group(session, name)
-        group_id = group.id if group else groups.create_group(session, name, description, now)
+        group_id = (
+            group.id if group else groups.create_group(session, name, description, now, owner)
+        )
         added, updated = [], []
         for user in found:
             member = groups.read_member(session, group_id, user.id)
@@ -107,13 +129,15 @@ def add_members(
     return get_group(ctx, name)
 
 
-def remove_member(ctx: Context, name: str, email: str, *, actor: str = "cli") -> GroupView:
+def remove_member(
+    ctx: Context, name: str, email: str, *, actor: str = "cli", caller_org: int | None = None
+) -> GroupView:
     """Take `email` out of group `name`; NotFound when either is unknown or not a member."""
     email = email.strip().lower()
     now = ctx.clock.now()
     with engine.transaction(ctx.sessions) as session:
         group = groups.read_group(session, name)
-        if group is None:
+        if group is None or not _visible(group.org_id, caller_org):
             raise errors.NotFound(f"no group {name!r}")
         user = users.read_user_by_email(session, email)
         if user is None:
@@ -130,10 +154,15 @@ def remove_member(ctx: Context, name: str, email: str, *, actor: str = "cli") ->
     return get_group(ctx, name)
 
 
-def get_group(ctx: Context, name: str) -> GroupView:
+def _visible(org_id: int | None, caller_org: int | None) -> bool:
+    """Whether something of `org_id` is visible to a caller of `caller_org` (None: platform)."""
+    return caller_org is None or org_id == caller_org
+
+
+def get_group(ctx: Context, name: str, *, caller_org: int | None = None) -> GroupView:
     with ctx.sessions() as session:
         group = groups.read_group(session, name)
-        if group is None:
+        if group is None or not _visible(group.org_id, caller_org):
             raise errors.NotFound(f"no group {name!r}")
         members = groups.list_members(session, name, active_only=False)
     return GroupView(
@@ -143,9 +172,9 @@ def get_group(ctx: Context, name: str) -> GroupView:
     )
 
 
-def list_groups(ctx: Context) -> list[GroupView]:
+def list_groups(ctx: Context, *, caller_org: int | None = None) -> list[GroupView]:
     with ctx.sessions() as session:
-        names = [g.name for g in groups.list_groups(session)]
+        names = [g.name for g in groups.list_groups(session) if _visible(g.org_id, caller_org)]
     return [get_group(ctx, name) for name in names]
 
 

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from signoff.domain import audit as audit_rules
 from signoff.domain import compliance, errors, limits
 from signoff.domain.states import ItemState
+from signoff.services import orgs as org_service
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.storage import audit, engine, items
@@ -96,23 +97,24 @@ def submit_items(
         raise errors.ValidationFailed("idempotency keys repeat within the batch")
     try:
         with engine.transaction(ctx.sessions) as session:
-            return _insert(session, view.id, view.version, new_items, hashes, keys, actor, now)
+            return _insert(ctx, session, view, new_items, hashes, keys, actor, now)
     except sa.exc.IntegrityError:
         # A concurrent request with the same key won the race: answer as a replay.
         with engine.transaction(ctx.sessions) as session:
-            return _insert(session, view.id, view.version, new_items, hashes, keys, actor, now)
+            return _insert(ctx, session, view, new_items, hashes, keys, actor, now)
 
 
 def _insert(
+    ctx: Context,
     session: Any,
-    workflow_id: int,
-    version: int,
+    view: workflow_service.WorkflowView,
     new_items: list[NewItem],
     hashes: list[str | None],
     keys: list[str],
     actor: str,
     now: Any,
 ) -> list[Submitted]:
+    workflow_id, version = view.id, view.version
     existing = items.list_items_by_idempotency_keys(session, workflow_id, keys) if keys else {}
     results: list[Submitted | None] = [None] * len(new_items)
     rows: list[dict[str, Any]] = []
@@ -148,6 +150,8 @@ def _insert(
             }
         )
     if rows:
+        # Replays above cost nothing; only new items count against the org's quota.
+        org_service.check_intake(session, ctx, workflow_id, len(rows), now)
         ids = items.allocate_ids(session, len(rows))
         events: list[dict[str, Any]] = []
         key = audit.chain_key(session)

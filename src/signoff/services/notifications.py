@@ -54,7 +54,7 @@ from signoff.domain.states import Role, TaskStatus
 from signoff.domain.workflow import WorkflowSpec
 from signoff.services import action_links
 from signoff.services.context import Context
-from signoff.storage import groups, items, notifications, state, tasks, users
+from signoff.storage import groups, items, notifications, state, tasks, users, workflows
 
 #: Events on which a message may carry action links (the task is still open).
 LINK_EVENTS = frozenset(
@@ -96,6 +96,8 @@ def messages_for(
         else None
     )
     base = _payload(ctx, spec, event, item, task, assignee, now, data or {})
+    workflow = workflows.read_workflow_by_id(session, workflow_id)
+    org_id = workflow.org_id if workflow is not None else None
     linkable = (
         event in LINK_EVENTS
         and task is not None
@@ -106,13 +108,13 @@ def messages_for(
     for index, rule in rules:
         payload = {**base, "data": {**base["data"], "rule": index}}
         if rule.channel is NotifyChannel.EMAIL:
-            people = _recipients(session, spec, rule, assignee)
+            people = _recipients(session, spec, rule, assignee, org_id)
             waiting = notifications.list_digest_minutes(
                 session, [p.id for _, p in people if p is not None]
             )
             for address, person in people:
                 personal = dict(payload)
-                if linkable and person is not None and _may_review(person, spec):
+                if linkable and person is not None and _may_review(person, spec, org_id):
                     personal["actions"] = _actions(
                         session, ctx, spec, task, person.id, "email", now
                     )
@@ -212,9 +214,12 @@ def _payload(
 
 
 def _recipients(
-    session: Session, spec: WorkflowSpec, rule: NotifyRule, assignee: Any | None
+    session: Session, spec: WorkflowSpec, rule: NotifyRule, assignee: Any | None, org_id: int | None
 ) -> list[tuple[str, Any | None]]:
-    """(address, user row or None) for an email rule's `to`, each address once."""
+    """(address, user row or None) for an email rule's `to`, each address once.
+
+    A group's members of another org (a workflow naming that org's group) are left out.
+    """
     to = rule.to or ""
     found: list[tuple[str, Any | None]] = []
     if to == "assignee":
@@ -223,7 +228,8 @@ def _recipients(
     elif to == "escalate_to" or to.startswith("group:"):
         name = spec.review.sla.escalate_to if to == "escalate_to" else to.removeprefix("group:")
         if name:
-            for member in groups.list_members(session, name)[:MAX_RECIPIENTS]:
+            members = [m for m in groups.list_members(session, name) if m.org_id in (None, org_id)]
+            for member in members[:MAX_RECIPIENTS]:
                 found.append((member.email, users.read_user(session, member.user_id)))
     else:
         user = users.read_user_by_email(session, to)
@@ -234,11 +240,12 @@ def _recipients(
     return list(unique.values())
 
 
-def _may_review(user: Any, spec: WorkflowSpec) -> bool:
+def _may_review(user: Any, spec: WorkflowSpec, org_id: int | None) -> bool:
     return bool(
         user.active
         and user.role in (Role.REVIEWER.value, Role.ADMIN.value)
         and (user.workflows is None or spec.name in user.workflows)
+        and user.org_id in (None, org_id)
     )
 
 

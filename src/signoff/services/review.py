@@ -234,17 +234,22 @@ def release_task(ctx: Context, principal: Principal, task_id: int) -> None:
     ctx.bus.publish("tasks_created", {"count": 1, "released": task_id})
 
 
-def get_task(ctx: Context, task_id: int) -> Any:
+def get_task(ctx: Context, task_id: int, principal: Principal | None = None) -> Any:
+    """The task, or TaskNotFound; with `principal`, also when its workflow is not theirs
+    (another org's or outside their workflows), so a task's existence does not leak."""
     with ctx.sessions() as session:
         task = tasks.read_task(session, task_id)
-    if task is None:
+        workflow = workflows.read_workflow_by_id(session, task.workflow_id) if task else None
+    if task is None or (
+        principal is not None and (workflow is None or not principal.may_access(workflow.name))
+    ):
         raise errors.TaskNotFound(task_id=task_id)
     return task
 
 
 def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionInput) -> Any:
     """Record a reviewer's decision on a task; a second decision raises TaskAlreadyDecided."""
-    task = get_task(ctx, task_id)
+    task = get_task(ctx, task_id, principal)
     if principal.role not in (Role.REVIEWER, Role.ADMIN) or principal.user_id is None:
         raise errors.Forbidden("only reviewers can decide review tasks")
     if task.status == TaskStatus.DECIDED.value:
@@ -262,7 +267,7 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
     assert item is not None
     spec = workflow_service.get_spec(ctx, item.workflow_id, item.workflow_version)
     if not principal.may_access(spec.name):
-        raise errors.Forbidden(f"you have no access to workflow {spec.name!r}")
+        raise errors.TaskNotFound(task_id=task_id)
     chosen, values = _validate(spec, decision, item)
     label = chosen[0] if chosen else item.ai_label
     all_labels = chosen or ([label] if label else [])

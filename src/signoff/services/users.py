@@ -18,7 +18,7 @@ from signoff.domain import workflow as wf
 from signoff.domain.access import Scope
 from signoff.domain.states import Role
 from signoff.services.context import Context
-from signoff.storage import audit, engine, users
+from signoff.storage import audit, engine, orgs, users
 from signoff.storage import workflows as workflow_rows
 
 KEY_PREFIX = "sk_"
@@ -60,6 +60,12 @@ class Principal:
     workflows: list[str] | None = None
     key_id: int | None = None
     scopes: frozenset[Scope] | None = None
+    #: The org the caller works in; None: the platform's (every org).
+    org_id: int | None = None
+    #: The workflows of that org when the principal was made (None for the platform).
+    org_workflows: frozenset[str] | None = None
+    #: Requests per minute this key may make (None: no limit, or not a key).
+    rate_limit: int | None = None
 
     @property
     def actor(self) -> str:
@@ -67,8 +73,19 @@ class Principal:
             return f"user:{self.email}"
         return f"key:{self.key_id}"
 
+    @property
+    def is_platform(self) -> bool:
+        return self.org_id is None
+
     def may_access(self, workflow: str) -> bool:
+        """Whether the caller may see this workflow (its org's, and within any restriction)."""
+        if self.org_workflows is not None and workflow not in self.org_workflows:
+            return False
         return self.workflows is None or workflow in self.workflows
+
+    def sees_org(self, org_id: int | None) -> bool:
+        """Whether something owned by `org_id` (None: the platform) is visible to the caller."""
+        return self.org_id is None or org_id == self.org_id
 
     def allows(self, needed: Scope, roles: Collection[Role]) -> bool:
         """Whether a service key's scopes cover `needed`, or a user's role is one of `roles`."""
@@ -98,7 +115,9 @@ def add_user(
     display_name: str | None = None,
     workflows: list[str] | None = None,
     actor: str = "cli",
+    org_id: int | None = None,
 ) -> int:
+    """Add a user; `org_id` puts them in that org (None: a platform user, across orgs)."""
     email = email.strip().lower()
     if "@" not in email:
         raise errors.ValidationFailed("email: not an email address", field="email")
@@ -124,13 +143,14 @@ def add_user(
                 "workflows": workflows,
                 "active": True,
                 "created_at": now,
+                "org_id": org_id,
             },
         )
         audit.append_system_event(
             session,
             audit_rules.EventKind.USER_ADDED,
             actor,
-            {"email": email, "role": role.value},
+            {"email": email, "role": role.value, "org_id": org_id},
             now,
         )
     return user_id
@@ -160,6 +180,7 @@ def set_role(
     actor: str,
     *,
     acting_user_id: int | None,
+    caller_org: int | None = None,
 ) -> None:
     """Change a user's role or active flag; a change ends the user's open sessions.
 
@@ -173,7 +194,7 @@ def set_role(
     now = ctx.clock.now()
     with engine.transaction(ctx.sessions) as session:
         user = users.read_user(session, user_id)
-        if user is None:
+        if user is None or not visible(user.org_id, caller_org):
             raise errors.UserNotFound()
         users.update_user(session, user_id, {"role": role.value, "active": active})
         if user.role != role.value or bool(user.active) != active:
@@ -187,9 +208,14 @@ def set_role(
         )
 
 
-def list_users(ctx: Context) -> list[Any]:
+def visible(org_id: int | None, caller_org: int | None) -> bool:
+    """Whether a row of `org_id` is visible to a caller confined to `caller_org` (None: all)."""
+    return caller_org is None or org_id == caller_org
+
+
+def list_users(ctx: Context, *, caller_org: int | None = None) -> list[Any]:
     with ctx.sessions() as session:
-        return users.list_users(session)
+        return [u for u in users.list_users(session) if visible(u.org_id, caller_org)]
 
 
 def create_key(
@@ -201,12 +227,16 @@ def create_key(
     scopes: Collection[Scope] | None = None,
     workflows: list[str] | None = None,
     expires_in: timedelta | None = None,
+    org_id: int | None = None,
+    caller_org: int | None = None,
 ) -> tuple[int, str]:
     """Create an API key; the secret is returned once and only its hash is stored.
 
     A service key (no `email`) gets `scopes` (default: items only); a personal key acts
     with its user's role. `workflows` restricts either kind to the workflows named;
-    `expires_in` makes the key stop working that long from now.
+    `expires_in` makes the key stop working that long from now. A service key works in
+    `org_id` (else the caller's org; None for both: a platform key); a personal key in
+    its user's org.
     """
     if email and scopes:
         raise errors.ValidationFailed(
@@ -216,15 +246,20 @@ def create_key(
     chosen = None if email else sorted(s.value for s in (scopes or access.DEFAULT_SCOPES))
     now = ctx.clock.now()
     expires_at = now + expires_in if expires_in is not None else None
+    if caller_org is not None and org_id not in (None, caller_org):
+        raise errors.Forbidden("org: a key of your org works in your org only", field="org")
+    key_org = org_id if org_id is not None else caller_org
     with engine.transaction(ctx.sessions) as session:
         user_id = None
         if email:
             user = users.read_user_by_email(session, email.strip().lower())
-            if user is None:
+            if user is None or not visible(user.org_id, caller_org):
                 raise errors.UserNotFound(f"no user {email}; add it with `signoff users add`")
             user_id = user.id
+            key_org = user.org_id
         for workflow in workflows or []:
-            if workflow_rows.read_workflow(session, workflow) is None:
+            row = workflow_rows.read_workflow(session, workflow)
+            if row is None or not visible(row.org_id, key_org):
                 raise errors.WorkflowNotFound(
                     f"no workflow named {workflow!r}; apply it first", workflow=workflow
                 )
@@ -237,6 +272,7 @@ def create_key(
                 "expires_at": expires_at,
                 "scopes": chosen,
                 "workflows": sorted(set(workflows)) if workflows else None,
+                "org_id": key_org,
             },
         )
         audit.append_system_event(
@@ -247,6 +283,7 @@ def create_key(
                 "name": name,
                 "key_id": key_id,
                 "user": email,
+                "org_id": key_org,
                 "scopes": chosen,
                 "workflows": workflows or None,
                 "expires_at": expires_at.isoformat() if expires_at else None,
@@ -302,6 +339,7 @@ def rotate_key(
                 "expires_at": expires_at,
                 "scopes": old.scopes,
                 "workflows": old.workflows,
+                "org_id": old.org_id,
                 "rotated_from": old.id,
             },
         )
@@ -330,19 +368,22 @@ def rotate_key(
     return new_id, token
 
 
-def revoke_key(ctx: Context, key_id: int, actor: str) -> None:
+def revoke_key(ctx: Context, key_id: int, actor: str, *, caller_org: int | None = None) -> None:
     now = ctx.clock.now()
     with engine.transaction(ctx.sessions) as session:
+        key = users.read_api_key(session, key_id)
+        if key is None or not visible(key.org_id, caller_org):
+            raise errors.NotFound(f"no API key with id {key_id}", field="key_id")
         users.update_api_key(session, key_id, {"revoked_at": now})
         audit.append_system_event(
             session, audit_rules.EventKind.API_KEY_REVOKED, actor, {"key_id": key_id}, now
         )
 
 
-def list_keys(ctx: Context) -> list[Any]:
-    """Every key with its user's email and role (None for service keys)."""
+def list_keys(ctx: Context, *, caller_org: int | None = None) -> list[Any]:
+    """Every key (of the caller's org) with its user's email and role (None for service keys)."""
     with ctx.sessions() as session:
-        return users.list_api_keys(session)
+        return [k for k in users.list_api_keys(session) if visible(k.org_id, caller_org)]
 
 
 def key_powers(key: Any) -> str:
@@ -361,6 +402,7 @@ def authenticate_key(ctx: Context, token: str) -> Principal:
     with ctx.sessions() as session:
         key = users.read_api_key_by_prefix(session, prefix)
         user = users.read_user(session, key.user_id) if key is not None and key.user_id else None
+        tenancy = _tenancy(session, key.org_id) if key is not None else _PLATFORM
     if key is None or key.revoked_at is not None:
         raise errors.Unauthorized("invalid or revoked API key")
 
@@ -377,9 +419,21 @@ def authenticate_key(ctx: Context, token: str) -> Principal:
     if user is None:
         # A service key acts within its scopes; within them it may do what an admin may.
         scopes = access.LEGACY_SCOPES if key.scopes is None else access.parse_scopes(key.scopes)
-        return Principal(None, None, Role.ADMIN, key.workflows, key.id, scopes)
+        return Principal(None, None, Role.ADMIN, key.workflows, key.id, scopes, *tenancy)
     allowed = access.narrow_workflows(user.workflows, key.workflows)
-    return Principal(user.id, user.email, Role(user.role), allowed, key.id)
+    return Principal(user.id, user.email, Role(user.role), allowed, key.id, None, *tenancy)
+
+
+_PLATFORM: tuple[None, None, None] = (None, None, None)
+
+
+def _tenancy(session: Any, org_id: int | None) -> tuple[Any, ...]:
+    """A principal's org fields: its org, that org's workflows and its request limit."""
+    if org_id is None:
+        return _PLATFORM
+    org = orgs.read_org_by_id(session, org_id)
+    names = frozenset(orgs.list_workflow_names(session, org_id))
+    return org_id, names, org.requests_per_minute if org is not None else None
 
 
 def _note_key_use(ctx: Context, key: Any) -> None:
@@ -396,9 +450,10 @@ def principal_for_user(ctx: Context, user_id: int) -> Principal | None:
     """The principal of an active user by id (for services and tests, not for sessions)."""
     with ctx.sessions() as session:
         user = users.read_user(session, user_id)
-    if user is None or not user.active:
-        return None
-    return Principal(user.id, user.email, Role(user.role), user.workflows)
+        if user is None or not user.active:
+            return None
+        tenancy = _tenancy(session, user.org_id)
+    return Principal(user.id, user.email, Role(user.role), user.workflows, None, None, *tenancy)
 
 
 def _token_hash(token: str) -> str:
@@ -421,9 +476,10 @@ def principal_for_session(ctx: Context, user_id: int, token: str) -> Principal |
     since = ctx.clock.now() - SESSION_LIFETIME
     with ctx.sessions() as session:
         user = users.read_session_user(session, _token_hash(token), since)
-    if user is None or user.id != user_id:
-        return None
-    return Principal(user.id, user.email, Role(user.role), user.workflows)
+        if user is None or user.id != user_id:
+            return None
+        tenancy = _tenancy(session, user.org_id)
+    return Principal(user.id, user.email, Role(user.role), user.workflows, None, None, *tenancy)
 
 
 def end_session(ctx: Context, token: str) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from signoff.domain import audit as audit_rules
 from signoff.domain import compliance, errors
 from signoff.domain import workflow as wf
-from signoff.services import outbound_checks
+from signoff.services import orgs, outbound_checks
 from signoff.services.context import Context
 from signoff.storage import audit, engine, workflows
 
@@ -26,6 +26,8 @@ class WorkflowView:
     source: str
     #: The stop switch, read with the workflow row (never cached): None while running.
     pause: Pause | None = None
+    #: The org that owns the workflow (and its items and tasks).
+    org_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -56,13 +58,22 @@ def pause_of(row: Any) -> Pause | None:
 
 
 def apply_workflow(
-    ctx: Context, source: str | dict[str, Any], actor: str, *, name: str | None = None
+    ctx: Context,
+    source: str | dict[str, Any],
+    actor: str,
+    *,
+    name: str | None = None,
+    org_id: int | None = None,
+    caller_org: int | None = None,
 ) -> tuple[WorkflowView, bool]:
     """Validate (the provider must build) and store a definition; returns the view and
     whether a version was made.
 
     Text (YAML or JSON) is stored as sent, comments included. With `name`, a
     definition without one takes it, and one that names another workflow is refused.
+    A new workflow belongs to `org_id` (None: the default org); a workflow keeps its
+    org. `caller_org` is the org of a caller confined to one: another org's workflow
+    is not found for it.
     """
     if name is not None:
         wf.check_workflow_name(name)
@@ -88,15 +99,27 @@ def apply_workflow(
     now = ctx.clock.now()
     with engine.transaction(ctx.sessions) as session:
         row = workflows.read_workflow(session, spec.name)
+        if row is not None and caller_org is not None and row.org_id != caller_org:
+            raise errors.ValidationFailed(
+                f"name: {spec.name!r} is taken: workflow names are unique across orgs",
+                field="name",
+            )
+        if row is not None and org_id is not None and row.org_id != org_id:
+            raise errors.ValidationFailed(
+                f"org: workflow {spec.name!r} belongs to another org; a workflow keeps its org",
+                field="org",
+            )
         if row is None:
-            workflow_id = workflows.create_workflow(session, spec.name, now)
+            owner = org_id if org_id is not None else orgs.default_org_id(session)
+            workflow_id = workflows.create_workflow(session, spec.name, now, owner)
             version = 1
         else:
+            owner = row.org_id
             workflow_id = row.id
             current = workflows.read_version(session, row.id, row.current_version)
             if current is not None and current.spec == spec.model_dump(mode="json"):
                 return WorkflowView(
-                    row.id, spec.name, row.current_version, spec, current.source
+                    row.id, spec.name, row.current_version, spec, current.source, org_id=owner
                 ), False
             version = row.current_version + 1
         workflows.create_version(
@@ -109,7 +132,7 @@ def apply_workflow(
             {"workflow": spec.name, "version": version},
             now,
         )
-    return WorkflowView(workflow_id, spec.name, version, spec, text), True
+    return WorkflowView(workflow_id, spec.name, version, spec, text, org_id=owner), True
 
 
 def get_workflow(ctx: Context, name: str) -> WorkflowView:
@@ -127,6 +150,7 @@ def get_workflow(ctx: Context, name: str) -> WorkflowView:
             _spec(ctx, row.id, row.current_version, version.spec),
             version.source,
             pause_of(row),
+            row.org_id,
         )
 
 

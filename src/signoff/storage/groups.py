@@ -13,8 +13,12 @@ from signoff.storage import engine
 from signoff.storage import tables as t
 
 
-def create_group(session: Session, name: str, description: str | None, now: datetime) -> int:
-    insert = sa.insert(t.reviewer_groups).values(name=name, description=description, created_at=now)
+def create_group(
+    session: Session, name: str, description: str | None, now: datetime, org_id: int
+) -> int:
+    insert = sa.insert(t.reviewer_groups).values(
+        name=name, description=description, created_at=now, org_id=org_id
+    )
     return int(session.execute(insert.returning(t.reviewer_groups.c.id)).scalar_one())
 
 
@@ -64,10 +68,11 @@ def delete_member(session: Session, group_id: int, user_id: int) -> int:
 
 
 def list_members(session: Session, name: str, *, active_only: bool = True) -> list[Any]:
-    """The members of group `name` (user_id, email, role, workflows, skills), by email."""
+    """The members of group `name` (user_id, email, role, workflows, org_id, skills), by email."""
     query = (
         sa.select(
             t.users.c.id.label("user_id"),
+            t.users.c.org_id,
             t.users.c.email,
             t.users.c.role,
             t.users.c.display_name,

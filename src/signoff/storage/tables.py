@@ -28,11 +28,27 @@ def _id() -> sa.Column[int]:
     return sa.Column("id", BigId, primary_key=True, autoincrement=True)
 
 
+# Organisations (0009): tenants that own workflows (and through them items and tasks),
+# users, API keys and reviewer groups. A user or key without an org is the platform's.
+orgs = sa.Table(
+    "orgs",
+    metadata,
+    _id(),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("display_name", sa.String(255), nullable=True),
+    # Per-org limits; None: the settings' default.
+    sa.Column("items_per_day", sa.Integer, nullable=True),
+    sa.Column("open_tasks", sa.Integer, nullable=True),
+    sa.Column("requests_per_minute", sa.Integer, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
 workflows = sa.Table(
     "workflows",
     metadata,
     _id(),
     sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("org_id", BigId, sa.ForeignKey("orgs.id"), nullable=False, index=True),
     sa.Column("current_version", sa.Integer, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
@@ -66,6 +82,8 @@ users = sa.Table(
     sa.Column("password_hash", sa.String(255), nullable=True),
     sa.Column("workflows", JSONType, nullable=True),  # None: every workflow
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    # None: a platform user (sees every org); else the user works in that org only.
+    sa.Column("org_id", BigId, sa.ForeignKey("orgs.id"), nullable=True, index=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
 
@@ -86,6 +104,8 @@ api_keys = sa.Table(
     # Service keys only (None on personal keys, which act with their user's role).
     sa.Column("scopes", JSONType, nullable=True),
     sa.Column("workflows", JSONType, nullable=True),  # None: every workflow
+    # None: a platform key; personal keys carry their user's org.
+    sa.Column("org_id", BigId, sa.ForeignKey("orgs.id"), nullable=True, index=True),
 )
 
 # Web UI sessions: the cookie carries a random id whose hash is here, so signing out,
@@ -256,6 +276,7 @@ reviewer_groups = sa.Table(
     metadata,
     _id(),
     sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("org_id", BigId, sa.ForeignKey("orgs.id"), nullable=False, index=True),
     sa.Column("description", sa.Text, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
 )

@@ -42,11 +42,11 @@ def list_versions(session: Session, workflow_id: int) -> list[Any]:
     )
 
 
-def create_workflow(session: Session, name: str, now: datetime) -> int:
+def create_workflow(session: Session, name: str, now: datetime, org_id: int) -> int:
     return int(
         session.execute(
             sa.insert(t.workflows)
-            .values(name=name, current_version=0, created_at=now, updated_at=now)
+            .values(name=name, org_id=org_id, current_version=0, created_at=now, updated_at=now)
             .returning(t.workflows.c.id)
         ).scalar_one()
     )

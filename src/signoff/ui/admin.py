@@ -43,9 +43,18 @@ def budget_status(report: dict[str, Any]) -> dict[str, str]:
     return {"tone": "bad", "word": "over budget", "text": report.get("reason") or ""}
 
 
-def _reports(ctx: Context) -> list[dict[str, Any]]:
+def _visible(principal: users.Principal, name: str) -> str:
+    """`name`, if the admin may see that workflow; else WorkflowNotFound (another org's)."""
+    if not principal.may_access(name):
+        raise errors.WorkflowNotFound(f"no workflow named {name!r}", workflow=name)
+    return name
+
+
+def _reports(ctx: Context, principal: users.Principal) -> list[dict[str, Any]]:
     rows = []
     for view in workflow_service.list_workflows(ctx):
+        if not principal.may_access(view.name):
+            continue
         report = calibration.calibration_report(ctx, view.name)
         rows.append({"view": view, "report": report, "status": budget_status(report)})
     return rows
@@ -59,7 +68,7 @@ def admin_home(principal: security.AdminUI) -> Response:
 @router.get("/workflows")
 def workflows_page(request: Request, ctx: CtxDep, principal: security.AdminUI) -> Response:
     return render.render(
-        request, "admin_workflows.html", {"title": "Workflows", "rows": _reports(ctx)}
+        request, "admin_workflows.html", {"title": "Workflows", "rows": _reports(ctx, principal)}
     )
 
 
@@ -74,7 +83,7 @@ def workflow_page(
     status: int = 200,
 ) -> Response:
     """Current YAML source, every version, and the threshold's evidence."""
-    view = workflow_service.get_workflow(ctx, name)
+    view = workflow_service.get_workflow(ctx, _visible(principal, name))
     report = calibration.calibration_report(ctx, name)
     return render.render(
         request,
@@ -103,7 +112,14 @@ def apply_workflow(
     """Apply edited YAML as a new version (unchanged text makes no version)."""
     source = form.get("source", "")
     try:
-        view, created = workflow_service.apply_workflow(ctx, source, principal.actor, name=name)
+        view, created = workflow_service.apply_workflow(
+            ctx,
+            source,
+            principal.actor,
+            name=_visible(principal, name),
+            org_id=principal.org_id,
+            caller_org=principal.org_id,
+        )
     except errors.InvalidWorkflow as exc:
         return workflow_page(
             name, request, ctx, principal, source=source, error=exc.detail, status=422
@@ -132,7 +148,7 @@ def pause_workflow(
             "mode: choose refuse or all_to_people", field="mode"
         ) from None
     reason = form.get("reason", "").strip() or None
-    stop_switch.pause_workflow(ctx, name, mode, reason, principal.actor)
+    stop_switch.pause_workflow(ctx, _visible(principal, name), mode, reason, principal.actor)
     security.flash(request, f"Workflow {name} is paused.", "info")
     return RedirectResponse(f"/ui/admin/workflows/{name}", 303)
 
@@ -146,7 +162,7 @@ def resume_workflow(
     form: security.FormDep,
 ) -> Response:
     """Lift the pause."""
-    stop_switch.resume_workflow(ctx, name, principal.actor)
+    stop_switch.resume_workflow(ctx, _visible(principal, name), principal.actor)
     security.flash(request, f"Workflow {name} is running again.", "success")
     return RedirectResponse(f"/ui/admin/workflows/{name}", 303)
 
@@ -158,7 +174,7 @@ def users_page(request: Request, ctx: CtxDep, principal: security.AdminUI) -> Re
         "admin_users.html",
         {
             "title": "Users",
-            "users": users.list_users(ctx),
+            "users": users.list_users(ctx, caller_org=principal.org_id),
             "roles": [r.value for r in Role],
         },
     )
@@ -179,6 +195,7 @@ def add_user(
             display_name=form.get("display_name") or None,
             workflows=workflows or None,
             actor=principal.actor,
+            org_id=principal.org_id,
         )
     except (ValueError, errors.ValidationFailed) as exc:
         detail = exc.detail if isinstance(exc, errors.ValidationFailed) else "role: unknown role"
@@ -204,7 +221,13 @@ def change_user(
     active = form.get("active") == "1"
     try:
         users.set_role(
-            ctx, user_id, role, active, principal.actor, acting_user_id=principal.user_id
+            ctx,
+            user_id,
+            role,
+            active,
+            principal.actor,
+            acting_user_id=principal.user_id,
+            caller_org=principal.org_id,
         )
     except errors.Forbidden as exc:
         security.flash(request, exc.detail, "error")
@@ -216,6 +239,7 @@ def change_user(
 def _keys_page(
     request: Request,
     ctx: Context,
+    principal: users.Principal,
     created: dict[str, Any] | None = None,
     error: str | None = None,
     status: int = 200,
@@ -225,11 +249,16 @@ def _keys_page(
         "admin_keys.html",
         {
             "title": "API keys",
-            "keys": [{"row": k, "powers": users.key_powers(k)} for k in users.list_keys(ctx)],
-            "users": users.list_users(ctx),
+            "keys": [
+                {"row": k, "powers": users.key_powers(k)}
+                for k in users.list_keys(ctx, caller_org=principal.org_id)
+            ],
+            "users": users.list_users(ctx, caller_org=principal.org_id),
             "scopes": list(access.Scope),
             "default_scopes": [s.value for s in access.DEFAULT_SCOPES],
-            "workflows": [v.name for v in workflow_service.list_workflows(ctx)],
+            "workflows": [
+                v.name for v in workflow_service.list_workflows(ctx) if principal.may_access(v.name)
+            ],
             "created": created,
             "error": error,
         },
@@ -239,7 +268,7 @@ def _keys_page(
 
 @router.get("/keys")
 def keys_page(request: Request, ctx: CtxDep, principal: security.AdminUI) -> Response:
-    return _keys_page(request, ctx)
+    return _keys_page(request, ctx, principal)
 
 
 @router.post("/keys")
@@ -261,16 +290,17 @@ def create_key(
             principal.actor,
             scopes=scopes,
             workflows=[w for w in form.get("workflow", []) if w] or None,
+            caller_org=principal.org_id,
         )
     except ValueError as exc:
-        return _keys_page(request, ctx, error=f"scope: {exc}", status=422)
-    except (errors.ValidationFailed, errors.NotFound) as exc:
-        return _keys_page(request, ctx, error=exc.detail, status=422)
-    return _keys_page(request, ctx, {"id": key_id, "name": name, "token": token})
+        return _keys_page(request, ctx, principal, error=f"scope: {exc}", status=422)
+    except (errors.ValidationFailed, errors.NotFound, errors.Forbidden) as exc:
+        return _keys_page(request, ctx, principal, error=exc.detail, status=422)
+    return _keys_page(request, ctx, principal, {"id": key_id, "name": name, "token": token})
 
 
 @router.post("/keys/{key_id}/revoke")
 def revoke_key(key_id: int, request: Request, ctx: CtxDep, principal: security.AdminUI) -> Response:
-    users.revoke_key(ctx, key_id, principal.actor)
+    users.revoke_key(ctx, key_id, principal.actor, caller_org=principal.org_id)
     security.flash(request, f"Key {key_id} is revoked.", "success")
     return RedirectResponse("/ui/admin/keys", 303)

@@ -79,7 +79,7 @@ def assign_task(
         task = assignment.assign_task(ctx, principal, task_id, who)
     except (errors.ValidationFailed, errors.TaskAlreadyDecided, errors.InvalidTransition) as exc:
         security.flash(request, exc.detail, "warning")
-        task = review.get_task(ctx, task_id)
+        task = review.get_task(ctx, task_id, principal)
     else:
         security.flash(
             request,
@@ -134,10 +134,10 @@ def take_task(
         task = review.claim_task(ctx, principal, task_id)
     except errors.TaskClaimed as exc:
         security.flash(request, f"{exc.detail}; you cannot decide it now.", "warning")
-        task = review.get_task(ctx, task_id)
+        task = review.get_task(ctx, task_id, principal)
     except errors.TaskAlreadyDecided:
         security.flash(request, "This item was already decided.", "warning")
-        task = review.get_task(ctx, task_id)
+        task = review.get_task(ctx, task_id, principal)
     return RedirectResponse(f"/ui/items/{task.item_id}", 303)
 
 
@@ -187,7 +187,7 @@ def decide_task(
     form: security.FormDep,
 ) -> Response:
     """Record the decision, then open the next task; a refused decision re-shows the form."""
-    task = review.get_task(ctx, task_id)
+    task = review.get_task(ctx, task_id, principal)
     row = item_service.get_item_row(ctx, task.item_id)
     item_service.check_access(ctx, principal, row)
     spec = workflow_service.get_spec(ctx, row.workflow_id, row.workflow_version)
