@@ -285,6 +285,12 @@ class Settings(BaseSettings):
         default=None, description="Directory of files named after secrets (e.g. OPENAI_API_KEY)"
     )
     log_level: str = Field(default="INFO", description="Logging level")
+    metrics_token: str | None = Field(
+        default=None,
+        description="A token Prometheus must send (`Authorization: Bearer …`) to read `/metrics`; "
+        "unset: `/metrics` answers anyone, and it names every org's workflows, so keep it on "
+        "an internal network",
+    )
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)

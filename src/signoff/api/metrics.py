@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -19,6 +20,7 @@ from prometheus_client.registry import Collector
 from signoff.api import errors as api_errors
 from signoff.api import schemas
 from signoff.api.deps import CtxDep, require
+from signoff.domain import errors
 from signoff.domain.states import Role
 from signoff.services import metrics
 from signoff.services.context import Context
@@ -179,8 +181,13 @@ def _registry(request: Request) -> CollectorRegistry:
 
 
 @router.get("/metrics", include_in_schema=False)
-def prometheus(request: Request) -> Response:
+def prometheus(request: Request, ctx: CtxDep) -> Response:
     """Prometheus exposition of item, decision, review, queue, SLA and outbox figures."""
+    token = ctx.settings.metrics_token
+    if token is not None:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), token):
+            raise errors.Unauthorized("send `Authorization: Bearer <SIGNOFF_METRICS_TOKEN>`")
     body = generate_latest(_registry(request))
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
