@@ -415,3 +415,21 @@ def test_assignment_never_hands_a_task_to_a_member_of_another_org(
 def _rows(ctx: Context, table: sa.Table) -> list[Any]:
     with ctx.sessions() as session:
         return list(session.execute(sa.select(table)))
+
+
+def test_the_live_queue_stream_and_the_queue_page_show_only_the_orgs_tasks(
+    client: TestClient, ctx: Context, tenants: tuple[Tenant, Tenant]
+) -> None:
+    from signoff.ui import stream
+
+    acme, globex = tenants
+    reviewer = next(u for u in users.list_users(ctx) if u.email == "reviewer@acme.test")
+    principal = users.principal_for_user(ctx, reviewer.id)
+    assert principal is not None
+    message, _ = stream._message(ctx, principal, 0)
+    assert [task["task_id"] for task in message["new_tasks"]] == [acme.task]
+    assert "globex" not in str(message)
+    sign_in(client, "reviewer@acme.test", "acme-review-pass-1")
+    page = client.get("/ui/queue", headers=HTML).text
+    assert "acme-docs" in page and "globex" not in page
+    assert client.get(f"/ui/items/{globex.item}", headers=HTML).status_code == 404
