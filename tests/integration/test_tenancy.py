@@ -433,3 +433,15 @@ def test_the_live_queue_stream_and_the_queue_page_show_only_the_orgs_tasks(
     page = client.get("/ui/queue", headers=HTML).text
     assert "acme-docs" in page and "globex" not in page
     assert client.get(f"/ui/items/{globex.item}", headers=HTML).status_code == 404
+
+
+def test_a_platform_admin_sees_every_orgs_users_and_keys_with_their_org(
+    client: TestClient, keys: Keys, tenants: tuple[Tenant, Tenant]
+) -> None:
+    sign_in(client, "admin@example.com", "admin-password-1")
+    page = client.get("/ui/admin/users", headers=HTML).text
+    assert "<th>Org</th>" in page
+    assert "reviewer@acme.test" in page and "reviewer@globex.test" in page
+    assert ">acme<" in page and ">globex<" in page and ">platform<" in page
+    keys_page = client.get("/ui/admin/keys", headers=HTML).text
+    assert ">acme<" in keys_page and ">globex<" in keys_page

@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from signoff.domain import access, compliance, errors
 from signoff.domain.states import Role
 from signoff.domain.workflow import RoutingMode
-from signoff.services import calibration, stop_switch, users
+from signoff.services import calibration, orgs, stop_switch, users
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.ui import render, security
@@ -48,6 +48,11 @@ def _visible(principal: users.Principal, name: str) -> str:
     if not principal.may_access(name):
         raise errors.WorkflowNotFound(f"no workflow named {name!r}", workflow=name)
     return name
+
+
+def _org_names(ctx: Context, principal: users.Principal) -> dict[int, str]:
+    """Org names by id for a platform admin's listings (an org's admin sees only theirs)."""
+    return orgs.org_names(ctx) if principal.is_platform else {}
 
 
 def _reports(ctx: Context, principal: users.Principal) -> list[dict[str, Any]]:
@@ -176,6 +181,7 @@ def users_page(request: Request, ctx: CtxDep, principal: security.AdminUI) -> Re
             "title": "Users",
             "users": users.list_users(ctx, caller_org=principal.org_id),
             "roles": [r.value for r in Role],
+            "org_names": _org_names(ctx, principal),
         },
     )
 
@@ -254,6 +260,7 @@ def _keys_page(
                 for k in users.list_keys(ctx, caller_org=principal.org_id)
             ],
             "users": users.list_users(ctx, caller_org=principal.org_id),
+            "org_names": _org_names(ctx, principal),
             "scopes": list(access.Scope),
             "default_scopes": [s.value for s in access.DEFAULT_SCOPES],
             "workflows": [
