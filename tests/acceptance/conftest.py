@@ -10,11 +10,21 @@ import pytest
 from tests import signoff_stack
 
 
-@pytest.fixture
-def stack(sqlite_url: str, tmp_path: Path) -> Iterator[signoff_stack.Stack]:
-    """A signoff deployment's processes (and the orchestrator's), stopped after the test."""
-    deploy = signoff_stack.Stack(sqlite_url, tmp_path)
+def _stack(url: str, workdir: Path) -> Iterator[signoff_stack.Stack]:
+    deploy = signoff_stack.Stack(url, workdir)
     try:
         yield deploy
     finally:
         deploy.close()
+
+
+@pytest.fixture
+def stack(sqlite_url: str, tmp_path: Path) -> Iterator[signoff_stack.Stack]:
+    """A signoff deployment's processes (and the orchestrator's), stopped after the test."""
+    yield from _stack(sqlite_url, tmp_path)
+
+
+@pytest.fixture
+def db_stack(db_url: str, tmp_path: Path) -> Iterator[signoff_stack.Stack]:
+    """The same on SQLite and on PostgreSQL."""
+    yield from _stack(db_url, tmp_path)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,23 +52,14 @@ class Receiver:
             return {str(b["data"]["workflow"]) for b in self.bodies}
 
 
-@pytest.fixture
-def deployment(db_url: str, tmp_path: Path) -> Iterator[signoff_stack.Stack]:
-    stack = signoff_stack.Stack(db_url, tmp_path)
-    try:
-        yield stack
-    finally:
-        stack.close()
-
-
 def _client(stack: signoff_stack.Stack, key: str) -> httpx.Client:
     return httpx.Client(base_url=stack.url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
 
 
 def test_two_orgs_share_a_deployment_and_nothing_crosses(
-    deployment: signoff_stack.Stack, tmp_path: Path
+    db_stack: signoff_stack.Stack, tmp_path: Path
 ) -> None:
-    stack = deployment
+    stack = db_stack
     receivers = {org: Receiver() for org in ORGS}
     with (
         webhook_server.serving(receivers["acme"]) as acme_url,
