@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from signoff.cli import admin, common, compliance, demo, groups, items, learning, run
+from signoff.cli import admin, common, compliance, demo, groups, items, learning, oversight, run
 
 app = typer.Typer(
     cls=common.Group,
@@ -21,6 +21,7 @@ app.add_typer(admin.keys_app, name="keys", cls=common.Group)
 app.add_typer(admin.audit_app, name="audit", cls=common.Group)
 app.add_typer(items.items_app, name="items", cls=common.Group)
 app.add_typer(groups.groups_app, name="groups", cls=common.Group)
+app.add_typer(oversight.gold_app, name="gold", cls=common.Group)
 app.add_typer(compliance.export_app, name="export", cls=common.Group)
 admin.workflows_app.command("pause")(common.friendly(compliance.workflows_pause))
 admin.workflows_app.command("resume")(common.friendly(compliance.workflows_resume))

@@ -64,6 +64,9 @@ class EventKind(StrEnum):
     LEGAL_HOLD_RELEASED = "legal_hold_released"
     WORKFLOW_PAUSED = "workflow_paused"
     WORKFLOW_RESUMED = "workflow_resumed"
+    # Oversight: gold items imported, a reviewer flagged for gold accuracy (system chain).
+    GOLD_IMPORTED = "gold_imported"
+    REVIEWER_FLAGGED = "reviewer_flagged"
 
 
 #: Keys shorter than this are refused outside development (like the secret key).

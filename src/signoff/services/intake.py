@@ -112,6 +112,7 @@ def _insert(
     keys: list[str],
     actor: str,
     now: Any,
+    gold_labels: list[str] | None = None,
 ) -> list[Submitted]:
     existing = items.list_items_by_idempotency_keys(session, workflow_id, keys) if keys else {}
     results: list[Submitted | None] = [None] * len(new_items)
@@ -145,6 +146,7 @@ def _insert(
                 "attempts": 0,
                 "audit_seq": 0,
                 "audit_hash": "",
+                "gold_label": gold_labels[index] if gold_labels else None,
             }
         )
     if rows:
@@ -168,3 +170,30 @@ def _insert(
         items.create_items(session, rows)
         audit.insert_rows(session, events)
     return [r for r in results if r is not None]
+
+
+def insert_gold_items(
+    session: Any,
+    workflow_id: int,
+    version: int,
+    entries: list[tuple[dict[str, Any], dict[str, Any], str]],
+    actor: str,
+    now: Any,
+) -> list[int]:
+    """Put gold items (content, metadata, known label) in the queue as ordinary received items.
+
+    The caller's transaction; the items go through the AI step like any other.
+    """
+    new_items = [NewItem(content=c, metadata=m) for c, m, _label in entries]
+    submitted = _insert(
+        session,
+        workflow_id,
+        version,
+        new_items,
+        [None] * len(new_items),
+        [],
+        actor,
+        now,
+        gold_labels=[label for _c, _m, label in entries],
+    )
+    return [s.item_id for s in submitted]
