@@ -276,6 +276,24 @@ def test_gold_items_are_mixed_in_at_the_rate_and_look_like_any_task(
     assert seen[True]["item"]["route"] == seen[False]["item"]["route"]
 
 
+def test_a_backlog_from_before_the_import_makes_no_room_for_gold(
+    client: TestClient, keys: Keys, ctx: Context
+) -> None:
+    _apply(client, keys, GOLD, "checked")
+    _submit(client, keys, "checked", [f"Old note {n}" for n in range(4)])
+    gold = [{"content": {"text": f"Invoice {n}"}, "label": "invoice"} for n in range(4)]
+    imported = _import_gold(client, keys, gold)
+    assert imported.json()["released"] == 0
+    _submit(client, keys, "checked", ["New note 1", "New note 2"])
+    with ctx.sessions() as session:
+        released = session.execute(
+            sa.select(sa.func.count())
+            .select_from(t.gold_items)
+            .where(t.gold_items.c.item_id.is_not(None))
+        ).scalar_one()
+    assert released == 2  # gold_rate 0.5 of the tasks since the import
+
+
 def test_gold_item_goes_to_a_person_even_when_the_ai_is_sure(
     client: TestClient, keys: Keys, ctx: Context
 ) -> None:

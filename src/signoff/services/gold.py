@@ -173,7 +173,7 @@ def release_due(ctx: Context, workflow_id: int, spec: WorkflowSpec) -> int:
 
 
 def _release(session: Session, workflow_id: int, spec: WorkflowSpec, now: datetime) -> int:
-    real = queries.count_real_tasks(session, workflow_id)
+    real = queries.count_real_tasks_since_gold(session, workflow_id)
     done, _waiting = queries.count_gold(session, workflow_id)
     wanted = oversight.gold_to_release(real, done, spec.review.gold_rate)
     if wanted <= 0:
@@ -204,13 +204,8 @@ def _release(session: Session, workflow_id: int, spec: WorkflowSpec, now: dateti
 def gold_accuracy(session: Session, workflow_id: int, user_id: int) -> oversight.Interval:
     """A reviewer's accuracy on a workflow's gold items, with its Wilson interval."""
     rows = queries.list_gold_decisions(session, workflow_id, user_id)
-    correct = sum(1 for r in rows if _decided_label(r) == r.gold_label)
+    correct = sum(1 for r in rows if r.final_label == r.gold_label)
     return oversight.wilson(correct, len(rows))
-
-
-def _decided_label(row: Any) -> str | None:
-    labels = row.labels or []
-    return str(labels[0]) if labels else row.final_label
 
 
 def check_reviewer(

@@ -60,11 +60,6 @@ def view_item(principal: Principal, row: Any, public: dict[str, Any]) -> dict[st
     return redact_item(public) if hides_suggestion(principal, row) else public
 
 
-def _decided_label(row: Any) -> str | None:
-    labels = row.labels or []
-    return str(labels[0]) if labels else row.final_label
-
-
 def _who(row: Any) -> str:
     return str(row.email or f"user {row.assignee_id}")
 
@@ -90,22 +85,22 @@ def figures(
 
     Per workflow and per reviewer, each proportion with its Wilson 95 % interval.
     """
-    rows = queries.list_reviewed(session, workflow_ids, since) if workflow_ids else []
+    rows = queries.count_reviewed(session, workflow_ids, since) if workflow_ids else []
     agree: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0])
     gold: dict[tuple[int, int], list[Any]] = {}
     for r in rows:
-        decided = _decided_label(r)
+        n = int(r.n)
         if r.gold_label is not None:
             g = gold.setdefault((r.workflow_id, r.assignee_id), [0, 0, _who(r)])
-            g[0] += 1 if decided == r.gold_label else 0
-            g[1] += 1
+            g[0] += n if r.final_label == r.gold_label else 0
+            g[1] += n
             continue
-        if r.ai_label is None or decided is None:
-            continue
-        hit = 1 if decided == r.ai_label else 0
+        if r.ai_label is None or r.final_label is None:
+            continue  # the AI gave no label, or nobody chose one: nothing to agree with
+        hit = n if r.final_label == r.ai_label else 0
         for key in (("wf", r.workflow_id, bool(r.blind)), ("rv", _who(r), bool(r.blind))):
             agree[key][0] += hit
-            agree[key][1] += 1
+            agree[key][1] += n
 
     def interval(*key: Any) -> oversight.Interval:
         k, n = agree.get(key, [0, 0])

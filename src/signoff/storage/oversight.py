@@ -31,13 +31,22 @@ def count_gold(session: Session, workflow_id: int) -> tuple[int, int]:
     return int(row.released), int(row.total) - int(row.released)
 
 
-def count_real_tasks(session: Session, workflow_id: int) -> int:
-    """Review tasks of a workflow's application items (gold excluded)."""
-    r, i = t.review_tasks.c, t.items.c
+def count_real_tasks_since_gold(session: Session, workflow_id: int) -> int:
+    """Review tasks of a workflow's application items created since its first gold import.
+
+    Tasks from before any gold existed make no room for gold: an import never floods
+    the queue with the backlog's share at once.
+    """
+    r, i, g = t.review_tasks.c, t.items.c, t.gold_items.c
+    first = session.execute(
+        sa.select(sa.func.min(g.created_at)).where(g.workflow_id == workflow_id)
+    ).scalar_one()
+    if first is None:
+        return 0
     query = (
         sa.select(sa.func.count())
         .select_from(t.review_tasks.join(t.items, i.id == r.item_id))
-        .where(r.workflow_id == workflow_id, i.gold_label.is_(None))
+        .where(r.workflow_id == workflow_id, r.created_at >= first, i.gold_label.is_(None))
     )
     return int(session.execute(query).scalar_one())
 
@@ -67,10 +76,14 @@ def mark_released(session: Session, gold_id: int, item_id: int, now: datetime) -
     return int(result.rowcount) == 1  # type: ignore[attr-defined]
 
 
-def list_reviewed(
+def count_reviewed(
     session: Session, workflow_ids: Sequence[int], since: datetime | None
 ) -> list[Any]:
-    """Decided tasks on items the AI labelled: who, blind, gold, the AI's and the person's label."""
+    """Decided tasks counted by workflow, reviewer, blind, and the AI's, final and gold label.
+
+    One row per combination (reviewers x labels squared at most), so the figures need
+    no per-task rows however many tasks were decided.
+    """
     r, i = t.review_tasks.c, t.items.c
     query = (
         sa.select(
@@ -78,10 +91,10 @@ def list_reviewed(
             r.assignee_id,
             t.users.c.email,
             i.blind,
-            i.gold_label,
             i.ai_label,
-            r.labels,
             i.final_label,
+            i.gold_label,
+            sa.func.count().label("n"),
         )
         .select_from(
             t.review_tasks.join(t.items, i.id == r.item_id).outerjoin(
@@ -93,6 +106,15 @@ def list_reviewed(
             r.status == TaskStatus.DECIDED.value,
             r.assignee_id.is_not(None),
         )
+        .group_by(
+            i.workflow_id,
+            r.assignee_id,
+            t.users.c.email,
+            i.blind,
+            i.ai_label,
+            i.final_label,
+            i.gold_label,
+        )
     )
     if since is not None:
         query = query.where(r.decided_at >= since)
@@ -100,10 +122,10 @@ def list_reviewed(
 
 
 def list_gold_decisions(session: Session, workflow_id: int, user_id: int) -> list[Any]:
-    """A reviewer's decided gold tasks in a workflow: their label and the known one."""
+    """A reviewer's decided gold tasks in a workflow: the label decided and the known one."""
     r, i = t.review_tasks.c, t.items.c
     query = (
-        sa.select(r.labels, i.final_label, i.gold_label)
+        sa.select(i.final_label, i.gold_label)
         .select_from(t.review_tasks.join(t.items, i.id == r.item_id))
         .where(
             r.workflow_id == workflow_id,
