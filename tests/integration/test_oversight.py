@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from signoff.domain import oversight as rules
 from signoff.services import processing
 from signoff.services.context import Context
+from signoff.storage import items
 from signoff.storage import tables as t
 from tests.conftest import Keys
 from tests.integration import test_cli
@@ -112,6 +113,23 @@ def test_blind_task_reaches_the_reviewer_without_the_ai_suggestion(
     assert events.status_code == 200
     assert "receipt" not in events.text and "0.42" not in events.text
     assert events.json()["verified"] is True
+
+
+def test_blind_item_shows_in_the_reviewers_queue_without_the_ai_answer(
+    client: TestClient, keys: Keys, ctx: Context
+) -> None:
+    _apply(client, keys, BLIND, "watched")
+    [item_id] = _submit(client, keys, "watched", ["Payment of 12 euros"])
+    sign_in(client, "reviewer@example.com", "reviewer-password-1")
+    queue = client.get("/ui/queue")
+    assert queue.status_code == 200
+    assert f"/ui/items/{item_id}" in queue.text
+    assert "receipt" not in queue.text.replace('value="receipt"', "")
+    assert "0.42" not in queue.text
+    page = client.get(f"/ui/items/{item_id}")
+    assert 'id="blind-review"' in page.text
+    assert "0.42" not in page.text and "(AI)" not in page.text
+    assert 'class="label-chip"' not in page.text
 
 
 def test_blind_choice_is_audited_and_admins_and_auditors_still_see_the_suggestion(
@@ -343,6 +361,12 @@ def test_gold_decisions_never_reach_the_application(
         examples = list(session.execute(sa.select(t.labelled_examples.c.item_id)).scalars())
     assert webhooks == [real]
     assert examples == [real]
+    with ctx.sessions() as session:
+        workflow_id = session.execute(
+            sa.select(t.workflows.c.id).where(t.workflows.c.name == "checked")
+        ).scalar_one()
+        # What calibration learns the threshold from: the application's review only.
+        assert len(items.list_reviewed_confidences(session, workflow_id)) == 1
     # The application's key neither lists nor reads nor waits for it.
     listed = client.get("/api/v1/items?workflow=checked", headers=keys.auth(keys.service)).json()
     assert [i["id"] for i in listed["items"]] == [real]
