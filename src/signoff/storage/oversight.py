@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from signoff.domain.states import TaskStatus
@@ -147,24 +148,21 @@ def create_flag(
     upper: float | None,
     n: int,
 ) -> bool:
-    """Flag a reviewer once per workflow; False when already flagged."""
-    f = t.reviewer_flags.c
-    exists = session.execute(
-        sa.select(f.user_id).where(f.workflow_id == workflow_id, f.user_id == user_id)
-    ).first()
-    if exists is not None:
-        return False
-    session.execute(
-        sa.insert(t.reviewer_flags).values(
-            workflow_id=workflow_id,
-            user_id=user_id,
-            flagged_at=now,
-            accuracy=accuracy,
-            upper=upper,
-            n=n,
-        )
-    )
-    return True
+    """Flag a reviewer once per workflow; False when already flagged (also by a racing decision)."""
+    values = {
+        "workflow_id": workflow_id,
+        "user_id": user_id,
+        "flagged_at": now,
+        "accuracy": accuracy,
+        "upper": upper,
+        "n": n,
+    }
+    if session.get_bind().dialect.name == "postgresql":
+        statement: Any = postgresql.insert(t.reviewer_flags).values(**values)
+    else:
+        statement = sqlite.insert(t.reviewer_flags).values(**values)
+    inserted = statement.on_conflict_do_nothing().returning(t.reviewer_flags.c.user_id)
+    return session.execute(inserted).first() is not None
 
 
 def list_flags(session: Session, workflow_ids: Sequence[int]) -> list[Any]:
