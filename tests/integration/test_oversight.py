@@ -54,11 +54,13 @@ def _work(client: TestClient) -> None:
         pass
 
 
-def _submit(client: TestClient, keys: Keys, workflow: str, texts: list[str]) -> list[int]:
+def _submit(
+    client: TestClient, keys: Keys, workflow: str, texts: list[str], token: str | None = None
+) -> list[int]:
     response = client.post(
         f"/api/v1/workflows/{workflow}/items/batch",
         json={"items": [{"content": {"text": text}} for text in texts]},
-        headers=keys.auth(keys.admin),
+        headers=keys.auth(token or keys.admin),
     )
     assert response.status_code == 201, response.text
     _work(client)
@@ -264,7 +266,10 @@ def test_gold_items_are_mixed_in_at_the_rate_and_look_like_any_task(
     assert imported.status_code == 201, imported.text
     assert imported.json() == {"workflow": "checked", "imported": 5, "released": 0, "waiting": 5}
 
-    real_ids = _submit(client, keys, "checked", ["Invoice 9 from Initech", "Receipt for coffee"])
+    # The application submits with its own key; the gold came from an admin.
+    real_ids = _submit(
+        client, keys, "checked", ["Invoice 9 from Initech", "Receipt for coffee"], keys.service
+    )
     with ctx.sessions() as session:
         gold_rows = list(
             session.execute(sa.select(t.items).where(t.items.c.gold_label.is_not(None)))
@@ -284,6 +289,16 @@ def test_gold_items_are_mixed_in_at_the_rate_and_look_like_any_task(
         assert 'name="outcome"' in page.text, "the reviewer's own decision form"
         assert "gold" not in page.text.lower()
         assert "gold" not in json.dumps(task).lower()
+        trail = client.get(
+            f"/api/v1/items/{task['item_id']}/events", headers=keys.auth(keys.reviewer)
+        ).json()
+        assert [e["type"] for e in trail["events"]][:3] == [
+            "received",
+            "claimed",
+            "routed_to_review",
+        ]
+        assert trail["events"][0]["actor"] == "intake"
+        assert "admin@example.com" not in json.dumps(trail) + page.text
         assert (
             _decide(
                 client, keys.reviewer, task["id"], outcome="approved", label="invoice"
@@ -299,7 +314,10 @@ def test_a_backlog_from_before_the_import_makes_no_room_for_gold(
 ) -> None:
     _apply(client, keys, GOLD, "checked")
     _submit(client, keys, "checked", [f"Old note {n}" for n in range(4)])
-    gold = [{"content": {"text": f"Invoice {n}"}, "label": "invoice"} for n in range(4)]
+    gold = [
+        {"content": {"text": f"Invoice {n}"}, "label": "invoice", "external_id": f"doc-{n}"}
+        for n in range(4)
+    ]
     imported = _import_gold(client, keys, gold)
     assert imported.json()["released"] == 0
     _submit(client, keys, "checked", ["New note 1", "New note 2"])
@@ -310,6 +328,13 @@ def test_a_backlog_from_before_the_import_makes_no_room_for_gold(
             .where(t.gold_items.c.item_id.is_not(None))
         ).scalar_one()
     assert released == 2  # gold_rate 0.5 of the tasks since the import
+    with ctx.sessions() as session:
+        external = session.execute(
+            sa.select(t.items.c.external_id)
+            .where(t.items.c.gold_label.is_not(None))
+            .order_by(t.items.c.id)
+        ).scalars()
+        assert list(external) == ["doc-0", "doc-1"]
 
 
 def test_gold_item_goes_to_a_person_even_when_the_ai_is_sure(

@@ -28,5 +28,5 @@ def import_gold(
     name: schemas.WorkflowPath, body: schemas.GoldImport, ctx: CtxDep, principal: AdminDep
 ) -> dict[str, Any]:
     """Add gold items (content and known label), mixed into queues at `review.gold_rate`."""
-    entries = [gold.GoldItem(i.content, i.label, i.metadata) for i in body.items]
+    entries = [gold.GoldItem(i.content, i.label, i.metadata, i.external_id) for i in body.items]
     return gold.import_gold(ctx, principal, name, entries).public()

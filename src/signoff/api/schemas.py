@@ -357,6 +357,9 @@ class GoldItemCreate(_Body):
     content: dict[str, Any] = Field(description="The item's content, as an application sends it")
     label: Text = Field(max_length=255, description="The known right label")
     metadata: dict[str, Any] | None = None
+    external_id: Text | None = Field(
+        default=None, max_length=255, description="An id shown like the application's own"
+    )
 
 
 class GoldImport(_Body):

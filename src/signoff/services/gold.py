@@ -32,6 +32,8 @@ class GoldItem:
     content: dict[str, Any]
     label: str
     metadata: dict[str, Any] | None = None
+    #: Shown like an application's own id, so a gold item need not stand out by lacking one.
+    external_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ class GoldImported:
 
 
 def parse_jsonl(text: str) -> list[GoldItem]:
-    """Gold items from JSON lines of {content, label[, metadata]}; ValidationFailed names the line."""
+    """Gold items from JSON lines of {content, label[, metadata, external_id]}; errors name the line."""
     found: list[GoldItem] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -67,7 +69,7 @@ def parse_jsonl(text: str) -> list[GoldItem]:
 
 
 def parse_items(data: Any) -> list[GoldItem]:
-    """Gold items from a JSON list of {content, label[, metadata]}."""
+    """Gold items from a JSON list of {content, label[, metadata, external_id]}."""
     if not isinstance(data, list):
         raise errors.ValidationFailed("items: must be a list", field="items")
     return [_gold_item(d, f"items.{n}") for n, d in enumerate(data)]
@@ -79,7 +81,7 @@ def _gold_item(data: Any, where: str, line: int | None = None) -> GoldItem:
         raise errors.ValidationFailed(
             f"{where}: must be an object with content and label", field=where, **extra
         )
-    unknown = sorted(set(data) - {"content", "label", "metadata"})
+    unknown = sorted(set(data) - {"content", "label", "metadata", "external_id"})
     if unknown:
         raise errors.ValidationFailed(
             f"{where}.{unknown[0]}: unknown field", field=f"{where}.{unknown[0]}", **extra
@@ -96,12 +98,17 @@ def _gold_item(data: Any, where: str, line: int | None = None) -> GoldItem:
         raise errors.ValidationFailed(
             f"{where}.metadata: must be an object", field=f"{where}.metadata", **extra
         )
+    external_id = data.get("external_id")
+    if external_id is not None and not isinstance(external_id, str):
+        raise errors.ValidationFailed(
+            f"{where}.external_id: must be a string", field=f"{where}.external_id", **extra
+        )
     content = data.get("content")
     if not isinstance(content, dict):
         raise errors.ValidationFailed(
             f"{where}.content: must be a JSON object", field=f"{where}.content", **extra
         )
-    return GoldItem(content=content, label=label, metadata=metadata)
+    return GoldItem(content=content, label=label, metadata=metadata, external_id=external_id)
 
 
 def import_gold(
@@ -126,7 +133,9 @@ def import_gold(
                 field=f"items.{n}.label",
             )
         intake.check_item(
-            intake.NewItem(content=entry.content, metadata=entry.metadata),
+            intake.NewItem(
+                content=entry.content, metadata=entry.metadata, external_id=entry.external_id
+            ),
             ctx.settings.limits.max_item_bytes,
             prefix=f"items.{n}.",
         )
@@ -137,7 +146,11 @@ def import_gold(
             [
                 {
                     "workflow_id": view.id,
-                    "content": {"content": e.content, "metadata": e.metadata or {}},
+                    "content": {
+                        "content": e.content,
+                        "metadata": e.metadata or {},
+                        "external_id": e.external_id,
+                    },
                     "label": e.label,
                     "created_by": principal.actor,
                     "created_at": now,
@@ -189,7 +202,15 @@ def _release(session: Session, workflow_id: int, spec: WorkflowSpec, now: dateti
         session,
         workflow_id,
         version,
-        [(r.content["content"], r.content.get("metadata") or {}, r.label) for r in rows],
+        [
+            (
+                r.content["content"],
+                r.content.get("metadata") or {},
+                r.content.get("external_id"),
+                r.label,
+            )
+            for r in rows
+        ],
         rows[0].created_by,
         now,
     )

@@ -176,15 +176,14 @@ def insert_gold_items(
     session: Any,
     workflow_id: int,
     version: int,
-    entries: list[tuple[dict[str, Any], dict[str, Any], str]],
+    entries: list[tuple[dict[str, Any], dict[str, Any], str | None, str]],
     actor: str,
     now: Any,
 ) -> list[int]:
-    """Put gold items (content, metadata, known label) in the queue as ordinary received items.
-
-    The caller's transaction; the items go through the AI step like any other.
+    """Put gold items (content, metadata, external id, known label) in the queue as ordinary
+    received items, in the caller's transaction; they go through the AI step like any other.
     """
-    new_items = [NewItem(content=c, metadata=m) for c, m, _label in entries]
+    new_items = [NewItem(content=c, metadata=m, external_id=x) for c, m, x, _label in entries]
     submitted = _insert(
         session,
         workflow_id,
@@ -194,6 +193,6 @@ def insert_gold_items(
         [],
         actor,
         now,
-        gold_labels=[label for _c, _m, label in entries],
+        gold_labels=[label for _c, _m, _x, label in entries],
     )
     return [s.item_id for s in submitted]

@@ -262,7 +262,7 @@ def item_events(ctx: Context, principal: Principal, item_id: int) -> dict[str, A
         events = audit.list_item_events(session, item_id)
         task_rows = tasks.list_tasks_for_item(session, item_id)
     trail = trail_of(row, events, task_rows, (row.audit_seq, row.audit_hash), ctx.audit_keys)
-    return oversight.redact_trail(trail) if oversight.hides_suggestion(principal, row) else trail
+    return oversight.trail_for(principal, row, trail)
 
 
 def trail_of(
@@ -374,7 +374,7 @@ def open_item_page(
         row=row,
         workflow=str(workflow.name),
         item=oversight.view_item(principal, row, item_public(row, str(workflow.name))),
-        trail=oversight.redact_trail(trail) if blind else trail,
+        trail=oversight.trail_for(principal, row, trail),
         task_rows=task_rows,
         emails=emails,
         blind=blind,

@@ -56,6 +56,28 @@ def redact_trail(trail: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+#: What a reviewer reads as the actor of an item's `received` event.
+INTAKE_ACTOR = "intake"
+
+
+def trail_for(principal: Principal, row: Any, trail: dict[str, Any]) -> dict[str, Any]:
+    """The audit trail as `principal` may read it.
+
+    A reviewer reads no prediction of a blind item, and not which key submitted an item:
+    a gold item, released from an admin's import, would otherwise stand out. Admins,
+    auditors and keys read the trail as stored.
+    """
+    if principal.scopes is not None or principal.role is not Role.REVIEWER:
+        return trail
+    shown = redact_trail(trail) if hides_suggestion(principal, row) else trail
+    return {
+        **shown,
+        "events": [
+            {**e, "actor": INTAKE_ACTOR} if e["type"] == "received" else e for e in shown["events"]
+        ],
+    }
+
+
 def view_item(principal: Principal, row: Any, public: dict[str, Any]) -> dict[str, Any]:
     return redact_item(public) if hides_suggestion(principal, row) else public
 
