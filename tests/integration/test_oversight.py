@@ -219,6 +219,12 @@ def test_metrics_compare_agreement_with_the_ai_on_blind_and_assisted_tasks(
     [reviewer] = summary["oversight"]["automation_bias"]["reviewers"]
     assert reviewer["reviewer"] == "reviewer@example.com"
     assert reviewer["blind"] == expected_blind
+    sign_in(client, "admin@example.com", "admin-password-1")
+    page = client.get("/ui/dashboard?workflow=watched&range=all")
+    assert page.status_code == 200
+    table = page.text.split('id="automation-bias"', 1)[1].split("</table>", 1)[0]
+    assert 'data-workflow="watched"' in table
+    assert f"n={len(blind)}" in table and f"n={30 - len(blind)}" in table
 
 
 # -- gold items --------------------------------------------------------------------------------

@@ -198,27 +198,30 @@ def _release(session: Session, workflow_id: int, spec: WorkflowSpec, now: dateti
     if workflow is None:
         return 0
     version = int(workflow.current_version)
-    ids = intake.insert_gold_items(
-        session,
-        workflow_id,
-        version,
-        [
-            (
-                r.content["content"],
-                r.content.get("metadata") or {},
-                r.content.get("external_id"),
-                r.label,
-            )
-            for r in rows
-        ],
-        rows[0].created_by,
-        now,
-    )
     released = 0
-    for row, item_id in zip(rows, ids, strict=True):
-        if not queries.mark_released(session, row.id, item_id, now):
-            raise errors.StateConflict("a gold item was released twice")
-        released += 1
+    # Each item's `received` event names who imported it.
+    for actor in dict.fromkeys(r.created_by for r in rows):
+        batch = [r for r in rows if r.created_by == actor]
+        ids = intake.insert_gold_items(
+            session,
+            workflow_id,
+            version,
+            [
+                (
+                    r.content["content"],
+                    r.content.get("metadata") or {},
+                    r.content.get("external_id"),
+                    r.label,
+                )
+                for r in batch
+            ],
+            actor,
+            now,
+        )
+        for row, item_id in zip(batch, ids, strict=True):
+            if not queries.mark_released(session, row.id, item_id, now):
+                raise errors.StateConflict("a gold item was released twice")
+            released += 1
     return released
 
 
