@@ -12,7 +12,17 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from signoff import __version__, ui
-from signoff.api import compliance, groups, items, limits, metrics, reviews, schemas, workflows
+from signoff.api import (
+    compliance,
+    groups,
+    items,
+    limits,
+    metrics,
+    oversight,
+    reviews,
+    schemas,
+    workflows,
+)
 from signoff.api import errors as api_errors
 from signoff.services import live
 from signoff.services.context import Context, create_context
@@ -54,6 +64,7 @@ def create_app(
     app.include_router(groups.router)
     app.include_router(metrics.router)
     app.include_router(compliance.router)
+    app.include_router(oversight.router)
     ui.install(app, ctx)
     _run_live_bridge(app, ctx)
 

@@ -66,6 +66,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/workflows/{name}/decisions/export"): OVERSEERS,
     ("POST", "/api/v1/workflows/{name}/pause"): ADMINS,
     ("POST", "/api/v1/workflows/{name}/resume"): ADMINS,
+    ("POST", "/api/v1/workflows/{name}/gold"): ADMINS,
     ("GET", "/api/v1/items"): ITEM_READERS,
     ("GET", "/api/v1/items/{item_id}"): ITEM_READERS,
     ("GET", "/api/v1/items/{item_id}/wait"): ITEM_READERS,
@@ -284,6 +285,7 @@ def _body(method: str, path: str, values: dict[str, Any]) -> dict[str, Any]:
         "/api/v1/tasks/{task_id}/assign": {"assignee": values["email"]},
         "/api/v1/groups/{name}/members": {"members": [values["email"]]},
         "/api/v1/items/{item_id}/hold": {"reason": "matrix"},
+        "/api/v1/workflows/{name}/gold": {"items": [{"content": {"n": 1}, "label": "invoice"}]},
     }
     if path.startswith("/api/"):
         return {"json": json_bodies.get(path, {})}

@@ -14,7 +14,7 @@ from signoff.api import schemas
 from signoff.api.deps import AdminDep, CtxDep, ItemReaderDep, ItemWriterDep
 from signoff.domain import errors
 from signoff.domain.states import ItemState
-from signoff.services import intake
+from signoff.services import intake, oversight
 from signoff.services import items as item_service
 
 router = APIRouter(
@@ -133,7 +133,7 @@ async def wait_for_item(
         name = await run_in_threadpool(item_service.check_access, ctx, principal, row)
         remaining = deadline - time.monotonic()
         if item_service.is_settled(row) or remaining <= 0:
-            body = item_service.item_public(row, name)
+            body = oversight.view_item(principal, row, item_service.item_public(row, name))
             body["timed_out"] = not item_service.is_settled(row)
             return body
         # Another process may decide it, and it does not publish here: look again each second.

@@ -350,6 +350,30 @@ class MetricsSummaryPublic(BaseModel):
     workflows: list[dict[str, Any]]
     #: SLA timers fired in the window, time to first touch, pending tasks by group now.
     review_ops: dict[str, Any]
+    oversight: dict[str, Any] = Field(
+        description="Automation bias (agreement with the AI on blind vs assisted tasks) and "
+        "reviewers' gold accuracy, each with a Wilson 95 % interval; flagged reviewers"
+    )
+
+
+class GoldItemCreate(_Body):
+    content: dict[str, Any] = Field(description="The item's content, as an application sends it")
+    label: Text = Field(max_length=255, description="The known right label")
+    metadata: dict[str, Any] | None = None
+    external_id: Text | None = Field(
+        default=None, max_length=255, description="An id shown like the application's own"
+    )
+
+
+class GoldImport(_Body):
+    items: list[GoldItemCreate] = Field(min_length=1, max_length=10_000)
+
+
+class GoldImported(BaseModel):
+    workflow: str
+    imported: int
+    released: int = Field(description="Gold items in the queue so far (`review.gold_rate`)")
+    waiting: int = Field(description="Gold items not yet mixed into the queue")
 
 
 class HealthPublic(BaseModel):

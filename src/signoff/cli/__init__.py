@@ -6,7 +6,18 @@ import sys
 
 import typer
 
-from signoff.cli import admin, common, compliance, demo, groups, items, learning, orgs, run
+from signoff.cli import (
+    admin,
+    common,
+    compliance,
+    demo,
+    groups,
+    items,
+    learning,
+    orgs,
+    oversight,
+    run,
+)
 
 app = typer.Typer(
     cls=common.Group,
@@ -22,6 +33,7 @@ app.add_typer(admin.audit_app, name="audit", cls=common.Group)
 app.add_typer(items.items_app, name="items", cls=common.Group)
 app.add_typer(groups.groups_app, name="groups", cls=common.Group)
 app.add_typer(orgs.orgs_app, name="orgs", cls=common.Group)
+app.add_typer(oversight.gold_app, name="gold", cls=common.Group)
 app.add_typer(compliance.export_app, name="export", cls=common.Group)
 admin.workflows_app.command("pause")(common.friendly(compliance.workflows_pause))
 admin.workflows_app.command("resume")(common.friendly(compliance.workflows_resume))

@@ -67,6 +67,9 @@ class EventKind(StrEnum):
     # Tenancy (system chain): an org was added or its limits changed.
     ORG_ADDED = "org_added"
     ORG_CHANGED = "org_changed"
+    # Oversight: gold items imported, a reviewer flagged for gold accuracy (system chain).
+    GOLD_IMPORTED = "gold_imported"
+    REVIEWER_FLAGGED = "reviewer_flagged"
 
 
 #: Keys shorter than this are refused outside development (like the secret key).

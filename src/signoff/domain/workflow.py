@@ -184,6 +184,24 @@ class ReviewSpec(_Strict):
         max_length=review_fields.MAX_FIELDS,
         description="Typed inputs (text, number, choice, date) a reviewer fills in with a decision",
     )
+    blind_rate: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Share of human-routed items reviewed without the AI's suggestion",
+    )
+    gold_rate: float = Field(
+        default=0.0,
+        ge=0,
+        le=0.5,
+        description="Share of review tasks that are gold items (known answer) mixed into queues",
+    )
+    gold_floor: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="A reviewer whose gold accuracy's upper bound is below this is flagged",
+    )
 
     @model_validator(mode="after")
     def _outcomes_known(self) -> ReviewSpec:

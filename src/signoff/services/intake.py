@@ -97,24 +97,32 @@ def submit_items(
         raise errors.ValidationFailed("idempotency keys repeat within the batch")
     try:
         with engine.transaction(ctx.sessions) as session:
-            return _insert(ctx, session, view, new_items, hashes, keys, actor, now)
+            return _insert(
+                session, view.id, view.version, new_items, hashes, keys, actor, now, quota=ctx
+            )
     except sa.exc.IntegrityError:
         # A concurrent request with the same key won the race: answer as a replay.
         with engine.transaction(ctx.sessions) as session:
-            return _insert(ctx, session, view, new_items, hashes, keys, actor, now)
+            return _insert(
+                session, view.id, view.version, new_items, hashes, keys, actor, now, quota=ctx
+            )
 
 
 def _insert(
-    ctx: Context,
     session: Any,
-    view: workflow_service.WorkflowView,
+    workflow_id: int,
+    version: int,
     new_items: list[NewItem],
     hashes: list[str | None],
     keys: list[str],
     actor: str,
     now: Any,
+    *,
+    quota: Context | None = None,
+    gold_labels: list[str] | None = None,
 ) -> list[Submitted]:
-    workflow_id, version = view.id, view.version
+    """Insert the new items with their `received` events; `quota` (the application's
+    intake, not gold) holds the workflow's org to its limits."""
     existing = items.list_items_by_idempotency_keys(session, workflow_id, keys) if keys else {}
     results: list[Submitted | None] = [None] * len(new_items)
     rows: list[dict[str, Any]] = []
@@ -147,11 +155,13 @@ def _insert(
                 "attempts": 0,
                 "audit_seq": 0,
                 "audit_hash": "",
+                "gold_label": gold_labels[index] if gold_labels else None,
             }
         )
     if rows:
-        # Replays above cost nothing; only new items count against the org's quota.
-        org_service.check_intake(session, ctx, workflow_id, len(rows), now)
+        if quota is not None:
+            # Replays above cost nothing; only new items count against the org's quota.
+            org_service.check_intake(session, quota, workflow_id, len(rows), now)
         ids = items.allocate_ids(session, len(rows))
         events: list[dict[str, Any]] = []
         key = audit.chain_key(session)
@@ -172,3 +182,29 @@ def _insert(
         items.create_items(session, rows)
         audit.insert_rows(session, events)
     return [r for r in results if r is not None]
+
+
+def insert_gold_items(
+    session: Any,
+    workflow_id: int,
+    version: int,
+    entries: list[tuple[dict[str, Any], dict[str, Any], str | None, str]],
+    actor: str,
+    now: Any,
+) -> list[int]:
+    """Put gold items (content, metadata, external id, known label) in the queue as ordinary
+    received items, in the caller's transaction; they go through the AI step like any other.
+    """
+    new_items = [NewItem(content=c, metadata=m, external_id=x) for c, m, x, _label in entries]
+    submitted = _insert(
+        session,
+        workflow_id,
+        version,
+        new_items,
+        [None] * len(new_items),
+        [],
+        actor,
+        now,
+        gold_labels=[label for _c, _m, _x, label in entries],
+    )
+    return [s.item_id for s in submitted]

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from signoff.domain import audit as audit_rules
 from signoff.domain import errors
 from signoff.domain.states import DECIDED_STATES, FINAL_STATES, OPEN_STATES, ItemState
-from signoff.services import assignment
+from signoff.services import assignment, oversight
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.services.users import Principal
@@ -33,7 +33,8 @@ def get_item_row(ctx: Context, item_id: int) -> Any:
 
 def check_access(ctx: Context, principal: Principal, row: Any) -> str:
     name = workflow_service.workflow_name(ctx, row.workflow_id)
-    if not principal.may_access(name):
+    # A gold item is no application's: to a service key it does not exist.
+    if not principal.may_access(name) or oversight.hides_item(principal, row):
         raise errors.ItemNotFound(f"no item {row.id}", item_id=row.id)
     return name
 
@@ -89,7 +90,7 @@ def item_public(row: Any, workflow: str) -> dict[str, Any]:
 def get_item(ctx: Context, principal: Principal, item_id: int) -> dict[str, Any]:
     row = get_item_row(ctx, item_id)
     name = check_access(ctx, principal, row)
-    return item_public(row, name)
+    return oversight.view_item(principal, row, item_public(row, name))
 
 
 def list_items(
@@ -128,7 +129,9 @@ def list_items(
         if row.workflow_id not in names:
             names[row.workflow_id] = workflow_service.workflow_name(ctx, row.workflow_id)
         if principal.may_access(names[row.workflow_id]):
-            out.append(item_public(row, names[row.workflow_id]))
+            out.append(
+                oversight.view_item(principal, row, item_public(row, names[row.workflow_id]))
+            )
     next_cursor = rows[limit - 1].id if len(rows) > limit else None
     return out, next_cursor
 
@@ -258,7 +261,8 @@ def item_events(ctx: Context, principal: Principal, item_id: int) -> dict[str, A
     with ctx.sessions() as session:
         events = audit.list_item_events(session, item_id)
         task_rows = tasks.list_tasks_for_item(session, item_id)
-    return trail_of(row, events, task_rows, (row.audit_seq, row.audit_hash), ctx.audit_keys)
+    trail = trail_of(row, events, task_rows, (row.audit_seq, row.audit_hash), ctx.audit_keys)
+    return oversight.trail_for(principal, row, trail)
 
 
 def trail_of(
@@ -313,6 +317,8 @@ class ItemPage:
     task_rows: list[Any]
     #: Email of each user holding or having held one of the item's tasks.
     emails: dict[int, str]
+    #: Shown without the AI's suggestion (a blind item, read by a reviewer).
+    blind: bool = False
 
 
 def open_item_page(
@@ -327,7 +333,12 @@ def open_item_page(
     with _page_session(ctx, record_view) as session:
         row = items.read_item(session, item_id)
         workflow = workflows.read_workflow_by_id(session, row.workflow_id) if row else None
-        if row is None or workflow is None or not principal.may_access(workflow.name):
+        if (
+            row is None
+            or workflow is None
+            or not principal.may_access(workflow.name)
+            or oversight.hides_item(principal, row)
+        ):
             raise errors.ItemNotFound(f"no item {item_id}", item_id=item_id)
         head = (row.audit_seq, row.audit_hash)
         recorded = False
@@ -357,13 +368,16 @@ def open_item_page(
             task_rows = tasks.list_tasks_for_item(session, item_id)
         holders = {tk.assignee_id for tk in task_rows if tk.assignee_id is not None}
         emails = {u.id: u.email for u in users.list_users(session) if u.id in holders}
+    trail = trail_of(row, events, task_rows, head, ctx.audit_keys)
+    blind = oversight.hides_suggestion(principal, row)
     return ItemPage(
         row=row,
         workflow=str(workflow.name),
-        item=item_public(row, str(workflow.name)),
-        trail=trail_of(row, events, task_rows, head, ctx.audit_keys),
+        item=oversight.view_item(principal, row, item_public(row, str(workflow.name))),
+        trail=oversight.trail_for(principal, row, trail),
         task_rows=task_rows,
         emails=emails,
+        blind=blind,
     )
 
 

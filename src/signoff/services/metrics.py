@@ -20,7 +20,7 @@ from signoff.domain import errors
 from signoff.domain.error_budget import clopper_pearson_upper
 from signoff.domain.states import RouteKind
 from signoff.domain.workflow import RoutingMode
-from signoff.services import calibration
+from signoff.services import calibration, oversight
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.services.users import Principal
@@ -137,6 +137,7 @@ def summary(ctx: Context, scope: Scope, since: datetime | None, range_label: str
     """Every dashboard figure for the scope and window, as JSON-ready data."""
     now = ctx.clock.now()
     ids = scope.workflow_ids
+    specs = _current_specs(ctx, scope)
     with ctx.sessions() as session:
         decided = rollups.decisions(session, ids, since)
         histogram = rollups.confidence_histogram(session, ids, since, HISTOGRAM_BINS)
@@ -148,6 +149,7 @@ def summary(ctx: Context, scope: Scope, since: datetime | None, range_label: str
         queue = queries.queue_by_workflow(session, ids, now)
         received = rollups.items_received(session, ids, since)
         ops = review_ops(session, ids, since, now)
+        watched = oversight.figures(session, ids, scope.names, specs, since)
 
     per_wf: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     days: dict[str, dict[str, Any]] = {}
@@ -267,6 +269,16 @@ def summary(ctx: Context, scope: Scope, since: datetime | None, range_label: str
         "auto_error": overall_error,
         "workflows": workflows,
         "review_ops": ops.public(),
+        "oversight": watched,
+    }
+
+
+def _current_specs(ctx: Context, scope: Scope) -> dict[int, Any]:
+    """Each workflow's current spec (its blind and gold settings), by id."""
+    return {
+        view.id: view.spec
+        for view in workflow_service.list_workflows(ctx)
+        if view.id in scope.workflow_ids
     }
 
 

@@ -102,10 +102,15 @@ def messages_for(
         event in LINK_EVENTS
         and task is not None
         and task.status in (TaskStatus.OPEN.value, TaskStatus.ASSIGNED.value)
+        # A decision from a link would take the AI's label unseen: blind items are decided
+        # on their page.
+        and not item.blind
     )
     messages: list[state.OutboxMessage] = []
     digests: list[dict[str, Any]] = []
     for index, rule in rules:
+        if item.gold_label is not None and rule.channel is NotifyChannel.WEBHOOK:
+            continue  # a task-event webhook may be the application's: gold never reaches it
         payload = {**base, "data": {**base["data"], "rule": index}}
         if rule.channel is NotifyChannel.EMAIL:
             people = _recipients(session, spec, rule, assignee, org_id)
@@ -202,8 +207,9 @@ def _payload(
             "id": item.id,
             "external_id": item.external_id,
             "summary": text[:SUMMARY_CHARS],
-            "label": item.ai_label,
-            "confidence": item.confidence,
+            # A blind item's reviewers are told nothing of the AI's answer.
+            "label": None if getattr(item, "blind", False) else item.ai_label,
+            "confidence": None if getattr(item, "blind", False) else item.confidence,
             "state": item_state,
             "outcome": outcome,
         },

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from signoff.ai import base as ai
 from signoff.domain import assignment as assignment_rules
 from signoff.domain import audit as audit_rules
-from signoff.domain import errors, review_order, routing
+from signoff.domain import errors, oversight, review_order, routing
 from signoff.domain.prediction import Prediction, Route
 from signoff.domain.review_ops import NotifyEvent
 from signoff.domain.states import ItemState, RouteKind, TaskStatus
@@ -25,6 +25,7 @@ from signoff.services import (
     assignment,
     calibration,
     decisions,
+    gold,
     notifications,
     stop_switch,
     training,
@@ -67,6 +68,8 @@ class _Work:
     content: dict[str, Any]
     metadata: dict[str, Any]
     external_id: str | None = None
+    #: A gold item's known label: it always goes to a person.
+    gold_label: str | None = None
 
 
 def claim_batch(ctx: Context, owner: str, limit: int) -> list[_Work]:
@@ -110,6 +113,7 @@ def claim_batch(ctx: Context, owner: str, limit: int) -> list[_Work]:
             r.content,
             r.metadata,
             r.external_id,
+            r.gold_label,
         )
         for r in sorted(loaded, key=lambda r: r.id)
     ]
@@ -316,6 +320,23 @@ def record_results(
     created = sum(1 for o in written if o.task is not None)
     if created:
         ctx.bus.publish("tasks_created", {"count": created})
+    _mix_in_gold(ctx, written, {w.item_id: w for w, _s, _p in results})
+
+
+def _mix_in_gold(ctx: Context, written: list[_Outcome], work: dict[int, _Work]) -> None:
+    """New application tasks make room for gold items at the workflows' `gold_rate`."""
+    specs: dict[int, WorkflowSpec] = {}
+    for o in written:
+        w = work.get(o.change.item_id)
+        if o.task is None or o.spec is None or w is None or w.gold_label is not None:
+            continue
+        if o.spec.review.gold_rate > 0:
+            specs[w.workflow_id] = o.spec
+    for workflow_id, spec in sorted(specs.items()):
+        try:
+            gold.release_due(ctx, workflow_id, spec)
+        except Exception:  # gold is a sample: a failure here never loses the batch
+            log.exception("action=gold_release_failed workflow_id=%s", workflow_id)
 
 
 def _outcome_for(
@@ -341,6 +362,9 @@ def _outcome_for(
     )
     if w.workflow_id in paused:
         verdict = routing.paused(verdict)
+    if w.gold_label is not None and verdict.kind is not RouteKind.HUMAN:
+        # A gold item reaches a person looking like any QA-sampled item.
+        verdict = Route(RouteKind.HUMAN, (routing.RouteReason.QA_SAMPLE,), verdict.threshold)
     change = _change_for(owner, w, spec, prediction, verdict, now)
     if verdict.kind is not RouteKind.HUMAN:
         return _Outcome(change, None, decided_in=(spec, w.workflow_id))
@@ -508,6 +532,10 @@ def _change_for(
         "reasons": list(verdict.reasons),
     }
     if verdict.kind is RouteKind.HUMAN:
+        if oversight.is_blind(w.item_id, spec.review.blind_rate):
+            # Audited with the routing: the choice is a hash of the item id, so reproducible.
+            values["blind"] = True
+            summary["blind"] = True
         return state.StateChange(
             item_id=w.item_id,
             expected=ItemState.PROCESSING,

@@ -7,6 +7,7 @@ from typing import Any
 
 from signoff.ai import base as ai_base
 from signoff.domain import reasons as reason_words
+from signoff.services import oversight
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.services.users import Principal
@@ -128,26 +129,32 @@ def list_tasks(
         raise ValueError(f"unknown task list {which!r}")
     with ctx.sessions() as session:
         rows = queries.list_pending_tasks(session, ids, **options)
-    return [
-        QueueTask(
-            task_id=r.task_id,
-            item_id=r.item_id,
-            workflow=names.get(r.workflow_id, "?"),
-            status=r.status,
-            ai_label=r.ai_label,
-            confidence=r.confidence,
-            reasons=list(r.route_reasons or []),
-            reason_texts=reason_words.describe_all(r.route_reasons),
-            preview=_preview(ctx, r),
-            created_at=r.created_at.isoformat(),
-            due_at=r.due_at.isoformat() if r.due_at else None,
-            overdue=bool(r.due_at is not None and r.due_at < now),
-            assignee=r.assignee,
-            group=r.group_name,
-        )
-        for r in rows
-        if r.workflow_id in names
-    ]
+    return [_queue_task(ctx, principal, r, names, now) for r in rows if r.workflow_id in names]
+
+
+def _queue_task(
+    ctx: Context, principal: Principal, r: Any, names: dict[int, str], now: Any
+) -> QueueTask:
+    # A blind item's reviewer sees neither the AI's label nor why it came to a person.
+    hidden = oversight.hides_suggestion(principal, r)
+    shown = None if hidden else r
+    reasons = [] if shown is None else list(r.route_reasons or [])
+    return QueueTask(
+        task_id=r.task_id,
+        item_id=r.item_id,
+        workflow=names.get(r.workflow_id, "?"),
+        status=r.status,
+        ai_label=None if shown is None else r.ai_label,
+        confidence=None if shown is None else r.confidence,
+        reasons=reasons,
+        reason_texts=reason_words.describe_all(reasons),
+        preview=_preview(ctx, r),
+        created_at=r.created_at.isoformat(),
+        due_at=r.due_at.isoformat() if r.due_at else None,
+        overdue=bool(r.due_at is not None and r.due_at < now),
+        assignee=r.assignee,
+        group=r.group_name,
+    )
 
 
 def _preview(ctx: Context, row: Any) -> str:

@@ -14,7 +14,7 @@ from signoff.domain import audit as audit_rules
 from signoff.domain import errors, review_fields
 from signoff.domain.review_ops import NotifyEvent
 from signoff.domain.states import ItemState, Role, TaskStatus
-from signoff.services import assignment, calibration, decisions, notifications, training
+from signoff.services import assignment, calibration, decisions, gold, notifications, training
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.services.users import Principal
@@ -269,6 +269,11 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
     if not principal.may_access(spec.name):
         raise errors.TaskNotFound(task_id=task_id)
     chosen, values = _validate(spec, decision, item)
+    if item.blind and not chosen and item.ai_label is not None:
+        # The reviewer never saw the AI's label, so it cannot stand in for theirs.
+        raise errors.ValidationFailed(
+            "label: this item is reviewed blind; name the label", field="label"
+        )
     label = chosen[0] if chosen else item.ai_label
     all_labels = chosen or ([label] if label else [])
     entities = decision.entities
@@ -346,7 +351,10 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
                     **({"channel": decision.channel} if decision.channel else {}),
                 },
                 values=columns,
-                outbox=decisions.delivery_messages(
+                # A gold item's decision reaches no application and no channel.
+                outbox=[]
+                if item.gold_label is not None
+                else decisions.delivery_messages(
                     spec,
                     item.workflow_id,
                     item.id,
@@ -362,11 +370,18 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
             ),
             now,
         )
-        if label is not None and (not rejected or decision.label is not None):
-            training.record_label(session, item, spec, label, now)
-        calibration.count_decision(session, item.workflow_id)
+        if item.gold_label is not None:
+            # Gold teaches the model nothing (its label is known); it measures the reviewer.
+            gold.check_reviewer(
+                session, item.workflow_id, spec, task.assignee_id or principal.user_id, now
+            )
+        else:
+            if label is not None and (not rejected or decision.label is not None):
+                training.record_label(session, item, spec, label, now)
+            calibration.count_decision(session, item.workflow_id)
     ctx.bus.publish("items_decided", {"item_ids": [item.id], "workflow_id": item.workflow_id})
-    training.note_new_label(ctx, item.workflow_id, spec)
+    if item.gold_label is None:
+        training.note_new_label(ctx, item.workflow_id, spec)
     return get_task(ctx, task_id)
 
 
@@ -531,6 +546,8 @@ def system_decision(
             now=now,
             data={"outcome": outcome, "decided_by": actor},
         )
+    if getattr(item, "gold_label", None) is not None:
+        outbox = []  # a gold item's default outcome reaches no application either
     return state.StateChange(
         item_id=item.id,
         expected=ItemState.IN_REVIEW,

@@ -33,7 +33,11 @@ def allocate_ids(session: Session, count: int) -> list[int]:
 def create_items(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert items (with their ids) in one executemany, and count them in the rollup."""
     session.execute(sa.insert(t.items), rows)
-    rollups.record_received(session, [(int(r["workflow_id"]), r["created_at"]) for r in rows])
+    # Gold items are no application's traffic: the dashboard does not count them.
+    rollups.record_received(
+        session,
+        [(int(r["workflow_id"]), r["created_at"]) for r in rows if r.get("gold_label") is None],
+    )
 
 
 def read_item(session: Session, item_id: int) -> Any | None:
@@ -67,8 +71,13 @@ def list_items(
     created_from: datetime | None = None,
     created_to: datetime | None = None,
 ) -> list[Any]:
-    """Newest first; `after_id` is the cursor (items with a smaller id)."""
-    query = sa.select(t.items).order_by(t.items.c.id.desc()).limit(limit)
+    """Newest first; `after_id` is the cursor (items with a smaller id); never gold items."""
+    query = (
+        sa.select(t.items)
+        .where(t.items.c.gold_label.is_(None))
+        .order_by(t.items.c.id.desc())
+        .limit(limit)
+    )
     if workflow_id is not None:
         query = query.where(t.items.c.workflow_id == workflow_id)
     if state is not None:
@@ -151,6 +160,7 @@ def read_items_for_processing(session: Session, ids: list[int]) -> list[Any]:
         t.items.c.audit_seq,
         t.items.c.audit_hash,
         t.items.c.external_id,
+        t.items.c.gold_label,
     ).where(t.items.c.id.in_(ids))
     return list(session.execute(query))
 
@@ -166,6 +176,7 @@ def list_reviewed_confidences(session: Session, workflow_id: int) -> list[Any]:
                 t.items.c.confidence.is_not(None),
                 t.items.c.override.is_not(None),
                 t.items.c.state.in_(decided),
+                t.items.c.gold_label.is_(None),
             )
         )
     )

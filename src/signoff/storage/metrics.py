@@ -346,6 +346,7 @@ def list_pending_tasks(
             i.external_id,
             i.workflow_version,
             i.content,
+            i.blind,
         )
         .select_from(
             t.review_tasks.join(t.items, t.items.c.id == r.item_id).outerjoin(

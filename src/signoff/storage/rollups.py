@@ -61,7 +61,9 @@ def record(session: Session, decided_ids: Sequence[int], routed_ids: Sequence[in
     if decided_ids:
         rows = session.execute(
             sa.select(i.workflow_id, i.decided_at, i.route, i.qa_sample, i.override).where(
-                i.id.in_(sorted(set(decided_ids))), i.decided_at.is_not(None)
+                i.id.in_(sorted(set(decided_ids))),
+                i.decided_at.is_not(None),
+                i.gold_label.is_(None),
             )
         )
         counts: Counter[tuple[Any, ...]] = Counter()
@@ -88,6 +90,7 @@ def record(session: Session, decided_ids: Sequence[int], routed_ids: Sequence[in
                 i.id.in_(sorted(set(routed_ids))),
                 i.routed_at.is_not(None),
                 i.confidence.is_not(None),
+                i.gold_label.is_(None),
             )
         )
         buckets: Counter[tuple[Any, ...]] = Counter()

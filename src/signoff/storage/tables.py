@@ -167,6 +167,10 @@ items = sa.Table(
     sa.Column("content_purged_at", UTCDateTime, nullable=True),
     sa.Column("legal_hold_at", UTCDateTime, nullable=True),
     sa.Column("legal_hold_by", sa.String(255), nullable=True),
+    # Oversight (0011): reviewed without the AI's suggestion; a gold item's known label
+    # (None: an application's item).
+    sa.Column("blind", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("gold_label", sa.String(255), nullable=True),
     sa.UniqueConstraint("workflow_id", "idempotency_key", name="uq_items_workflow_idempotency"),
     sa.Index("ix_items_state_lease", "state", "lease_expires_at"),
     sa.Index("ix_items_workflow_state", "workflow_id", "state"),
@@ -492,4 +496,33 @@ received_rollups = sa.Table(
     sa.Column("workflow_id", BigId, primary_key=True),
     sa.Column("day", sa.String(10), primary_key=True),
     sa.Column("n", sa.BigInteger, nullable=False, server_default="0"),
+)
+
+# Oversight (0011): gold items (a known answer) waiting to be mixed into a workflow's
+# queue; `item_id` is set when one is released as an item.
+gold_items = sa.Table(
+    "gold_items",
+    metadata,
+    _id(),
+    sa.Column("workflow_id", BigId, sa.ForeignKey("workflows.id"), nullable=False),
+    sa.Column("content", JSONType, nullable=False),
+    sa.Column("label", sa.String(255), nullable=False),
+    sa.Column("created_by", sa.String(255), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("item_id", BigId, nullable=True),
+    sa.Column("released_at", UTCDateTime, nullable=True),
+    sa.Index("ix_gold_items_workflow_item", "workflow_id", "item_id"),
+)
+
+# A reviewer flagged to admins for gold accuracy below the workflow's floor (one row per
+# workflow and reviewer: the flag is raised, and audited, once).
+reviewer_flags = sa.Table(
+    "reviewer_flags",
+    metadata,
+    sa.Column("workflow_id", BigId, sa.ForeignKey("workflows.id"), primary_key=True),
+    sa.Column("user_id", BigId, sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("flagged_at", UTCDateTime, nullable=False),
+    sa.Column("accuracy", sa.Float, nullable=True),
+    sa.Column("upper", sa.Float, nullable=True),
+    sa.Column("n", sa.Integer, nullable=False),
 )

@@ -272,6 +272,7 @@ def item_response(
             "review": _review_form(ctx, spec, item, mine, form) if mine and may_review else None,
             "error": error,
             "is_admin": principal.role is Role.ADMIN,
+            "blind": view.blind,
         },
         status=status,
     )

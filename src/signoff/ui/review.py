@@ -215,7 +215,8 @@ def decide_task(
         # Their hold lapsed and another reviewer took the task over.
         security.flash(request, f"Another reviewer took item {row.id} over.", "warning")
         return _next_task(request, ctx, principal)
-    relabelled = decision.label is not None and decision.label != row.ai_label
+    # After a blind review the reviewer still does not learn what the AI said.
+    relabelled = decision.label is not None and decision.label != row.ai_label and not row.blind
     security.flash(
         request,
         f"Item {row.id}: {decision.outcome}"
