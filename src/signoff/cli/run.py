@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from signoff import installation
 from signoff.cli.common import console, friendly, open_context
 
 HostOption = Annotated[
@@ -68,6 +69,7 @@ def serve(
 
     ctx = open_context()
     settings = ctx.settings
+    installation.check_bind(settings, host or settings.host)
     pool = WorkerPool(ctx) if workers and settings.worker.enabled else None
     if pool:
         pool.start()
