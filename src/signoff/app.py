@@ -62,7 +62,20 @@ def create_app(
         """Liveness: the process answers HTTP."""
         return {"status": "ok", "version": __version__}
 
-    @app.get("/readyz", tags=["ops"])
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        response_model=schemas.ReadyPublic,
+        responses={
+            503: {
+                "model": schemas.ReadyPublic,
+                "description": "Not ready: the database or a worker thread is down",
+                "headers": {
+                    "Retry-After": {"schema": {"type": "string"}, "required": True},
+                },
+            }
+        },
+    )
     def readyz() -> JSONResponse:
         """Readiness: the database answers and this process's worker threads are alive."""
         problems: list[str] = []

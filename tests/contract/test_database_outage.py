@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from signoff.api import errors as api_errors
+from signoff.api import schemas
 from signoff.app import create_app
 from signoff.services.context import create_context
 from tests import conftest
@@ -82,6 +83,12 @@ def test_postgres_outage_answers_503_with_retry_after_and_service_resumes_by_its
             assert down.headers["content-type"].startswith("application/json")
             assert down.json()["error"] == "database_unavailable"
             assert down.json()["detail"]
+        # Readiness turns unready with the outage (liveness stays up: the process answers).
+        unready = httpx.get(f"{base}/readyz", timeout=30)
+        assert unready.status_code == 503, unready.text
+        assert unready.headers["retry-after"].isdigit()
+        assert schemas.ReadyPublic.model_validate(unready.json()).database == "unavailable"
+        assert httpx.get(f"{base}/healthz", timeout=30).status_code == 200
 
         _set_reachable(database, True)
 
@@ -93,6 +100,9 @@ def test_postgres_outage_answers_503_with_retry_after_and_service_resumes_by_its
         assert [i["id"] for i in items] == [first.json()["id"]]
         again = http.post("/api/v1/workflows/docs/items", json={"content": {"text": "after"}})
         assert again.status_code == 201, again.text
+        ready = httpx.get(f"{base}/readyz", timeout=30)
+        assert ready.status_code == 200, ready.text
+        assert schemas.ReadyPublic.model_validate(ready.json()).status == "ready"
 
 
 def test_sqlite_database_is_locked_counts_as_unavailable(tmp_path: Path) -> None:
