@@ -147,9 +147,3 @@ def list_groups(ctx: Context) -> list[GroupView]:
     with ctx.sessions() as session:
         names = [g.name for g in groups.list_groups(session)]
     return [get_group(ctx, name) for name in names]
-
-
-def user_groups(ctx: Context, user_id: int) -> list[str]:
-    """The groups a user belongs to (whose tasks they may take)."""
-    with ctx.sessions() as session:
-        return groups.list_user_groups(session, user_id)
