@@ -390,3 +390,17 @@ def test_admin_adding_a_user_with_a_weak_password_sees_why_and_nobody_is_added(
     assert not any(u.email == "new@example.com" for u in users.list_users(ctx))
     added = admin.post("/ui/admin/users", data={**form, "password": "a-fine-long-password"})
     assert "Added new@example.com" in added.text
+
+
+def test_a_group_name_is_not_taken_for_a_workflow_name_by_a_key_kept_to_workflows(
+    client: TestClient, ctx: Context, two_workflows: dict[str, Any]
+) -> None:
+    _, token = users.create_key(ctx, "ops-alpha", None, scopes={Scope.ADMIN}, workflows=["alpha"])
+    headers = {"Authorization": f"Bearer {token}"}
+    added = client.post(
+        f"{API}/groups/leads/members", json={"members": ["reviewer@example.com"]}, headers=headers
+    )
+    assert added.status_code == 200, added.text
+    group = client.get(f"{API}/groups/leads", headers=headers)
+    assert group.status_code == 200, group.text
+    assert [m["email"] for m in group.json()["members"]] == ["reviewer@example.com"]

@@ -34,8 +34,9 @@ PrincipalDep = Annotated[users.Principal, Depends(get_principal)]
 def require(*roles: Role, scope: Scope = Scope.ADMIN):  # type: ignore[no-untyped-def]
     """A dependency: users need one of `roles`; service keys need `scope` (or admin).
 
-    A route's `{name}` path parameter and `?workflow=` query parameter name a workflow:
-    a caller restricted to other workflows gets the answer a missing workflow gets.
+    A workflow route's `{name}` path parameter (`/workflows/{name}`, not a group's) and
+    the `?workflow=` query parameter name a workflow: a caller restricted to other
+    workflows gets the answer a missing workflow gets.
     """
 
     def check(principal: PrincipalDep, request: Request) -> users.Principal:
@@ -44,7 +45,9 @@ def require(*roles: Role, scope: Scope = Scope.ADMIN):  # type: ignore[no-untype
             if principal.scopes is not None:
                 needs = f"scope {scope.value}"
             raise errors.Forbidden(f"this needs {needs}; {principal.describe()}")
-        for workflow in (request.path_params.get("name"), request.query_params.get("workflow")):
+        template = getattr(request.scope.get("route"), "path", "")
+        named = request.path_params.get("name") if "/workflows/{name}" in template else None
+        for workflow in (named, request.query_params.get("workflow")):
             if workflow is not None and not principal.may_access(workflow):
                 raise errors.WorkflowNotFound(f"no workflow named {workflow!r}", workflow=workflow)
         return principal
