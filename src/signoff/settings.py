@@ -51,6 +51,13 @@ class WorkerSettings(BaseModel):
     supervise_seconds: float = Field(
         default=1.0, gt=0, le=60, description="How often dead worker threads are restarted"
     )
+    health_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port on which `signoff worker` answers `/healthz` and `/readyz` "
+        "(on `SIGNOFF_HOST`); unset, a worker process serves no HTTP",
+    )
 
 
 class LimitSettings(BaseModel):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -19,7 +21,8 @@ from signoff.app import create_app
 from signoff.services.context import create_context
 from tests import conftest
 from tests.conftest import FAKE_WORKFLOW, Keys, make_settings
-from tests.live_server import serve
+from tests.integration.test_cli import _signoff as cli_command
+from tests.live_server import free_port, serve
 
 
 def _set_reachable(database: str, reachable: bool) -> None:
@@ -153,3 +156,54 @@ def test_value_postgres_cannot_store_answers_422_and_stores_nothing(pg_url: str)
             assert client.get("/api/v1/items", headers=admin).json()["items"] == []
     finally:
         ctx.close()
+
+
+def test_a_worker_process_answers_readiness_on_its_health_port_through_an_outage(
+    db_url: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "SIGNOFF_DATABASE_URL": db_url,
+        "SIGNOFF_ENVIRONMENT": "development",
+        "SIGNOFF_DATA_DIR": str(tmp_path),
+    }
+    log_path = tmp_path / "worker.log"
+    with log_path.open("wb") as log_file:
+        worker = subprocess.Popen(
+            [*cli_command(), "worker", "--health-port", str(port)],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+
+    def readiness(status: int) -> Callable[[], httpx.Response | None]:
+        def check() -> httpx.Response | None:
+            assert worker.poll() is None, log_path.read_text()
+            try:
+                response = httpx.get(f"{base}/readyz", timeout=30)
+            except httpx.TransportError:
+                return None
+            return response if response.status_code == status else None
+
+        return check
+
+    try:
+        ready = schemas.ReadyPublic.model_validate(_poll(readiness(200)).json())
+        assert ready.status == "ready" and ready.workers is not None
+        assert (ready.workers.status, ready.workers.dead) == ("ok", [])
+        assert httpx.get(f"{base}/healthz", timeout=30).json()["status"] == "ok"
+        if db_url.startswith("postgresql"):
+            database = db_url.rpartition("/")[2]
+            _set_reachable(database, False)
+            try:
+                down = _poll(readiness(503))
+                assert down.headers["retry-after"].isdigit()
+                assert schemas.ReadyPublic.model_validate(down.json()).database == "unavailable"
+            finally:
+                _set_reachable(database, True)
+            _poll(readiness(200))
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
