@@ -260,6 +260,13 @@ class Settings(BaseSettings):
     secrets_dir: str | None = Field(
         default=None, description="Directory of files named after secrets (e.g. OPENAI_API_KEY)"
     )
+    metrics_token: str | None = Field(
+        default=None,
+        min_length=16,
+        max_length=512,
+        description="Bearer token `GET /metrics` requires (a Prometheus scrape "
+        "`authorization`); unset: /metrics answers anyone, workflow names included",
+    )
     log_level: str = Field(default="INFO", description="Logging level")
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -19,6 +20,7 @@ from prometheus_client.registry import Collector
 from signoff.api import errors as api_errors
 from signoff.api import schemas
 from signoff.api.deps import CtxDep, require
+from signoff.domain import errors
 from signoff.domain.states import Role
 from signoff.services import metrics
 from signoff.services.context import Context
@@ -181,6 +183,14 @@ def _registry(request: Request) -> CollectorRegistry:
 @router.get("/metrics", include_in_schema=False)
 def prometheus(request: Request) -> Response:
     """Prometheus exposition of item, decision, review, queue, SLA and outbox figures."""
+    expected = request.app.state.ctx.settings.metrics_token
+    if expected is not None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        given = token.strip() if scheme.lower() == "bearer" else ""
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise errors.Unauthorized(
+                "send `Authorization: Bearer <token>` with the token in SIGNOFF_METRICS_TOKEN"
+            )
     body = generate_latest(_registry(request))
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
