@@ -67,13 +67,46 @@ def create_app(
     app.include_router(oversight.router)
     ui.install(app, ctx)
     _run_live_bridge(app, ctx)
+    _add_probes(app, ctx, workers)
+
+    app.add_middleware(limits.BodyLimits, max_bytes=settings.limits.max_body_bytes)
+    # Outermost, so that refusals by the other middleware carry the headers too.
+    app.add_middleware(
+        ui_security.SecurityHeaders,
+        https=settings.public_url.lower().startswith("https://"),
+    )
+    return app
+
+
+def create_probe_app(ctx: Context, workers: Workers) -> FastAPI:
+    """`/healthz` and `/readyz` alone: what `signoff worker --health-port` serves."""
+    app = FastAPI(title="signoff worker", version=__version__, openapi_url=None)
+    _add_probes(app, ctx, workers)
+    return app
+
+
+def _add_probes(app: FastAPI, ctx: Context, workers: Workers | None) -> None:
+    """Liveness and readiness: the database answers and this process's worker threads run."""
 
     @app.get("/healthz", tags=["ops"], response_model=schemas.HealthPublic)
     def healthz() -> dict[str, Any]:
         """Liveness: the process answers HTTP."""
         return {"status": "ok", "version": __version__}
 
-    @app.get("/readyz", tags=["ops"])
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        response_model=schemas.ReadyPublic,
+        responses={
+            503: {
+                "model": schemas.ReadyPublic,
+                "description": "Not ready: the database or a worker thread is down",
+                "headers": {
+                    "Retry-After": {"schema": {"type": "string"}, "required": True},
+                },
+            }
+        },
+    )
     def readyz() -> JSONResponse:
         """Readiness: the database answers and this process's worker threads are alive."""
         problems: list[str] = []
@@ -94,14 +127,6 @@ def create_app(
             return JSONResponse({"status": "ready", **body})
         body.update(status="not_ready", error="not_ready", detail="; ".join(problems))
         return JSONResponse(body, status_code=503, headers={"Retry-After": str(READY_RETRY_AFTER)})
-
-    app.add_middleware(limits.BodyLimits, max_bytes=settings.limits.max_body_bytes)
-    # Outermost, so that refusals by the other middleware carry the headers too.
-    app.add_middleware(
-        ui_security.SecurityHeaders,
-        https=settings.public_url.lower().startswith("https://"),
-    )
-    return app
 
 
 def _run_live_bridge(app: FastAPI, ctx: Context) -> None:

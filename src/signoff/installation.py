@@ -9,6 +9,7 @@ the data directory (`signoff serve` and `signoff worker`) share the key.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import os
 import secrets
@@ -66,6 +67,31 @@ def with_secret_key(settings: Settings) -> Settings:
         problem,
     )
     return settings.model_copy(update={"secret_key": DEV_SECRET})
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding `host` listens on this machine only (`localhost`, 127.0.0.0/8, ::1)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(settings: Settings, host: str) -> None:
+    """Refuse to listen beyond this machine while the secret key in force is one anyone may know.
+
+    In development signoff may run on the public built-in key (or a short configured
+    one); a cookie signed with it opens the admin pages, so it serves on loopback only.
+    """
+    if settings.is_weak_secret and not is_loopback(host):
+        raise errors.ConfigError(
+            f"refusing to serve on {host}: the secret key in force is the public development "
+            "key or too short, so anyone could sign session cookies for this server; set "
+            "SIGNOFF_SECRET_KEY to at least 32 random characters (or SIGNOFF_DATA_DIR to a "
+            "writable directory), or serve on 127.0.0.1"
+        )
 
 
 def _read_or_create(path: Path) -> str:

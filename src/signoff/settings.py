@@ -51,6 +51,13 @@ class WorkerSettings(BaseModel):
     supervise_seconds: float = Field(
         default=1.0, gt=0, le=60, description="How often dead worker threads are restarted"
     )
+    health_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port on which `signoff worker` answers `/healthz` and `/readyz` "
+        "(on `SIGNOFF_HOST`); unset, a worker process serves no HTTP",
+    )
 
 
 class LimitSettings(BaseModel):
@@ -284,13 +291,14 @@ class Settings(BaseSettings):
     secrets_dir: str | None = Field(
         default=None, description="Directory of files named after secrets (e.g. OPENAI_API_KEY)"
     )
-    log_level: str = Field(default="INFO", description="Logging level")
     metrics_token: str | None = Field(
         default=None,
-        description="A token Prometheus must send (`Authorization: Bearer …`) to read `/metrics`; "
-        "unset: `/metrics` answers anyone, and it names every org's workflows, so keep it on "
-        "an internal network",
+        min_length=16,
+        max_length=512,
+        description="Bearer token `GET /metrics` requires (a Prometheus scrape "
+        "`authorization`); unset: /metrics answers anyone, every org's workflow names included",
     )
+    log_level: str = Field(default="INFO", description="Logging level")
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)

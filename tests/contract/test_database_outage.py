@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -14,11 +16,13 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from signoff.api import errors as api_errors
+from signoff.api import schemas
 from signoff.app import create_app
 from signoff.services.context import create_context
 from tests import conftest
 from tests.conftest import FAKE_WORKFLOW, Keys, make_settings
-from tests.live_server import serve
+from tests.integration.test_cli import _signoff as cli_command
+from tests.live_server import free_port, serve
 
 
 def _set_reachable(database: str, reachable: bool) -> None:
@@ -82,6 +86,12 @@ def test_postgres_outage_answers_503_with_retry_after_and_service_resumes_by_its
             assert down.headers["content-type"].startswith("application/json")
             assert down.json()["error"] == "database_unavailable"
             assert down.json()["detail"]
+        # Readiness turns unready with the outage (liveness stays up: the process answers).
+        unready = httpx.get(f"{base}/readyz", timeout=30)
+        assert unready.status_code == 503, unready.text
+        assert unready.headers["retry-after"].isdigit()
+        assert schemas.ReadyPublic.model_validate(unready.json()).database == "unavailable"
+        assert httpx.get(f"{base}/healthz", timeout=30).status_code == 200
 
         _set_reachable(database, True)
 
@@ -93,6 +103,9 @@ def test_postgres_outage_answers_503_with_retry_after_and_service_resumes_by_its
         assert [i["id"] for i in items] == [first.json()["id"]]
         again = http.post("/api/v1/workflows/docs/items", json={"content": {"text": "after"}})
         assert again.status_code == 201, again.text
+        ready = httpx.get(f"{base}/readyz", timeout=30)
+        assert ready.status_code == 200, ready.text
+        assert schemas.ReadyPublic.model_validate(ready.json()).status == "ready"
 
 
 def test_sqlite_database_is_locked_counts_as_unavailable(tmp_path: Path) -> None:
@@ -143,3 +156,54 @@ def test_value_postgres_cannot_store_answers_422_and_stores_nothing(pg_url: str)
             assert client.get("/api/v1/items", headers=admin).json()["items"] == []
     finally:
         ctx.close()
+
+
+def test_a_worker_process_answers_readiness_on_its_health_port_through_an_outage(
+    db_url: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "SIGNOFF_DATABASE_URL": db_url,
+        "SIGNOFF_ENVIRONMENT": "development",
+        "SIGNOFF_DATA_DIR": str(tmp_path),
+    }
+    log_path = tmp_path / "worker.log"
+    with log_path.open("wb") as log_file:
+        worker = subprocess.Popen(
+            [*cli_command(), "worker", "--health-port", str(port)],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+
+    def readiness(status: int) -> Callable[[], httpx.Response | None]:
+        def check() -> httpx.Response | None:
+            assert worker.poll() is None, log_path.read_text()
+            try:
+                response = httpx.get(f"{base}/readyz", timeout=30)
+            except httpx.TransportError:
+                return None
+            return response if response.status_code == status else None
+
+        return check
+
+    try:
+        ready = schemas.ReadyPublic.model_validate(_poll(readiness(200)).json())
+        assert ready.status == "ready" and ready.workers is not None
+        assert (ready.workers.status, ready.workers.dead) == ("ok", [])
+        assert httpx.get(f"{base}/healthz", timeout=30).json()["status"] == "ok"
+        if db_url.startswith("postgresql"):
+            database = db_url.rpartition("/")[2]
+            _set_reachable(database, False)
+            try:
+                down = _poll(readiness(503))
+                assert down.headers["retry-after"].isdigit()
+                assert schemas.ReadyPublic.model_validate(down.json()).database == "unavailable"
+            finally:
+                _set_reachable(database, True)
+            _poll(readiness(200))
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)

@@ -65,6 +65,24 @@ def test_every_api_operation_declares_a_response_schema_and_its_error_statuses(
     assert "HTTPValidationError" not in spec["components"]["schemas"]
 
 
+def test_health_and_readiness_declare_their_bodies_and_readiness_its_503(
+    spec: dict[str, Any], client: TestClient
+) -> None:
+    health = spec["paths"]["/healthz"]["get"]["responses"]
+    assert health["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/HealthPublic"
+    }
+    ready = spec["paths"]["/readyz"]["get"]["responses"]
+    for status in ("200", "503"):
+        assert ready[status]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/ReadyPublic"
+        }, status
+    assert "retry-after" in {h.lower() for h in ready["503"]["headers"]}
+    answer = client.get("/readyz")
+    assert answer.status_code == 200, answer.text
+    assert schemas.ReadyPublic.model_validate(answer.json()).status == "ready"
+
+
 def test_validation_unknown_route_and_wrong_method_errors_share_the_error_shape(
     client: TestClient, keys: Keys, docs_workflow: str
 ) -> None:

@@ -99,6 +99,66 @@ def test_submit_only_key_cannot_touch_workflows_reviews_metrics_or_admin_pages(
     assert len(users.list_keys(client.app.state.ctx)) == 6
 
 
+# What each service-key scope may call (docs/security.md, "Who may call what"); every
+# other operation of the OpenAPI document must refuse it.
+SCOPE_ALLOWS = {
+    Scope.ITEMS: {
+        ("POST", "/api/v1/workflows/{name}/items"),
+        ("POST", "/api/v1/workflows/{name}/items/batch"),
+        ("GET", "/api/v1/items"),
+        ("GET", "/api/v1/items/{item_id}"),
+        ("GET", "/api/v1/items/{item_id}/wait"),
+        ("GET", "/api/v1/items/{item_id}/events"),
+        ("POST", "/api/v1/items/{item_id}/cancel"),
+    },
+    Scope.WORKFLOWS: {
+        ("PUT", "/api/v1/workflows/{name}"),
+        ("GET", "/api/v1/workflows"),
+        ("GET", "/api/v1/workflows/{name}"),
+        ("GET", "/api/v1/workflows/{name}/versions"),
+        ("GET", "/api/v1/workflows/{name}/calibration"),
+    },
+}
+
+
+@pytest.mark.parametrize("scope", [Scope.ITEMS, Scope.WORKFLOWS])
+def test_every_operation_outside_a_keys_scope_is_refused(
+    client: TestClient, ctx: Context, two_workflows: dict[str, Any], scope: Scope
+) -> None:
+    _, token = users.create_key(ctx, f"only-{scope.value}", None, scopes={scope})
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    values = {
+        "name": "alpha",
+        "item_id": str(two_workflows["alpha"]["id"]),
+        "task_id": str(two_workflows["beta_task"]),
+        "email": "reviewer@example.com",
+    }
+    spec = client.get("/openapi.json").json()
+    operations = [
+        (method.upper(), path)
+        for path, ops in spec["paths"].items()
+        for method in ops
+        if path.startswith(f"{API}/")
+    ]
+    refused = [op for op in operations if op not in SCOPE_ALLOWS[scope]]
+    assert len(refused) >= 15 and len(operations) - len(refused) == len(SCOPE_ALLOWS[scope])
+    for method, path in refused:
+        url = path.format(**values)
+        response = client.request(method, url, content="{}", headers=headers)
+        assert response.status_code == 403, (method, path, response.text)
+        body = response.json()
+        assert body["error"] == "forbidden", (method, path, body)
+        assert f"this key has scope {scope.value}" in body["detail"], (method, path, body)
+    # Nothing a refused call could have changed did: alpha's item is still waiting.
+    item = client.get(f"{API}/items/{values['item_id']}", headers=_admin(client)).json()
+    assert item["state"] == "in_review" and not item.get("legal_hold")
+
+
+def _admin(client: TestClient) -> dict[str, str]:
+    _, token = users.create_key(client.app.state.ctx, "check", None, scopes={Scope.ADMIN})
+    return {"Authorization": f"Bearer {token}"}
+
+
 def _missing_item_body(client: TestClient, headers: dict[str, str], path: str, item_id: int) -> Any:
     """The answer for an item id that does not exist, written as if it were `item_id`."""
     missing = 10_000_000
@@ -330,3 +390,17 @@ def test_admin_adding_a_user_with_a_weak_password_sees_why_and_nobody_is_added(
     assert not any(u.email == "new@example.com" for u in users.list_users(ctx))
     added = admin.post("/ui/admin/users", data={**form, "password": "a-fine-long-password"})
     assert "Added new@example.com" in added.text
+
+
+def test_a_group_name_is_not_taken_for_a_workflow_name_by_a_key_kept_to_workflows(
+    client: TestClient, ctx: Context, two_workflows: dict[str, Any]
+) -> None:
+    _, token = users.create_key(ctx, "ops-alpha", None, scopes={Scope.ADMIN}, workflows=["alpha"])
+    headers = {"Authorization": f"Bearer {token}"}
+    added = client.post(
+        f"{API}/groups/leads/members", json={"members": ["reviewer@example.com"]}, headers=headers
+    )
+    assert added.status_code == 200, added.text
+    group = client.get(f"{API}/groups/leads", headers=headers)
+    assert group.status_code == 200, group.text
+    assert [m["email"] for m in group.json()["members"]] == ["reviewer@example.com"]

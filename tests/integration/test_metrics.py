@@ -282,3 +282,33 @@ def test_prometheus_endpoint_exposes_review_time_overrides_error_bound_workload_
     assert value("signoff_tasks_decided_late_total", workflow="docs") == 1
     assert value("signoff_tasks_decided_late_total", workflow="qa") == 0
     assert value("signoff_task_escalations_total", workflow="docs") == 1
+
+
+def test_with_a_metrics_token_prometheus_needs_it_and_others_learn_no_workflow_name(
+    settings: Settings,
+) -> None:
+    token = "scrape-token-0123456789abcdef"
+    ctx = create_context(settings.model_copy(update={"metrics_token": token}))
+    try:
+        workflows.apply_workflow(ctx, DOCS, "test")
+        with TestClient(create_app(ctx=ctx)) as client:
+            for headers in (
+                {},
+                {"Authorization": "Bearer wrong-token-0123456789"},
+                {"Authorization": token},
+            ):
+                refused = client.get("/metrics", headers=headers)
+                assert refused.status_code == 401, refused.text
+                assert refused.json()["error"] == "unauthorized"
+                assert "SIGNOFF_METRICS_TOKEN" in refused.json()["detail"]
+                assert "docs" not in refused.text
+            scraped = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+            assert scraped.status_code == 200, scraped.text
+            samples = [
+                sample
+                for family in text_string_to_metric_families(scraped.text)
+                for sample in family.samples
+            ]
+            assert any(sample.labels.get("workflow") == "docs" for sample in samples)
+    finally:
+        ctx.close()

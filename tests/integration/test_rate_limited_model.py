@@ -4,6 +4,7 @@ cool-down, and the server sees a bounded number of calls."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -72,9 +73,15 @@ def test_twenty_items_reach_people_with_ai_error_and_the_server_sees_few_calls(
     _workflow(ctx, fake)
     fake.rate_limit(retry_after=1, always=True)
 
+    started = time.monotonic()
     items = _submit_and_process(ctx, 20)
+    elapsed = time.monotonic() - started
 
     assert [i["state"] for i in items] == ["in_review"] * 20
+    # All twenty reach people within one item's patience (the default 30 s retry budget):
+    # an open circuit fails at once instead of each item sleeping out Retry-After again.
+    budget = workflow_service.get_workflow(ctx, "throttled").spec.ai.retry_budget_seconds
+    assert elapsed < budget, f"{elapsed:.1f}s for 20 items"
     for item in items:
         assert item["route"]["route"] == "human"
         assert item["route"]["reasons"][0].startswith("ai_error"), item["route"]

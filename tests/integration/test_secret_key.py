@@ -177,3 +177,55 @@ def test_signoff_serve_in_production_on_postgres_without_a_key_exits_with_the_fi
         timeout=60,
     )
     assert_refused(result, "SIGNOFF_SECRET_KEY is not set", "SIGNOFF_DATA_DIR")
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.1.2.3", True),
+        ("localhost", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.0.2.10", False),
+        ("signoff.internal", False),
+    ],
+)
+def test_a_public_key_serves_on_loopback_only(host: str, loopback: bool) -> None:
+    weak = Settings(database_url=PG_URL, secret_key=DEV_SECRET)
+    if loopback:
+        installation.check_bind(weak, host)
+    else:
+        with pytest.raises(errors.ConfigError, match=f"refusing to serve on {host}"):
+            installation.check_bind(weak, host)
+    strong = Settings(database_url=PG_URL, secret_key="k" * 8 + "0123456789abcdefghijklmnopqrstuv")
+    installation.check_bind(strong, host)
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        pytest.param("postgres-without-data-dir", marks=pytest.mark.postgres),
+        "public-key-configured",
+    ],
+)
+def test_signoff_serve_on_every_interface_with_a_public_key_exits_with_the_fix(
+    request: pytest.FixtureRequest, tmp_path: Path, where: str
+) -> None:
+    env = _default_env()
+    if where == "postgres-without-data-dir":
+        env["SIGNOFF_DATABASE_URL"] = str(request.getfixturevalue("pg_url"))
+    else:
+        env["SIGNOFF_DATABASE_URL"] = str(request.getfixturevalue("sqlite_url"))
+        env["SIGNOFF_SECRET_KEY"] = DEV_SECRET
+    result = subprocess.run(
+        [*_signoff(), "serve", "--host", "0.0.0.0", "--port", str(_free_port()), "--no-workers"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert_refused(result, "refusing to serve on 0.0.0.0", "SIGNOFF_SECRET_KEY", "127.0.0.1")

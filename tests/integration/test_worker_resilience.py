@@ -15,6 +15,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from signoff.api import schemas
 from signoff.app import create_app
 from signoff.clock import FrozenClock
 from signoff.services import audit as audit_service
@@ -224,6 +225,7 @@ def test_readiness_fails_with_retry_after_when_the_database_does_not_answer(
         "not_ready",
     )
     assert body["detail"] == "the database does not answer"
+    assert schemas.ReadyPublic.model_validate(body).database == "unavailable"
 
 
 def test_signoff_serve_stays_ready_when_a_provider_calls_sys_exit(

@@ -43,10 +43,11 @@ FORBIDDEN = {
     "ai": {"storage", "services", "api", "ui", "workers", "cli", "web", "app"},
     "notify": {"storage", "services", "api", "ui", "workers", "cli", "web", "app"},
     "services": {"api", "ui", "workers", "cli", "web", "app"},
-    "workers": {"api", "ui", "cli", "app", "web"},
+    # Edges reach the database through services only (no SQL, no storage rows).
+    "workers": {"api", "ui", "cli", "app", "web", "storage"},
     # The two web edges share only `signoff.web`, never each other.
-    "ui": {"api", "cli", "workers"},
-    "api": {"ui", "cli", "workers"},
+    "ui": {"api", "cli", "workers", "storage"},
+    "api": {"ui", "cli", "workers", "storage"},
     # What a user's own tests would use (services, ai, domain), never the edges or SQL.
     "testing": {"storage", "api", "ui", "workers", "cli", "web"},
     # Orchestrator integrations reach signoff only through its HTTP client.

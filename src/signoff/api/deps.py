@@ -53,10 +53,10 @@ def require(  # type: ignore[no-untyped-def]
 ):
     """A dependency: users need one of `roles`; service keys need `scope` (or admin).
 
-    A route's `{name}` path parameter (unless `name_is_workflow` is False: a group, or a
-    workflow that may not exist yet) and `?workflow=` query parameter name a workflow:
-    a caller restricted to other workflows (or to another org) gets the answer a
-    missing workflow gets.
+    A workflow route's `{name}` path parameter (`/workflows/{name}`, not a group's; unless
+    `name_is_workflow` is False: a workflow that may not exist yet) and the `?workflow=`
+    query parameter name a workflow: a caller restricted to other workflows (or to
+    another org) gets the answer a missing workflow gets.
     """
 
     def check(principal: PrincipalDep, request: Request) -> users.Principal:
@@ -65,7 +65,9 @@ def require(  # type: ignore[no-untyped-def]
             if principal.scopes is not None:
                 needs = f"scope {scope.value}"
             raise errors.Forbidden(f"this needs {needs}; {principal.describe()}")
-        named = request.path_params.get("name") if name_is_workflow else None
+        template = getattr(request.scope.get("route"), "path", "")
+        on_workflow = name_is_workflow and "/workflows/{name}" in template
+        named = request.path_params.get("name") if on_workflow else None
         for workflow in (named, request.query_params.get("workflow")):
             if workflow is not None and not principal.may_access(workflow):
                 raise errors.WorkflowNotFound(f"no workflow named {workflow!r}", workflow=workflow)
@@ -76,8 +78,6 @@ def require(  # type: ignore[no-untyped-def]
 
 # Service keys need the admin scope for everything without a scope of its own.
 AdminDep = Annotated[users.Principal, Depends(require(Role.ADMIN))]
-# Groups: `{name}` names a group, not a workflow.
-GroupAdminDep = Annotated[users.Principal, Depends(require(Role.ADMIN, name_is_workflow=False))]
 ReviewerDep = Annotated[users.Principal, Depends(require(Role.REVIEWER, Role.ADMIN))]
 ReaderDep = Annotated[users.Principal, Depends(require(Role.ADMIN, Role.AUDITOR, Role.REVIEWER))]
 

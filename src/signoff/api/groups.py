@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from signoff.api import errors as api_errors
 from signoff.api import schemas
-from signoff.api.deps import CtxDep, GroupAdminDep
+from signoff.api.deps import AdminDep, CtxDep
 from signoff.services import groups
 
 router = APIRouter(
@@ -19,13 +19,13 @@ router = APIRouter(
 
 
 @router.get("", response_model=schemas.GroupList)
-def list_groups(ctx: CtxDep, principal: GroupAdminDep) -> dict[str, Any]:
+def list_groups(ctx: CtxDep, principal: AdminDep) -> dict[str, Any]:
     """Every group with its members and their skills."""
     return {"groups": [g.to_json() for g in groups.list_groups(ctx, caller_org=principal.org_id)]}
 
 
 @router.get("/{name}", response_model=schemas.GroupPublic, responses=api_errors.responses(404))
-def get_group(name: schemas.GroupPath, ctx: CtxDep, principal: GroupAdminDep) -> dict[str, Any]:
+def get_group(name: schemas.GroupPath, ctx: CtxDep, principal: AdminDep) -> dict[str, Any]:
     return groups.get_group(ctx, name, caller_org=principal.org_id).to_json()
 
 
@@ -35,7 +35,7 @@ def get_group(name: schemas.GroupPath, ctx: CtxDep, principal: GroupAdminDep) ->
     responses={**api_errors.responses(404), **api_errors.responses(400, 413, 415)},
 )
 def add_members(
-    name: schemas.GroupPath, body: schemas.GroupMembersAdd, ctx: CtxDep, principal: GroupAdminDep
+    name: schemas.GroupPath, body: schemas.GroupMembersAdd, ctx: CtxDep, principal: AdminDep
 ) -> dict[str, Any]:
     """Create the group if new and add these members (404 naming an unknown email)."""
     view = groups.add_members(
@@ -56,7 +56,7 @@ def add_members(
     responses=api_errors.responses(404),
 )
 def remove_member(
-    name: schemas.GroupPath, email: str, ctx: CtxDep, principal: GroupAdminDep
+    name: schemas.GroupPath, email: str, ctx: CtxDep, principal: AdminDep
 ) -> dict[str, Any]:
     return groups.remove_member(
         ctx, name, email, actor=principal.actor, caller_org=principal.org_id

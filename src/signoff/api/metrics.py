@@ -183,11 +183,14 @@ def _registry(request: Request) -> CollectorRegistry:
 @router.get("/metrics", include_in_schema=False)
 def prometheus(request: Request, ctx: CtxDep) -> Response:
     """Prometheus exposition of item, decision, review, queue, SLA and outbox figures."""
-    token = ctx.settings.metrics_token
-    if token is not None:
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), token):
-            raise errors.Unauthorized("send `Authorization: Bearer <SIGNOFF_METRICS_TOKEN>`")
+    expected = ctx.settings.metrics_token
+    if expected is not None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        given = token.strip() if scheme.lower() == "bearer" else ""
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise errors.Unauthorized(
+                "send `Authorization: Bearer <token>` with the token in SIGNOFF_METRICS_TOKEN"
+            )
     body = generate_latest(_registry(request))
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 

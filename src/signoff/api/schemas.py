@@ -381,6 +381,24 @@ class HealthPublic(BaseModel):
     version: str
 
 
+class WorkersReadiness(BaseModel):
+    """This process's worker threads: `dead` names those not running."""
+
+    status: Literal["ok", "dead"]
+    dead: list[str]
+
+
+class ReadyPublic(BaseModel):
+    """/readyz: `ready` (200), or `not_ready` (503 with Retry-After) saying what is down."""
+
+    status: Literal["ready", "not_ready"]
+    version: str
+    database: Literal["ok", "unavailable"]
+    workers: WorkersReadiness | None = None
+    error: Literal["not_ready"] | None = None
+    detail: str | None = None
+
+
 class LegalHoldPublic(BaseModel):
     item_id: int
     legal_hold: bool

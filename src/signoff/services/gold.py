@@ -68,13 +68,6 @@ def parse_jsonl(text: str) -> list[GoldItem]:
     return found
 
 
-def parse_items(data: Any) -> list[GoldItem]:
-    """Gold items from a JSON list of {content, label[, metadata, external_id]}."""
-    if not isinstance(data, list):
-        raise errors.ValidationFailed("items: must be a list", field="items")
-    return [_gold_item(d, f"items.{n}") for n, d in enumerate(data)]
-
-
 def _gold_item(data: Any, where: str, line: int | None = None) -> GoldItem:
     extra = {"line": line} if line is not None else {}
     if not isinstance(data, dict):

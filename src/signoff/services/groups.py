@@ -176,9 +176,3 @@ def list_groups(ctx: Context, *, caller_org: int | None = None) -> list[GroupVie
     with ctx.sessions() as session:
         names = [g.name for g in groups.list_groups(session) if _visible(g.org_id, caller_org)]
     return [get_group(ctx, name) for name in names]
-
-
-def user_groups(ctx: Context, user_id: int) -> list[str]:
-    """The groups a user belongs to (whose tasks they may take)."""
-    with ctx.sessions() as session:
-        return groups.list_user_groups(session, user_id)

@@ -92,11 +92,6 @@ def list_members(session: Session, name: str, *, active_only: bool = True) -> li
     return list(session.execute(query))
 
 
-def list_member_emails(session: Session, name: str) -> list[str]:
-    """The email addresses of group `name`'s active members: where its messages go."""
-    return [row.email for row in list_members(session, name)]
-
-
 def list_user_groups(session: Session, user_id: int) -> list[str]:
     """The names of the groups `user_id` belongs to."""
     rows = session.execute(

@@ -107,16 +107,6 @@ def fire(
     return {int(i) for i in session.execute(statement).scalars()}
 
 
-def unfire(session: Session, task_ids: Sequence[int], timer: Timer) -> None:
-    """Undo `fire` for tasks whose audit event could not be written (the next sweep retries)."""
-    if task_ids:
-        session.execute(
-            sa.update(t.review_tasks)
-            .where(t.review_tasks.c.id.in_(list(task_ids)))
-            .values({timer.value: None})
-        )
-
-
 def release_to_group(values: dict[str, Any], group: str) -> dict[str, Any]:
     """The column values that hand a pending task to `group`'s pool, nobody holding it."""
     return {

@@ -120,15 +120,6 @@ def revoke_user_sessions(session: Session, user_id: int, now: datetime) -> int:
     return engine.rowcount(result)
 
 
-def count_live_user_sessions(session: Session, user_id: int) -> int:
-    s = t.user_sessions
-    return int(
-        session.execute(
-            sa.select(sa.func.count()).where(s.c.user_id == user_id, s.c.revoked_at.is_(None))
-        ).scalar_one()
-    )
-
-
 def bump_login_throttle(session: Session, key: str, now: datetime, window_start: datetime) -> int:
     """Count one attempt against `key` in one atomic statement; the count in this window.
 
