@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -133,6 +134,13 @@ def test_bucketed_time_to_decision_is_within_a_bucket_of_the_exact_percentiles(
                 r: [s for route, s in raw.decision_durations(session, None, since) if route == r]
                 for r in ("auto", "human")
             }
+            # The partial-day query buckets as the rollups do (in SQL on PostgreSQL).
+            by_sql = sorted(raw.decision_duration_buckets(session, None, since))
+            by_row = Counter(
+                (route, durations.bucket_of(seconds))
+                for route, seconds in raw.decision_durations(session, None, since)
+            )
+            assert by_sql == sorted((r, b, n) for (r, b), n in by_row.items()), since
             for route, values in exact.items():
                 counts = buckets.get(route, {})
                 assert sum(counts.values()) == len(values), (since, route)

@@ -230,17 +230,15 @@ def decision_times(
         .where(_in(d.workflow_id, workflow_ids))
         .group_by(d.route, d.bucket)
     )
-    partial: Iterable[tuple[Any, float]] = []
+    partial: Iterable[tuple[Any, int, int]] = []
     if since is not None:
         cut = _cut(since)
         query = query.where(d.day >= cut.date().isoformat())
         if cut > since:
-            partial = raw.decision_durations(session, workflow_ids, since, until=cut)
+            partial = raw.decision_duration_buckets(session, workflow_ids, since, until=cut)
     merged: dict[str, Counter[int]] = {}
-    for r in session.execute(query):
-        merged.setdefault(r.route or NO_ROUTE, Counter())[int(r.bucket)] += int(r.n)
-    for route, seconds in partial:
-        merged.setdefault(route or NO_ROUTE, Counter())[durations.bucket_of(seconds)] += 1
+    for route, bucket, n in [*session.execute(query), *partial]:
+        merged.setdefault(route or NO_ROUTE, Counter())[int(bucket)] += int(n)
     return merged
 
 
