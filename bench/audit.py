@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import engine
+from bench import engine, sections
 from bench.run import Database
 from signoff.domain import checkpoints
 from signoff.services import audit as audit_service
@@ -140,19 +140,7 @@ def render(results: dict[str, dict[str, Any]]) -> list[str]:
     ]
 
 
-def write_section(path: Path, section: list[str]) -> None:
-    """Replace the section headed `section[0]` of the benchmarks page (or append it)."""
-    heading = section[0]
-    lines = path.read_text().splitlines() if path.exists() else ["# Benchmarks", ""]
-    if heading in lines:
-        start = lines.index(heading)
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-        )
-        lines[start:end] = section
-    else:
-        lines += ["", *section]
-    path.write_text("\n".join(lines).rstrip("\n") + "\n")
+write_section = sections.write_section
 
 
 def main() -> None:

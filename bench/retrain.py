@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import sections
 from signoff.ai import learner
 from signoff.demo import documents
 from signoff.services import training
@@ -140,18 +141,7 @@ def render(r: dict[str, Any]) -> list[str]:
     return lines
 
 
-def write_section(path: Path, section: list[str]) -> None:
-    """Replace the Retraining section of a benchmarks page (or append it)."""
-    lines = path.read_text().splitlines() if path.exists() else ["# Benchmarks", ""]
-    if HEADING in lines:
-        start = lines.index(HEADING)
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-        )
-        lines[start:end] = section
-    else:
-        lines += ["", *section]
-    path.write_text("\n".join(lines).rstrip("\n") + "\n")
+write_section = sections.write_section
 
 
 def main() -> None:

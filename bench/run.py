@@ -1,4 +1,4 @@
-"""`make bench`: run every benchmark and write docs/benchmarks.md."""
+"""`make bench`: run the throughput benchmarks and update their sections of docs/benchmarks.md."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 
-from bench import claims, engine, learning, retrain
+from bench import claims, engine, learning, retrain, sections
 from bench import timers as timer_bench
 from signoff.services.context import create_context
 from signoff.settings import Settings
@@ -111,8 +111,11 @@ def main() -> None:
     results["retrain"] = retrain.measure()
     results["timers"] = timer_bench.run()
     print(f"timer sweeps: {results['timers']}", flush=True)
-    (ROOT / "docs" / "benchmarks.md").write_text(render(results))
-    print("written docs/benchmarks.md")
+    page = ROOT / "docs" / "benchmarks.md"
+    existing = page.read_text() if page.exists() else ""
+    # Only this run's sections: other benches (bench.scale, bench.audit, ...) keep theirs.
+    page.write_text(sections.replace_sections(existing, render(results)))
+    print("updated docs/benchmarks.md")
 
 
 def _row(*cells: str) -> str:

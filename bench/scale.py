@@ -2,9 +2,10 @@
 
 Seeding: items are written by one INSERT … SELECT generate_series per size (decided
 items spread over 90 days: auto/human, QA samples, overrides, confidences), straight
-into the tables at migration 0006 — no audit events are seeded, so this bench
-measures read paths only. Then `upgrade head` runs migration 0008, whose backfill
-builds the dashboard rollups as it would on a deployment upgrading. Each path is
+into the tables of a database at head — no audit events are seeded, so this bench
+measures read paths only. Then the rollup migrations are undone and done again
+(`downgrade 0008_rollups-1`, `upgrade head`): their backfills build the dashboard
+rollups from the seeded items as they would on a deployment upgrading. Each path is
 timed over HTTP (median and worst of several requests, after one warm-up).
 
 `python -m bench.scale [N ...]` (default 10000 100000 1000000) prints a markdown table.
@@ -23,6 +24,7 @@ from typing import Any
 import httpx
 import psycopg
 import sqlalchemy as sa
+from alembic import command
 
 from bench.claims import _serve
 from bench.run import PG_URL, _dsn
@@ -72,7 +74,7 @@ def measure(n: int) -> dict[str, Any]:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
     try:
-        migrate.upgrade(url, "0006_keyed_audit")
+        migrate.upgrade(url)
         ctx = create_context(Settings(database_url=url))
         workflow_service.apply_workflow(ctx, WORKFLOW, "bench")
         users.add_user(ctx, "auditor@example.com", Role.AUDITOR, password="auditor-password-1")
@@ -84,7 +86,9 @@ def measure(n: int) -> dict[str, Any]:
         seeded = time.perf_counter() - start
         ctx.close()
         start = time.perf_counter()
-        migrate.upgrade(url)  # 0008's backfill builds the rollups from the seeded items
+        # The rollup migrations' backfills build the rollups from the seeded items.
+        command.downgrade(migrate.alembic_config(url), "0008_rollups-1")
+        migrate.upgrade(url)
         backfill = time.perf_counter() - start
         with psycopg.connect(_dsn(url), autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")

@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bench import sections
 from signoff.clock import FrozenClock
 from signoff.services import timers
 from signoff.services import workflows as workflow_service
@@ -194,18 +195,7 @@ def render(r: dict[str, Any]) -> list[str]:
     ]
 
 
-def write_section(path: Path, section: list[str]) -> None:
-    """Replace this section of a benchmarks page (or append it)."""
-    lines = path.read_text().splitlines() if path.exists() else ["# Benchmarks", ""]
-    if HEADING in lines:
-        start = lines.index(HEADING)
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-        )
-        lines[start:end] = section
-    else:
-        lines += ["", *section]
-    path.write_text("\n".join(lines).rstrip("\n") + "\n")
+write_section = sections.write_section
 
 
 def run(n: int = TASKS) -> dict[str, Any]:

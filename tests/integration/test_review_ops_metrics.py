@@ -103,6 +103,7 @@ def test_dashboard_shows_review_operations(ops: tuple[Context, TestClient, Keys]
     group = '<tr data-group="clerks"><td>clerks</td><td class="num">2</td><td class="num">23.0 h</td></tr>'
     assert group in html
     assert "Time to first touch: median <strong>20 min</strong>" in html
+    assert "read from duration buckets, within 12 % of the exact figure" in html
 
 
 def test_the_item_timeline_names_each_sla_step(ops: tuple[Context, TestClient, Keys]) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 from alembic import command
@@ -13,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from signoff.app import create_app
 from signoff.clock import FrozenClock
+from signoff.domain import durations
 from signoff.services import intake, processing, review, users, workflows
 from signoff.services.context import Context, create_context
 from signoff.settings import Settings
@@ -121,6 +124,48 @@ def test_rollups_equal_the_aggregates_over_all_items_for_every_window(
             assert hist == _raw_histogram(session, since), since
 
 
+def _durations(session: Any, since: datetime | None) -> list[tuple[str | None, float]]:
+    """(route, seconds from intake to decision) of every item decided since `since`."""
+    i = t.items.c
+    query = sa.select(i.route, i.created_at, i.decided_at).where(i.decided_at.is_not(None))
+    if since is not None:
+        query = query.where(i.decided_at >= since)
+    return [
+        (r.route, (r.decided_at - r.created_at).total_seconds()) for r in session.execute(query)
+    ]
+
+
+def test_bucketed_time_to_decision_is_within_a_bucket_of_the_exact_percentiles(
+    rctx: Context, seeded: Keys, clock: FrozenClock
+) -> None:
+    with rctx.sessions() as session:
+        for since in _windows(clock):
+            buckets = rollups.decision_times(session, None, since)
+            exact = {
+                r: [s for route, s in _durations(session, since) if route == r]
+                for r in ("auto", "human")
+            }
+            # The partial-day query buckets as the rollups do (in SQL on PostgreSQL).
+            by_sql = sorted(raw.decision_duration_buckets(session, None, since))
+            by_row = Counter(
+                (route, durations.bucket_of(seconds))
+                for route, seconds in _durations(session, since)
+            )
+            assert by_sql == sorted((r, b, n) for (r, b), n in by_row.items()), since
+            for route, values in exact.items():
+                counts = buckets.get(route, {})
+                assert sum(counts.values()) == len(values), (since, route)
+                # The old computation: every row's seconds, numpy's percentile.
+                for q in (50, 90):
+                    got = durations.percentile(counts, q)
+                    if not values:
+                        assert got is None
+                        continue
+                    want = float(np.percentile(values, q))
+                    assert got is not None
+                    assert want / durations.WIDTH <= got <= want * durations.WIDTH, (since, q)
+
+
 def test_summary_over_http_reads_the_rollups_and_matches_the_raw_counts(
     rctx: Context, seeded: Keys
 ) -> None:
@@ -147,20 +192,21 @@ def test_summary_over_http_reads_the_rollups_and_matches_the_raw_counts(
 def test_the_migration_backfills_the_same_counters_the_decisions_wrote(
     rctx: Context, seeded: Keys, db_url: str
 ) -> None:
-    def snapshot() -> tuple[list[Any], list[Any], list[Any]]:
+    def snapshot() -> tuple[list[Any], ...]:
         engine = sa.create_engine(db_url)
         try:
             with engine.connect() as connection:
                 d = sorted(tuple(r) for r in connection.execute(sa.select(t.decision_rollups)))
                 c = sorted(tuple(r) for r in connection.execute(sa.select(t.confidence_rollups)))
                 r = sorted(tuple(r) for r in connection.execute(sa.select(t.received_rollups)))
+                s = sorted(tuple(r) for r in connection.execute(sa.select(t.decision_time_rollups)))
         finally:
             engine.dispose()
-        return d, c, r
+        return d, c, r, s
 
     rctx.close()  # no pooled connection may hold the tables the downgrade drops
     live = snapshot()
-    assert live[0] and live[1] and live[2]
+    assert all(live)
     command.downgrade(migrate.alembic_config(db_url), "0008_rollups-1")
     migrate.upgrade(db_url)
     assert snapshot() == live

@@ -8,6 +8,7 @@ columns medians need, capped by id-stride sampling.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from signoff.domain import durations
 from signoff.domain.states import OutboxStatus, TaskStatus
 from signoff.storage import tables as t
 
@@ -123,28 +125,37 @@ def _stride_filter(column: Any, total: int, cap: int) -> Any:
     return column % stride == 0
 
 
-def decision_seconds(
+def decision_duration_buckets(
     session: Session,
     workflow_ids: Sequence[int] | None,
     since: datetime | None,
-    route: str,
-    cap: int,
-) -> tuple[list[float], int]:
-    """Seconds from intake to decision for one route (sampled past `cap`), and the count."""
+    until: datetime | None = None,
+) -> list[tuple[str | None, int, int]]:
+    """(route, duration bucket, count) of the items decided in [since, until).
+
+    Buckets as `domain.durations.bucket_of`: counted in SQL on PostgreSQL (a partial
+    day can hold tens of thousands of rows); on SQLite, which may lack log10, each
+    row's seconds are bucketed here.
+    """
     i = t.items.c
     where = (
         i.decided_at.is_not(None),
         _since(i.decided_at, since),
-        i.route == route,
+        _until(i.decided_at, until),
         _in_workflows(i.workflow_id, workflow_ids),
     )
-    total = int(session.execute(sa.select(sa.func.count()).where(*where)).scalar_one())
-    if total == 0:
-        return [], 0
-    query = sa.select(seconds_between(session, i.created_at, i.decided_at)).where(
-        *where, _stride_filter(i.id, total, cap)
-    )
-    return [float(v) for v in session.execute(query).scalars() if v is not None], total
+    if _dialect(session) == "postgresql":
+        seconds = seconds_between(session, i.created_at, i.decided_at)
+        bucket = sa.case(
+            (seconds < durations.MIN_SECONDS, durations.UNDERFLOW),
+            else_=sa.cast(sa.func.floor(durations.PER_DECADE * sa.func.log(seconds)), sa.Integer),
+        ).label("bucket")
+        query = sa.select(i.route, bucket, sa.func.count()).where(*where).group_by(i.route, bucket)
+        return [(route, int(b), int(n)) for route, b, n in session.execute(query)]
+    counts: Counter[tuple[str | None, int]] = Counter()
+    for r in session.execute(sa.select(i.route, i.created_at, i.decided_at).where(*where)):
+        counts[(r.route, durations.bucket_of((r.decided_at - r.created_at).total_seconds()))] += 1
+    return [(route, b, n) for (route, b), n in counts.items()]
 
 
 def reviewer_throughput(

@@ -1,7 +1,8 @@
 """Dashboard rollups: per-day counters kept in the decision's own transaction.
 
 `set_item_states` calls `record` after its guarded update, so every decision and
-every routing lands in `decision_rollups` / `confidence_rollups` or nowhere. Reads
+every routing lands in `decision_rollups` / `decision_time_rollups` /
+`confidence_rollups` or nowhere. Reads
 add the whole days after a window's start from the rollups to the raw rows of the
 window's first, partial day (a short range scan), so a windowed figure equals the
 one computed over all items, at a cost that grows with days, not with items.
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from signoff.domain import durations
 from signoff.storage import engine
 from signoff.storage import metrics as raw
 from signoff.storage import tables as t
@@ -60,7 +62,9 @@ def record(session: Session, decided_ids: Sequence[int], routed_ids: Sequence[in
     i = t.items.c
     if decided_ids:
         rows = session.execute(
-            sa.select(i.workflow_id, i.decided_at, i.route, i.qa_sample, i.override).where(
+            sa.select(
+                i.workflow_id, i.created_at, i.decided_at, i.route, i.qa_sample, i.override
+            ).where(
                 i.id.in_(sorted(set(decided_ids))),
                 i.decided_at.is_not(None),
                 i.gold_label.is_(None),
@@ -68,7 +72,17 @@ def record(session: Session, decided_ids: Sequence[int], routed_ids: Sequence[in
         )
         counts: Counter[tuple[Any, ...]] = Counter()
         overrides: Counter[tuple[Any, ...]] = Counter()
+        times: Counter[tuple[Any, ...]] = Counter()
         for r in rows:
+            seconds = (r.decided_at - r.created_at).total_seconds()
+            times[
+                (
+                    int(r.workflow_id),
+                    _day(r.decided_at),
+                    r.route or NO_ROUTE,
+                    durations.bucket_of(seconds),
+                )
+            ] += 1
             key: tuple[Any, ...] = (
                 int(r.workflow_id),
                 _day(r.decided_at),
@@ -83,6 +97,13 @@ def record(session: Session, decided_ids: Sequence[int], routed_ids: Sequence[in
             ("workflow_id", "day", "route", "qa_sample"),
             [{"n": n, "overridden": overrides[k]} for k, n in sorted(counts.items())],
             sorted(counts),
+        )
+        _add(
+            session,
+            t.decision_time_rollups,
+            ("workflow_id", "day", "route", "bucket"),
+            [{"n": n} for _, n in sorted(times.items())],
+            sorted(times),
         )
     if routed_ids:
         rows = session.execute(
@@ -202,6 +223,28 @@ def confidence_histogram(
     for r in [*session.execute(query), *partial]:
         merged[(r.route or None, int(r.bucket))] += int(r.n)
     return [HistogramRow(*k, n) for k, n in sorted(merged.items(), key=str)]
+
+
+def decision_times(
+    session: Session, workflow_ids: Sequence[int] | None, since: datetime | None
+) -> dict[str, Counter[int]]:
+    """Items decided in the window per route: counts per duration bucket (domain/durations)."""
+    d = t.decision_time_rollups.c
+    query = (
+        sa.select(d.route, d.bucket, sa.func.sum(d.n).label("n"))
+        .where(_in(d.workflow_id, workflow_ids))
+        .group_by(d.route, d.bucket)
+    )
+    partial: Iterable[tuple[Any, int, int]] = []
+    if since is not None:
+        cut = _cut(since)
+        query = query.where(d.day >= cut.date().isoformat())
+        if cut > since:
+            partial = raw.decision_duration_buckets(session, workflow_ids, since, until=cut)
+    merged: dict[str, Counter[int]] = {}
+    for route, bucket, n in [*session.execute(query), *partial]:
+        merged.setdefault(route or NO_ROUTE, Counter())[int(bucket)] += int(n)
+    return merged
 
 
 def items_received(

@@ -490,6 +490,18 @@ confidence_rollups = sa.Table(
     sa.Column("n", sa.BigInteger, nullable=False, server_default="0"),
 )
 
+# Time to decision (0012): decided items by (workflow, UTC day of decision, route, bucket
+# of the seconds from intake to decision, log-spaced as in domain/durations.py).
+decision_time_rollups = sa.Table(
+    "decision_time_rollups",
+    metadata,
+    sa.Column("workflow_id", BigId, primary_key=True),
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("route", sa.String(8), primary_key=True),
+    sa.Column("bucket", sa.Integer, primary_key=True),
+    sa.Column("n", sa.BigInteger, nullable=False, server_default="0"),
+)
+
 received_rollups = sa.Table(
     "received_rollups",
     metadata,
