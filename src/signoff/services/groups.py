@@ -90,12 +90,9 @@ def add_members(
             raise errors.ValidationFailed(
                 f"name: {name!r} is taken: group names are unique across orgs", field="name"
             )
-        if group is not None:
-            owner = group.org_id
-        else:
-            owner = org_id if org_id is not None else caller_org
-            if owner is None:
-                owner = org_service.default_org_id(session)
+        owner = group.org_id if group is not None else org_id
+        if owner is None:
+            owner = caller_org if caller_org is not None else org_service.default_org_id(session)
         found = []
         for email in wanted:
             user = users.read_user_by_email(session, email)

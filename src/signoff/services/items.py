@@ -18,12 +18,12 @@ from signoff.services import assignment, oversight
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.services.users import Principal
-from signoff.storage import audit, engine, items, state, tasks, users, workflows
+from signoff.storage import audit, engine, items, rows, state, tasks, users, workflows
 
 log = logging.getLogger(__name__)
 
 
-def get_item_row(ctx: Context, item_id: int) -> Any:
+def get_item_row(ctx: Context, item_id: int) -> rows.ItemRow:
     with ctx.sessions() as session:
         row = items.read_item(session, item_id)
     if row is None:
@@ -31,7 +31,7 @@ def get_item_row(ctx: Context, item_id: int) -> Any:
     return row
 
 
-def check_access(ctx: Context, principal: Principal, row: Any) -> str:
+def check_access(ctx: Context, principal: Principal, row: rows.ItemRow) -> str:
     name = workflow_service.workflow_name(ctx, row.workflow_id)
     # A gold item is no application's: to a service key it does not exist.
     if not principal.may_access(name) or oversight.hides_item(principal, row):
@@ -39,7 +39,7 @@ def check_access(ctx: Context, principal: Principal, row: Any) -> str:
     return name
 
 
-def item_public(row: Any, workflow: str) -> dict[str, Any]:
+def item_public(row: rows.ItemRow, workflow: str) -> dict[str, Any]:
     """The item as the API and SDK see it."""
     prediction = None
     if row.prediction is not None:
@@ -251,7 +251,7 @@ def record_view(ctx: Context, principal: Principal, item_id: int) -> None:
         )
 
 
-def is_settled(row: Any) -> bool:
+def is_settled(row: rows.ItemRow) -> bool:
     return ItemState(row.state) in FINAL_STATES
 
 

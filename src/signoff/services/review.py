@@ -18,7 +18,7 @@ from signoff.services import assignment, calibration, decisions, gold, notificat
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.services.users import Principal
-from signoff.storage import engine, groups, items, state, tasks, users, workflows
+from signoff.storage import engine, groups, items, rows, state, tasks, users, workflows
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def _member_of(session: Session, principal: Principal) -> list[str] | None:
     return groups.list_user_groups(session, principal.user_id)
 
 
-def _task_spec(ctx: Context, session: Session, task: Any) -> Any:
+def _task_spec(ctx: Context, session: Session, task: rows.TaskRow) -> Any:
     """The spec the task's item runs under (its claim_timeout sets the hold)."""
     version = tasks.read_task_version(session, task.id)
     return workflow_service.get_spec(ctx, task.workflow_id, version) if version else None
@@ -143,7 +143,7 @@ def _assigned_notices(
     )
 
 
-def hold_lapsed(ctx: Context, task: Any, now: datetime) -> bool:
+def hold_lapsed(ctx: Context, task: rows.TaskRow, now: datetime) -> bool:
     """Whether another reviewer may take this assigned task over (its hold ran out)."""
     del ctx
     return bool(
@@ -234,7 +234,7 @@ def release_task(ctx: Context, principal: Principal, task_id: int) -> None:
     ctx.bus.publish("tasks_created", {"count": 1, "released": task_id})
 
 
-def get_task(ctx: Context, task_id: int, principal: Principal | None = None) -> Any:
+def get_task(ctx: Context, task_id: int, principal: Principal | None = None) -> rows.TaskRow:
     """The task, or TaskNotFound; with `principal`, also when its workflow is not theirs
     (another org's or outside their workflows), so a task's existence does not leak."""
     with ctx.sessions() as session:

@@ -12,7 +12,7 @@ from signoff.domain import compliance, errors
 from signoff.domain import workflow as wf
 from signoff.services import orgs, outbound_checks
 from signoff.services.context import Context
-from signoff.storage import audit, engine, workflows
+from signoff.storage import audit, engine, rows, workflows
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class Pause:
         }
 
 
-def pause_of(row: Any) -> Pause | None:
+def pause_of(row: rows.WorkflowRow) -> Pause | None:
     """The pause recorded on a workflow row, or None."""
     if row.paused_mode is None:
         return None

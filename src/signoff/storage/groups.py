@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from signoff.storage import engine
+from signoff.storage import engine, rows
 from signoff.storage import tables as t
 
 
@@ -22,14 +22,20 @@ def create_group(
     return int(session.execute(insert.returning(t.reviewer_groups.c.id)).scalar_one())
 
 
-def read_group(session: Session, name: str) -> Any | None:
-    return session.execute(
-        sa.select(t.reviewer_groups).where(t.reviewer_groups.c.name == name)
-    ).first()
+def read_group(session: Session, name: str) -> rows.GroupRow | None:
+    return cast(
+        "rows.GroupRow | None",
+        session.execute(
+            sa.select(t.reviewer_groups).where(t.reviewer_groups.c.name == name)
+        ).first(),
+    )
 
 
-def list_groups(session: Session) -> list[Any]:
-    return list(session.execute(sa.select(t.reviewer_groups).order_by(t.reviewer_groups.c.name)))
+def list_groups(session: Session) -> list[rows.GroupRow]:
+    return cast(
+        "list[rows.GroupRow]",
+        list(session.execute(sa.select(t.reviewer_groups).order_by(t.reviewer_groups.c.name))),
+    )
 
 
 def read_member(session: Session, group_id: int, user_id: int) -> Any | None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from signoff.domain.states import DECIDED_STATES, PURGEABLE_STATES, ItemState
-from signoff.storage import rollups
+from signoff.storage import rollups, rows
 from signoff.storage import tables as t
 
 
@@ -40,8 +40,11 @@ def create_items(session: Session, rows: list[dict[str, Any]]) -> None:
     )
 
 
-def read_item(session: Session, item_id: int) -> Any | None:
-    return session.execute(sa.select(t.items).where(t.items.c.id == item_id)).first()
+def read_item(session: Session, item_id: int) -> rows.ItemRow | None:
+    return cast(
+        "rows.ItemRow | None",
+        session.execute(sa.select(t.items).where(t.items.c.id == item_id)).first(),
+    )
 
 
 def list_items_by_idempotency_keys(
@@ -226,11 +229,14 @@ def list_archivable(
     return list(session.execute(query))
 
 
-def list_items_by_id(session: Session, ids: list[int]) -> list[Any]:
+def list_items_by_id(session: Session, ids: list[int]) -> list[rows.ItemRow]:
     """The items with these ids (any order; missing ones left out)."""
     if not ids:
         return []
-    return list(session.execute(sa.select(t.items).where(t.items.c.id.in_(list(ids)))))
+    return cast(
+        "list[rows.ItemRow]",
+        list(session.execute(sa.select(t.items).where(t.items.c.id.in_(list(ids))))),
+    )
 
 
 def list_purgeable(

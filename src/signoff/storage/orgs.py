@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from signoff.storage import rows
 from signoff.storage import tables as t
 
 #: The org that owns what was stored before orgs existed (created by migration 0009).
@@ -19,16 +20,24 @@ def create_org(session: Session, values: dict[str, Any]) -> int:
     return int(session.execute(insert).scalar_one())
 
 
-def read_org(session: Session, name: str) -> Any | None:
-    return session.execute(sa.select(t.orgs).where(t.orgs.c.name == name)).first()
+def read_org(session: Session, name: str) -> rows.OrgRow | None:
+    return cast(
+        "rows.OrgRow | None",
+        session.execute(sa.select(t.orgs).where(t.orgs.c.name == name)).first(),
+    )
 
 
-def read_org_by_id(session: Session, org_id: int) -> Any | None:
-    return session.execute(sa.select(t.orgs).where(t.orgs.c.id == org_id)).first()
+def read_org_by_id(session: Session, org_id: int) -> rows.OrgRow | None:
+    return cast(
+        "rows.OrgRow | None",
+        session.execute(sa.select(t.orgs).where(t.orgs.c.id == org_id)).first(),
+    )
 
 
-def list_orgs(session: Session) -> list[Any]:
-    return list(session.execute(sa.select(t.orgs).order_by(t.orgs.c.name)))
+def list_orgs(session: Session) -> list[rows.OrgRow]:
+    return cast(
+        "list[rows.OrgRow]", list(session.execute(sa.select(t.orgs).order_by(t.orgs.c.name)))
+    )
 
 
 def update_org(session: Session, org_id: int, values: dict[str, Any]) -> None:
@@ -65,11 +74,11 @@ def count_open_tasks(session: Session, workflow_ids: Sequence[int]) -> int:
     return int(session.execute(query).scalar_one())
 
 
-def read_org_of_workflow(session: Session, workflow_id: int) -> Any:
+def read_org_of_workflow(session: Session, workflow_id: int) -> rows.OrgRow:
     """The org that owns a workflow (every workflow has one)."""
     query = (
         sa.select(t.orgs)
         .select_from(t.orgs.join(t.workflows, t.workflows.c.org_id == t.orgs.c.id))
         .where(t.workflows.c.id == workflow_id)
     )
-    return session.execute(query).one()
+    return cast("rows.OrgRow", session.execute(query).one())

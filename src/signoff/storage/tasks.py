@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from signoff.domain.states import TaskStatus
-from signoff.storage import engine
+from signoff.storage import engine, rows
 from signoff.storage import tables as t
 from signoff.storage.types import UTCDateTime
 
@@ -20,17 +20,23 @@ def create_tasks(session: Session, rows: list[dict[str, Any]]) -> None:
         session.execute(sa.insert(t.review_tasks), rows)
 
 
-def read_task(session: Session, task_id: int) -> Any | None:
-    return session.execute(sa.select(t.review_tasks).where(t.review_tasks.c.id == task_id)).first()
+def read_task(session: Session, task_id: int) -> rows.TaskRow | None:
+    return cast(
+        "rows.TaskRow | None",
+        session.execute(sa.select(t.review_tasks).where(t.review_tasks.c.id == task_id)).first(),
+    )
 
 
-def list_tasks_for_item(session: Session, item_id: int) -> list[Any]:
-    return list(
-        session.execute(
-            sa.select(t.review_tasks)
-            .where(t.review_tasks.c.item_id == item_id)
-            .order_by(t.review_tasks.c.id)
-        )
+def list_tasks_for_item(session: Session, item_id: int) -> list[rows.TaskRow]:
+    return cast(
+        "list[rows.TaskRow]",
+        list(
+            session.execute(
+                sa.select(t.review_tasks)
+                .where(t.review_tasks.c.item_id == item_id)
+                .order_by(t.review_tasks.c.id)
+            )
+        ),
     )
 
 

@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from signoff.storage import engine
+from signoff.storage import engine, rows
 from signoff.storage import tables as t
 
 
-def read_user_by_email(session: Session, email: str) -> Any | None:
-    return session.execute(sa.select(t.users).where(t.users.c.email == email)).first()
+def read_user_by_email(session: Session, email: str) -> rows.UserRow | None:
+    return cast(
+        "rows.UserRow | None",
+        session.execute(sa.select(t.users).where(t.users.c.email == email)).first(),
+    )
 
 
-def read_user(session: Session, user_id: int) -> Any | None:
-    return session.execute(sa.select(t.users).where(t.users.c.id == user_id)).first()
+def read_user(session: Session, user_id: int) -> rows.UserRow | None:
+    return cast(
+        "rows.UserRow | None",
+        session.execute(sa.select(t.users).where(t.users.c.id == user_id)).first(),
+    )
 
 
-def list_users(session: Session) -> list[Any]:
-    return list(session.execute(sa.select(t.users).order_by(t.users.c.email)))
+def list_users(session: Session) -> list[rows.UserRow]:
+    return cast(
+        "list[rows.UserRow]", list(session.execute(sa.select(t.users).order_by(t.users.c.email)))
+    )
 
 
 def create_user(session: Session, values: dict[str, Any]) -> int:
@@ -43,12 +51,18 @@ def create_api_key(session: Session, values: dict[str, Any]) -> int:
     )
 
 
-def read_api_key(session: Session, key_id: int) -> Any | None:
-    return session.execute(sa.select(t.api_keys).where(t.api_keys.c.id == key_id)).first()
+def read_api_key(session: Session, key_id: int) -> rows.ApiKeyRow | None:
+    return cast(
+        "rows.ApiKeyRow | None",
+        session.execute(sa.select(t.api_keys).where(t.api_keys.c.id == key_id)).first(),
+    )
 
 
-def read_api_key_by_prefix(session: Session, prefix: str) -> Any | None:
-    return session.execute(sa.select(t.api_keys).where(t.api_keys.c.prefix == prefix)).first()
+def read_api_key_by_prefix(session: Session, prefix: str) -> rows.ApiKeyRow | None:
+    return cast(
+        "rows.ApiKeyRow | None",
+        session.execute(sa.select(t.api_keys).where(t.api_keys.c.prefix == prefix)).first(),
+    )
 
 
 def list_api_keys(session: Session) -> list[Any]:
@@ -86,7 +100,7 @@ def create_user_session(session: Session, values: dict[str, Any]) -> int:
     )
 
 
-def read_session_user(session: Session, token_hash: str, since: datetime) -> Any | None:
+def read_session_user(session: Session, token_hash: str, since: datetime) -> rows.UserRow | None:
     """The active user behind a live (not revoked, created after `since`) session."""
     s, u = t.user_sessions, t.users
     query = (
@@ -99,7 +113,7 @@ def read_session_user(session: Session, token_hash: str, since: datetime) -> Any
             u.c.active.is_(True),
         )
     )
-    return session.execute(query).first()
+    return cast("rows.UserRow | None", session.execute(query).first())
 
 
 def revoke_user_session(session: Session, token_hash: str, now: datetime) -> None:

@@ -3,42 +3,60 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from signoff.storage import rows
 from signoff.storage import tables as t
 
 
-def read_workflow(session: Session, name: str) -> Any | None:
-    return session.execute(sa.select(t.workflows).where(t.workflows.c.name == name)).first()
+def read_workflow(session: Session, name: str) -> rows.WorkflowRow | None:
+    return cast(
+        "rows.WorkflowRow | None",
+        session.execute(sa.select(t.workflows).where(t.workflows.c.name == name)).first(),
+    )
 
 
-def read_workflow_by_id(session: Session, workflow_id: int) -> Any | None:
-    return session.execute(sa.select(t.workflows).where(t.workflows.c.id == workflow_id)).first()
+def read_workflow_by_id(session: Session, workflow_id: int) -> rows.WorkflowRow | None:
+    return cast(
+        "rows.WorkflowRow | None",
+        session.execute(sa.select(t.workflows).where(t.workflows.c.id == workflow_id)).first(),
+    )
 
 
-def list_workflows(session: Session) -> list[Any]:
-    return list(session.execute(sa.select(t.workflows).order_by(t.workflows.c.name)))
+def list_workflows(session: Session) -> list[rows.WorkflowRow]:
+    return cast(
+        "list[rows.WorkflowRow]",
+        list(session.execute(sa.select(t.workflows).order_by(t.workflows.c.name))),
+    )
 
 
-def read_version(session: Session, workflow_id: int, version: int) -> Any | None:
-    return session.execute(
-        sa.select(t.workflow_versions).where(
-            t.workflow_versions.c.workflow_id == workflow_id,
-            t.workflow_versions.c.version == version,
-        )
-    ).first()
-
-
-def list_versions(session: Session, workflow_id: int) -> list[Any]:
-    return list(
+def read_version(
+    session: Session, workflow_id: int, version: int
+) -> rows.WorkflowVersionRow | None:
+    return cast(
+        "rows.WorkflowVersionRow | None",
         session.execute(
-            sa.select(t.workflow_versions)
-            .where(t.workflow_versions.c.workflow_id == workflow_id)
-            .order_by(t.workflow_versions.c.version.desc())
-        )
+            sa.select(t.workflow_versions).where(
+                t.workflow_versions.c.workflow_id == workflow_id,
+                t.workflow_versions.c.version == version,
+            )
+        ).first(),
+    )
+
+
+def list_versions(session: Session, workflow_id: int) -> list[rows.WorkflowVersionRow]:
+    return cast(
+        "list[rows.WorkflowVersionRow]",
+        list(
+            session.execute(
+                sa.select(t.workflow_versions)
+                .where(t.workflow_versions.c.workflow_id == workflow_id)
+                .order_by(t.workflow_versions.c.version.desc())
+            )
+        ),
     )
 
 
@@ -109,12 +127,15 @@ def read_pauses(session: Session, workflow_ids: list[int]) -> dict[int, Any]:
     return {r.id: r for r in rows}
 
 
-def list_paused(session: Session) -> list[Any]:
+def list_paused(session: Session) -> list[rows.WorkflowRow]:
     """The workflows an admin paused, by name."""
-    return list(
-        session.execute(
-            sa.select(t.workflows)
-            .where(t.workflows.c.paused_mode.is_not(None))
-            .order_by(t.workflows.c.name)
-        )
+    return cast(
+        "list[rows.WorkflowRow]",
+        list(
+            session.execute(
+                sa.select(t.workflows)
+                .where(t.workflows.c.paused_mode.is_not(None))
+                .order_by(t.workflows.c.name)
+            )
+        ),
     )
