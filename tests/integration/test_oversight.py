@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from signoff.domain import oversight as rules
 from signoff.services import processing
 from signoff.services.context import Context
-from signoff.storage import items
+from signoff.storage import items, models
 from signoff.storage import tables as t
 from tests.conftest import Keys
 from tests.integration import test_cli
@@ -449,6 +449,52 @@ def test_reviewer_below_the_gold_floor_is_flagged_once_and_audited(
     assert re.search(r'id="flagged-reviewers"[^>]*>', dashboard.text)
     assert "reviewer@example.com" in dashboard.text
     assert real
+
+
+def test_a_flagged_reviewers_decisions_stop_counting_until_an_admin_lifts_the_flag(
+    client: TestClient, keys: Keys, ctx: Context, db_url: str
+) -> None:
+    budgeted = GOLD.replace("routing: {threshold: 0.85}", "routing: {error_budget: 0.05}")
+    _apply(client, keys, budgeted, "checked")
+    _import_gold(
+        client, keys, [{"content": {"text": f"Invoice {n}"}, "label": "invoice"} for n in range(6)]
+    )
+    _submit(client, keys, "checked", [f"Note {n}" for n in range(6)])
+    for _ in range(12):
+        task = _claim(client, keys.reviewer, "checked")
+        decided = _decide(client, keys.reviewer, task["id"], outcome="approved", label="other")
+        assert decided.status_code == 200, decided.text
+
+    def evidence() -> tuple[int, int, int]:
+        with ctx.sessions() as session:
+            workflow_id = session.execute(
+                sa.select(t.workflows.c.id).where(t.workflows.c.name == "checked")
+            ).scalar_one()
+            reviewed = len(items.list_reviewed_confidences(session, workflow_id))
+            examples = len(models.list_examples(session, workflow_id))
+        report = client.get("/api/v1/workflows/checked/calibration", headers=keys.auth(keys.admin))
+        return reviewed, examples, report.json()["reviewed"]
+
+    # Flagged (every gold answer wrong): none of their six real decisions is evidence.
+    assert evidence() == (0, 0, 0)
+    refused = test_cli.run(
+        db_url, "gold", "lift-flag", "nobody@example.com", "--workflow", "checked"
+    )
+    test_cli.assert_refused(refused, "is not flagged on checked")
+    lifted = test_cli.run(
+        db_url, "gold", "lift-flag", "Reviewer@example.com", "--workflow", "checked"
+    )
+    test_cli.assert_ok(lifted)
+    assert evidence() == (6, 6, 6)
+    with ctx.sessions() as session:
+        kinds = list(
+            session.execute(
+                sa.select(t.audit_events.c.type).where(
+                    t.audit_events.c.type.in_(["reviewer_flagged", "reviewer_flag_lifted"])
+                )
+            ).scalars()
+        )
+    assert kinds == ["reviewer_flagged", "reviewer_flag_lifted"]
 
 
 # -- the CLI -----------------------------------------------------------------------------------

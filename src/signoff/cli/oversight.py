@@ -38,3 +38,15 @@ def gold_import(
         f"imported {result.imported} gold items into {result.workflow}: "
         f"{result.released} in the queue, {result.waiting} waiting"
     )
+
+
+@gold_app.command("lift-flag")
+@friendly
+def gold_lift_flag(
+    email: Annotated[str, typer.Argument(help="The flagged reviewer's email")],
+    workflow: Annotated[str, typer.Option("--workflow", help="The workflow they are flagged on")],
+) -> None:
+    """Let a flagged reviewer's decisions count again (threshold evidence and training)."""
+    ctx = open_context()
+    gold.lift_flag(ctx, _CLI, workflow, email)
+    console.print(f"{email.strip().lower()} is no longer flagged on {workflow}")

@@ -70,6 +70,7 @@ class EventKind(StrEnum):
     # Oversight: gold items imported, a reviewer flagged for gold accuracy (system chain).
     GOLD_IMPORTED = "gold_imported"
     REVIEWER_FLAGGED = "reviewer_flagged"
+    REVIEWER_FLAG_LIFTED = "reviewer_flag_lifted"
 
 
 #: Keys shorter than this are refused outside development (like the secret key).

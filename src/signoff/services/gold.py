@@ -14,11 +14,11 @@ from signoff.domain import audit as audit_rules
 from signoff.domain import errors, oversight
 from signoff.domain.states import Role
 from signoff.domain.workflow import WorkflowSpec
-from signoff.services import intake
+from signoff.services import calibration, intake
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.services.users import Principal
-from signoff.storage import audit, engine, workflows
+from signoff.storage import audit, engine, users, workflows
 from signoff.storage import oversight as queries
 
 log = logging.getLogger(__name__)
@@ -259,3 +259,33 @@ def check_reviewer(
     )
     log.warning("action=reviewer_flagged workflow=%s user_id=%s", spec.name, user_id)
     return True
+
+
+def lift_flag(ctx: Context, principal: Principal, workflow: str, email: str) -> None:
+    """An admin who has looked into a flagged reviewer lets their decisions count again.
+
+    While flagged, a reviewer's decisions on the workflow are left out of the threshold's
+    evidence and the built-in model's training; lifting the flag (audited) puts them back.
+    NotFound when the reviewer is not flagged on the workflow.
+    """
+    if principal.role is not Role.ADMIN:
+        raise errors.Forbidden("only admins lift a reviewer's flag")
+    view = workflow_service.get_workflow(ctx, workflow)
+    if not principal.may_access(view.name):
+        raise errors.WorkflowNotFound(f"no workflow named {workflow!r}", workflow=workflow)
+    address = email.strip().lower()
+    now = ctx.clock.now()
+    with engine.transaction(ctx.sessions) as session:
+        user = users.read_user_by_email(session, address)
+        if user is None or not queries.delete_flag(session, view.id, user.id):
+            raise errors.NotFound(f"{address} is not flagged on {view.name}", field="email")
+        # The evidence changed: every process recomputes the workflow's threshold.
+        calibration.count_decision(session, view.id)
+        audit.append_system_event(
+            session,
+            audit_rules.EventKind.REVIEWER_FLAG_LIFTED,
+            principal.actor,
+            {"workflow": view.name, "user_id": user.id},
+            now,
+        )
+    log.info("action=reviewer_flag_lifted workflow=%s user_id=%s", view.name, user.id)

@@ -372,9 +372,12 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
         )
         if item.gold_label is not None:
             # Gold teaches the model nothing (its label is known); it measures the reviewer.
-            gold.check_reviewer(
+            flagged = gold.check_reviewer(
                 session, item.workflow_id, spec, task.assignee_id or principal.user_id, now
             )
+            if flagged:
+                # Their decisions stop counting: every process recomputes the threshold.
+                calibration.count_decision(session, item.workflow_id)
         else:
             if label is not None and (not rejected or decision.label is not None):
                 training.record_label(session, item, spec, label, now)

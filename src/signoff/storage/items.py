@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from signoff.domain.states import DECIDED_STATES, PURGEABLE_STATES, ItemState
-from signoff.storage import rollups, rows
+from signoff.storage import oversight, rollups, rows
 from signoff.storage import tables as t
 
 
@@ -169,7 +169,8 @@ def read_items_for_processing(session: Session, ids: list[int]) -> list[Any]:
 
 
 def list_reviewed_confidences(session: Session, workflow_id: int) -> list[Any]:
-    """(confidence, override) of every item a person decided after the AI gave a confidence."""
+    """(confidence, override) of every item a person decided after the AI gave a confidence,
+    leaving out the decisions of reviewers flagged on the workflow."""
     decided = [ItemState.APPROVED.value, ItemState.REJECTED.value, ItemState.ARCHIVED.value]
     return list(
         session.execute(
@@ -180,6 +181,7 @@ def list_reviewed_confidences(session: Session, workflow_id: int) -> list[Any]:
                 t.items.c.override.is_not(None),
                 t.items.c.state.in_(decided),
                 t.items.c.gold_label.is_(None),
+                ~oversight.decided_by_flagged(t.items.c.decided_by, t.items.c.workflow_id),
             )
         )
     )

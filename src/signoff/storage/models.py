@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from signoff.storage import oversight
 from signoff.storage import tables as t
 
 _SUMMARY = (
@@ -25,11 +26,16 @@ def create_examples(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 def list_examples(session: Session, workflow_id: int) -> list[Any]:
+    """The workflow's training examples, less those labelled by a reviewer flagged on it."""
+    e, i = t.labelled_examples.c, t.items.c
+    flagged = (
+        sa.select(i.id)
+        .where(i.id == e.item_id, oversight.decided_by_flagged(i.decided_by, i.workflow_id))
+        .exists()
+    )
     return list(
         session.execute(
-            sa.select(t.labelled_examples.c.text, t.labelled_examples.c.label)
-            .where(t.labelled_examples.c.workflow_id == workflow_id)
-            .order_by(t.labelled_examples.c.id)
+            sa.select(e.text, e.label).where(e.workflow_id == workflow_id, ~flagged).order_by(e.id)
         )
     )
 

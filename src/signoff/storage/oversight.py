@@ -174,3 +174,26 @@ def list_flags(session: Session, workflow_ids: Sequence[int]) -> list[Any]:
         .order_by(f.flagged_at)
     )
     return list(session.execute(query))
+
+
+def delete_flag(session: Session, workflow_id: int, user_id: int) -> bool:
+    """Lift a reviewer's flag on a workflow; False when there was none."""
+    f = t.reviewer_flags.c
+    result = session.execute(
+        sa.delete(t.reviewer_flags).where(f.workflow_id == workflow_id, f.user_id == user_id)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def decided_by_flagged(decided_by: Any, workflow_id: Any) -> Any:
+    """SQL: the decision (its `decided_by` actor) is a reviewer flagged on that workflow.
+
+    A flagged reviewer's decisions stop counting as evidence (threshold, training) until
+    an admin lifts the flag; the actor is `user:EMAIL`, as decisions record it.
+    """
+    f, u = t.reviewer_flags.c, t.users.c
+    return sa.exists(
+        sa.select(1)
+        .select_from(t.reviewer_flags.join(t.users, u.id == f.user_id))
+        .where(f.workflow_id == workflow_id, decided_by == sa.literal("user:") + u.email)
+    )
