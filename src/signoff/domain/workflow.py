@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from signoff.domain import consensus as consensus_rules
 from signoff.domain import errors, review_fields, review_ops, review_order, spec_base, yaml_source
 from signoff.domain import patterns as user_patterns
 from signoff.domain.spec_base import (
@@ -183,6 +184,10 @@ class ReviewSpec(_Strict):
         default_factory=list,
         max_length=review_fields.MAX_FIELDS,
         description="Typed inputs (text, number, choice, date) a reviewer fills in with a decision",
+    )
+    consensus: consensus_rules.ConsensusSpec | None = Field(
+        default=None,
+        description="M-of-N review: distinct reviewers per item, decided when they agree",
     )
 
     @model_validator(mode="after")

@@ -153,10 +153,14 @@ def _choose(session: Session, ctx: Context, task: NewTask, now: datetime) -> Any
     if spec.strategy == AssignmentStrategy.PULL or group is None:
         return None
     last = groups.lock_cursor(session, group, now)
+    # Consensus: nobody gets a second task of one item.
+    reviewed = tasks.list_item_reviewers(session, task.item_id, task.task_id)
     members = [
         m
         for m in groups.list_members(session, group)
-        if m.role in REVIEWING_ROLES and (m.workflows is None or task.spec.name in m.workflows)
+        if m.role in REVIEWING_ROLES
+        and (m.workflows is None or task.spec.name in m.workflows)
+        and int(m.user_id) not in reviewed
     ]
     load = tasks.list_member_load(session, [m.user_id for m in members])
     candidates = [
@@ -262,6 +266,10 @@ def _assignee(session: Session, email: str, task: Any, spec: WorkflowSpec) -> An
     if user.workflows is not None and spec.name not in user.workflows:
         raise errors.ValidationFailed(
             f"assignee: {user.email} has no access to workflow {spec.name!r}", field="assignee"
+        )
+    if user.id in tasks.list_item_reviewers(session, task.item_id, task.id):
+        raise errors.ValidationFailed(
+            f"assignee: {user.email} already has a review task of this item", field="assignee"
         )
     if (
         task.group_name is not None
