@@ -21,6 +21,7 @@ from signoff.services.context import Context
 from signoff.storage import audit, items, tasks
 from signoff.storage import tables as t
 from tests.conftest import Keys
+from tests.integration.test_ui_security import sign_in
 
 UNSURE = {"label": "invoice", "confidence": 0.5}
 
@@ -360,3 +361,48 @@ def _held(ctx: Context, user_id: int) -> list[int]:
                 )
             ).scalars()
         )
+
+
+def test_agreement_figures_on_the_summary_api_and_the_dashboard(
+    client: TestClient, keys: Keys, ctx: Context
+) -> None:
+    _apply(client, keys, _panel())
+    _submit(client, keys, 4)
+    # Pairs (A, B): invoice/invoice twice, receipt/receipt, invoice/receipt.
+    # Cohen: p_o 3/4, p_e (3*2 + 1*2)/16 = 1/2 -> 0.5.
+    # Fleiss: P-bar 3/4, p_e (5/8)^2 + (3/8)^2 = 17/32 -> (3/4 - 17/32) / (15/32) = 7/15.
+    for a_label, b_label in [
+        ("invoice", "invoice"),
+        ("invoice", "invoice"),
+        ("receipt", "receipt"),
+        ("invoice", "receipt"),
+    ]:
+        a = _claim(client, keys.reviewer).json()
+        assert _vote(client, keys.reviewer, a["id"], a_label).status_code == 200
+        b = _claim(client, keys.reviewer2).json()
+        assert b["item_id"] == a["item_id"]
+        assert _vote(client, keys.reviewer2, b["id"], b_label).status_code == 200
+    response = client.get(
+        "/api/v1/metrics/summary", params={"since": "all"}, headers=keys.auth(keys.admin)
+    )
+    assert response.status_code == 200, response.text
+    figures = response.json()["agreement"]
+    assert figures["workflows"] == [
+        {"workflow": "panel", "items": 4, "fleiss_kappa": round(7 / 15, 4)}
+    ]
+    assert figures["pairs"] == [
+        {
+            "workflow": "panel",
+            "reviewers": ["reviewer@example.com", "reviewer2@example.com"],
+            "items": 4,
+            "cohen_kappa": 0.5,
+        }
+    ]
+    sign_in(client, "admin@example.com", "admin-password-1")
+    html = client.get("/ui/dashboard", params={"range": "all"}).text
+    assert 'id="agreement"' in html
+    assert (
+        '<tr data-workflow="panel"><td>panel</td><td class="num">4</td>'
+        '<td class="num">0.47</td></tr>'
+    ) in html
+    assert "reviewer@example.com · reviewer2@example.com" in html

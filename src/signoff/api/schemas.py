@@ -347,6 +347,8 @@ class MetricsSummaryPublic(BaseModel):
     workflows: list[dict[str, Any]]
     #: SLA timers fired in the window, time to first touch, pending tasks by group now.
     review_ops: dict[str, Any]
+    #: Consensus: Fleiss' kappa per workflow, Cohen's kappa per reviewer pair.
+    agreement: dict[str, Any]
 
 
 class HealthPublic(BaseModel):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Hashable, Mapping, Sequence
+from typing import TypeVar
+
+K = TypeVar("K", bound=Hashable)
 
 
 def cohen_kappa(pairs: Sequence[tuple[Hashable, Hashable]]) -> float | None:
@@ -23,7 +26,7 @@ def cohen_kappa(pairs: Sequence[tuple[Hashable, Hashable]]) -> float | None:
     return (observed - expected) / (1.0 - expected)
 
 
-def fleiss_kappa(items: Sequence[Mapping[Hashable, int]]) -> float | None:
+def fleiss_kappa(items: Sequence[Mapping[K, int]]) -> float | None:
     """Fleiss' kappa over items, each a category → raters count; None without usable items.
 
     Items with fewer than two ratings say nothing about agreement and are left out;
@@ -33,7 +36,7 @@ def fleiss_kappa(items: Sequence[Mapping[Hashable, int]]) -> float | None:
     if not rated:
         return None
     agreement = 0.0
-    totals: Counter[Hashable] = Counter()
+    totals: Counter[K] = Counter()
     ratings = 0
     for counts in rated:
         n = sum(counts.values())

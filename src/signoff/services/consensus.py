@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from signoff.domain import agreement
 from signoff.domain import audit as audit_rules
 from signoff.domain import consensus as rules
 from signoff.domain.assignment import Target
@@ -151,3 +152,62 @@ def _escalate(
             target=Target(group),
         )
         assignment.assign_new_tasks(session, ctx, [new], now)
+
+
+#: Most votes the agreement figures read (the latest ones).
+AGREEMENT_SAMPLE = 50_000
+
+
+def agreement_figures(
+    session: Session,
+    workflow_ids: list[int],
+    names: dict[int, str],
+    emails: dict[int, str],
+    since: datetime | None,
+) -> dict[str, Any]:
+    """Fleiss' kappa per workflow and Cohen's kappa per reviewer pair over consensus votes.
+
+    A vote's category is its outcome and labels (what two votes must share to agree);
+    tie-breaks are not votes of the panel and are left out.
+    """
+    rows = tasks.list_decided_votes(session, workflow_ids, since, AGREEMENT_SAMPLE)
+    by_item: dict[tuple[int, int], dict[int, str]] = {}
+    for row in rows:
+        answer = f"{row.outcome}:{'+'.join(row.labels or ())}"
+        by_item.setdefault((int(row.workflow_id), int(row.item_id)), {})[int(row.assignee_id)] = (
+            answer
+        )
+    panels: dict[int, list[dict[str, int]]] = {}
+    pairs: dict[tuple[int, int, int], list[tuple[str, str]]] = {}
+    for (workflow_id, _item), votes in by_item.items():
+        counts: dict[str, int] = {}
+        for answer in votes.values():
+            counts[answer] = counts.get(answer, 0) + 1
+        panels.setdefault(workflow_id, []).append(counts)
+        people = sorted(votes)
+        for i, a in enumerate(people):
+            for b in people[i + 1 :]:
+                pairs.setdefault((workflow_id, a, b), []).append((votes[a], votes[b]))
+    return {
+        "workflows": [
+            {
+                "workflow": names.get(w, str(w)),
+                "items": sum(1 for c in panels[w] if sum(c.values()) >= 2),
+                "fleiss_kappa": _round(agreement.fleiss_kappa(panels[w])),
+            }
+            for w in sorted(panels, key=lambda w: names.get(w, str(w)))
+        ],
+        "pairs": [
+            {
+                "workflow": names.get(w, str(w)),
+                "reviewers": [emails.get(a, f"user {a}"), emails.get(b, f"user {b}")],
+                "items": len(answers),
+                "cohen_kappa": _round(agreement.cohen_kappa(answers)),
+            }
+            for (w, a, b), answers in sorted(pairs.items(), key=lambda kv: -len(kv[1]))
+        ],
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return round(value, 4) if value is not None else None

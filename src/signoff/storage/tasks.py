@@ -332,21 +332,19 @@ def list_item_reviewers(session: Session, item_id: int, except_task: int | None 
     return {int(r) for r in rows.scalars()}
 
 
-def list_decided_votes(session: Session, workflow_id: int, limit: int) -> list[Any]:
-    """The latest decided consensus votes of a workflow (item, assignee, outcome, labels)."""
+def list_decided_votes(
+    session: Session, workflow_ids: Sequence[int], since: datetime | None, limit: int
+) -> list[Any]:
+    """The latest decided consensus votes (workflow, item, assignee, outcome, labels)."""
     c = t.review_tasks.c
-    return list(
-        session.execute(
-            sa.select(c.item_id, c.assignee_id, c.outcome, c.labels)
-            .where(
-                c.workflow_id == workflow_id,
-                c.status == TaskStatus.DECIDED.value,
-                c.kind == "vote",
-            )
-            .order_by(c.id.desc())
-            .limit(limit)
-        )
+    query = sa.select(c.workflow_id, c.item_id, c.assignee_id, c.outcome, c.labels).where(
+        c.workflow_id.in_(list(workflow_ids)),
+        c.status == TaskStatus.DECIDED.value,
+        c.kind == "vote",
     )
+    if since is not None:
+        query = query.where(c.decided_at >= since)
+    return list(session.execute(query.order_by(c.id.desc()).limit(limit)))
 
 
 def list_member_load(session: Session, user_ids: Sequence[int]) -> dict[int, tuple[int, Any]]:
