@@ -406,3 +406,19 @@ def test_agreement_figures_on_the_summary_api_and_the_dashboard(
         '<td class="num">0.47</td></tr>'
     ) in html
     assert "reviewer@example.com · reviewer2@example.com" in html
+
+
+def test_the_item_page_offers_a_voter_no_second_task_of_the_item(
+    client: TestClient, keys: Keys, ctx: Context
+) -> None:
+    _apply(client, keys, _panel())
+    [item_id] = _submit(client, keys)
+    first = _claim(client, keys.reviewer).json()
+    assert _vote(client, keys.reviewer, first["id"], "invoice").status_code == 200
+    sign_in(client, "reviewer@example.com", "reviewer-password-1")
+    page = client.get(f"/ui/items/{item_id}").text
+    assert 'data-task-status="open"' in page
+    assert 'id="take-task"' not in page
+    assert "Voted (consensus)" in page
+    sign_in(client, "reviewer2@example.com", "reviewer-password-2")
+    assert 'id="take-task"' in client.get(f"/ui/items/{item_id}").text
