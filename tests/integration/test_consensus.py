@@ -8,19 +8,22 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from signoff.clock import FrozenClock
 from signoff.domain import errors
 from signoff.domain.states import Role
-from signoff.services import groups, processing, review, users
-from signoff.services.context import Context
+from signoff.services import groups, intake, processing, review, timers, users
+from signoff.services import workflows as workflow_service
+from signoff.services.context import Context, create_context
 from signoff.storage import audit, items, tasks
 from signoff.storage import tables as t
-from tests.conftest import Keys
+from tests.conftest import Keys, make_settings
 from tests.integration.test_ui_security import sign_in
 
 UNSURE = {"label": "invoice", "confidence": 0.5}
@@ -422,3 +425,33 @@ def test_the_item_page_offers_a_voter_no_second_task_of_the_item(
     assert "Voted (consensus)" in page
     sign_in(client, "reviewer2@example.com", "reviewer-password-2")
     assert 'id="take-task"' in client.get(f"/ui/items/{item_id}").text
+
+
+def test_an_sla_timeout_decides_a_consensus_item_once_and_closes_its_other_votes(
+    db_url: str,
+) -> None:
+    clock = FrozenClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    tctx = create_context(make_settings(db_url), clock=clock)
+    try:
+        workflow_service.apply_workflow(
+            tctx,
+            _panel().replace(
+                "  outcomes: [approved, rejected]\n",
+                "  outcomes: [approved, rejected]\n"
+                "  sla: {on_timeout: {after: 24h, outcome: rejected}}\n",
+            ),
+            "test",
+        )
+        item_id = intake.submit_item(tctx, "panel", intake.NewItem(content=UNSURE), "t").item_id
+        processing.process_batch(tctx, "w1", processing.ProviderCache(tctx), 10)
+        clock.advance(hours=24, minutes=1)
+        timers.sweep(tctx)
+        with tctx.sessions() as session:
+            item = items.read_item(session, item_id)
+            statuses = sorted(r.status for r in tasks.list_tasks_for_item(session, item_id))
+        assert item.state == "rejected"
+        assert statuses == ["cancelled", "decided"]
+        assert _events(tctx, item_id).count("decided") == 1
+        assert _webhooks(tctx, item_id) == 1
+    finally:
+        tctx.close()
