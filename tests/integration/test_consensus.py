@@ -455,3 +455,18 @@ def test_an_sla_timeout_decides_a_consensus_item_once_and_closes_its_other_votes
         assert _webhooks(tctx, item_id) == 1
     finally:
         tctx.close()
+
+
+def test_one_reviewer_cannot_decide_both_open_votes_of_an_item_directly(
+    client: TestClient, keys: Keys, ctx: Context
+) -> None:
+    _apply(client, keys, _panel())
+    [item_id] = _submit(client, keys)
+    with ctx.sessions() as session:
+        first, second = tasks.list_tasks_for_item(session, item_id)
+    assert _vote(client, keys.admin, first.id, "invoice").status_code == 200
+    refused = _vote(client, keys.admin, second.id, "invoice")
+    assert refused.status_code == 409
+    assert refused.json()["error"] == "item_already_reviewed"
+    with ctx.sessions() as session:
+        assert items.read_item(session, item_id).state == "in_review"

@@ -325,6 +325,11 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
         if voting:
             # Votes on one item one at a time: the vote completing the tally sees the rest.
             items.lock_item(session, item.id)
+            voter = task.assignee_id or principal.user_id
+            if voter in tasks.list_item_reviewers(session, item.id, task.id):
+                raise errors.ItemAlreadyReviewed(
+                    "you already have a review task of this item; another reviewer takes this one"
+                )
         if not tasks.decide_task(
             session,
             task_id,
