@@ -1,5 +1,6 @@
 """Reviewers who make mistakes, on real email: with 5 % wrong answers the realised auto
-error stays within the budget, and two-reviewer consensus leaves fewer wrong labels."""
+error stays within the budget; one reviewer's mistakes stop the automation, two-reviewer
+consensus brings it back and leaves fewer wrong labels."""
 
 from __future__ import annotations
 
@@ -60,12 +61,15 @@ def test_auto_error_stays_within_budget_with_reviewers_who_err_five_percent(
     for result in (single, panel):
         print({k: v for k, v in result.items() if k != "learning_curve"})
         assert result["items"] == result["human_reviews"] + result["auto_decided"]
-        assert result["auto_decided"] > 0
         assert result["auto_error_rate"] <= budget
+    # One reviewer: about 5 % of human-decided mail keeps a wrong label, and those
+    # mistakes count as the model's errors in the evidence, so the bound never gets
+    # under a 2 % budget and nothing is automated. Two reviewers who must agree (a
+    # third breaking ties) leave far fewer wrong labels and the automation returns.
     assert single["reviewer_mistakes"] > 0
-    # One reviewer: about 5 % of human-decided mail keeps a wrong label; two who must
-    # agree (a third breaking ties) leave far fewer.
     assert 0.02 <= single["human_label_error_rate"] <= 0.08
+    assert single["automation_rate"] < 0.1
     assert panel["human_label_error_rate"] < single["human_label_error_rate"] / 2
+    assert panel["automation_rate"] >= 0.5
     assert panel["consensus"]["reviewers"] == 2
     assert panel["reviewer_decisions"] > 2 * panel["human_reviews"] * 0.9
