@@ -226,6 +226,8 @@ class TaskPublic(BaseModel):
     decided_at: str | None
     group: str | None = None
     hold_expires_at: str | None = None
+    #: Consensus: `vote` or `tiebreak` (null: the item's only task).
+    kind: str | None = None
     item: ItemPublic | None = None
 
 
