@@ -496,3 +496,29 @@ def test_assignment_strategies_give_an_items_votes_to_distinct_members(
         for item_id in item_ids:
             rows = tasks.list_tasks_for_item(session, item_id)
             assert sorted(r.status for r in rows) == ["assigned", "open"]
+
+
+def test_each_vote_sends_task_decided_and_the_decision_item_decided_once(
+    client: TestClient, keys: Keys, ctx: Context
+) -> None:
+    text = (
+        _panel()
+        + "notify:\n  - {channel: webhook, url: 'http://127.0.0.1:9/events', "
+        + "on: [task.decided, item.decided]}\n"
+    )
+    _apply(client, keys, text)
+    [item_id] = _submit(client, keys)
+    a = _claim(client, keys.reviewer).json()
+    _vote(client, keys.reviewer, a["id"], "invoice")
+    b = _claim(client, keys.reviewer2).json()
+    _vote(client, keys.reviewer2, b["id"], "invoice")
+    with ctx.sessions() as session:
+        sent = [
+            r.payload["type"]
+            for r in session.execute(
+                sa.select(t.outbox.c.payload)
+                .where(t.outbox.c.item_id == item_id, t.outbox.c.kind == "notify.webhook")
+                .order_by(t.outbox.c.id)
+            )
+        ]
+    assert sent == ["task.decided", "task.decided", "item.decided"]

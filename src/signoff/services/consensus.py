@@ -18,9 +18,10 @@ from signoff.domain import agreement
 from signoff.domain import audit as audit_rules
 from signoff.domain import consensus as rules
 from signoff.domain.assignment import Target
+from signoff.domain.review_ops import NotifyEvent
 from signoff.domain.states import TaskStatus
 from signoff.domain.workflow import WorkflowSpec
-from signoff.services import assignment
+from signoff.services import assignment, notifications
 from signoff.services.context import Context
 from signoff.storage import state, tasks
 
@@ -80,6 +81,22 @@ def record_vote(
         if policy is not None and not tiebreak
         else rules.Tally(rules.Verdict.AGREED)
     )
+    # A vote that decides the item sends `task.decided` with the decision; the others here.
+    notices = (
+        []
+        if result.verdict is rules.Verdict.AGREED
+        else notifications.messages_for(
+            session,
+            ctx,
+            NotifyEvent.TASK_DECIDED,
+            spec=spec,
+            workflow_id=item.workflow_id,
+            task_id=task.id,
+            item_id=item.id,
+            now=now,
+            data={"outcome": outcome, "vote": True},
+        )
+    )
     state.append_item_event(
         session,
         item.id,
@@ -93,6 +110,7 @@ def record_vote(
             "verdict": result.verdict.value,
         },
         now,
+        outbox=notices,
     )
     if result.verdict is rules.Verdict.DISAGREED:
         assert policy is not None
