@@ -186,7 +186,10 @@ def _choose(session: Session, ctx: Context, task: NewTask, now: datetime) -> Any
         )
         return None
     hold = now + hold_for(ctx, task.spec)
-    if not tasks.assign_task(session, task.task_id, chosen.user_id, now, hold, only_open=True):
+    contested = task.spec.review.consensus is not None
+    if not tasks.assign_task(
+        session, task.task_id, chosen.user_id, now, hold, only_open=True, consensus=contested
+    ):
         return None
     groups.update_cursor(session, group, chosen.user_id, now)
     return chosen
@@ -225,7 +228,17 @@ def assign_task(ctx: Context, principal: Principal, task_id: int, assignee: str 
         else:
             user = _assignee(session, assignee, task, spec)
             hold = now + hold_for(ctx, spec)
-            if not tasks.assign_task(session, task_id, user.id, now, hold, only_open=False):
+            contested = task.kind is not None
+            if not tasks.assign_task(
+                session, task_id, user.id, now, hold, only_open=False, consensus=contested
+            ):
+                if contested and user.id in tasks.list_item_reviewers(
+                    session, task.item_id, task.id
+                ):
+                    raise errors.ValidationFailed(
+                        f"assignee: {user.email} already has a review task of this item",
+                        field="assignee",
+                    )
                 raise errors.TaskAlreadyDecided(task_id=task_id)
             data["assignee"] = user.email
             messages = notifications.messages_for(

@@ -85,7 +85,10 @@ def claim_next_task(
             before = tasks.read_task(session, candidate.id)
             assert before is not None
             hold = now + assignment.hold_for(ctx, _task_spec(ctx, session, before))
-            if tasks.take_task(session, before.id, principal.user_id, now, hold, member_of):
+            contested = before.kind is not None
+            if tasks.take_task(
+                session, before.id, principal.user_id, now, hold, member_of, consensus=contested
+            ):
                 task = tasks.read_task(session, before.id)
                 assert task is not None
                 data = _assigned_event_data(session, before, principal)
@@ -194,7 +197,10 @@ def claim_task(ctx: Context, principal: Principal, task_id: int) -> Any:
                 "you already have a review task of this item; another reviewer takes this one"
             )
         hold = now + assignment.hold_for(ctx, _task_spec(ctx, session, task))
-        if not tasks.take_task(session, task_id, principal.user_id, now, hold, member_of):
+        contested = task.kind is not None
+        if not tasks.take_task(
+            session, task_id, principal.user_id, now, hold, member_of, consensus=contested
+        ):
             if principal.user_id in tasks.list_item_reviewers(session, task.item_id, task.id):
                 # Lost a race with the same reviewer taking another task of this item.
                 raise errors.ItemAlreadyReviewed(

@@ -51,11 +51,17 @@ CLAIM_PROBE = 5
 
 
 def not_reviewed_by(user_id: int) -> Any:
-    """The task's item has no other task this user holds or decided (consensus: N people)."""
+    """The task's item has no other task this user holds or decided (consensus: N people).
+
+    Only consensus tasks (`kind` set) need the look-up: a normal item has one task.
+    """
     c = t.review_tasks.c
     other = t.review_tasks.alias("other_task")
-    return ~sa.exists().where(
-        other.c.item_id == c.item_id, other.c.assignee_id == user_id, other.c.id != c.id
+    return sa.or_(
+        c.kind.is_(None),
+        ~sa.exists().where(
+            other.c.item_id == c.item_id, other.c.assignee_id == user_id, other.c.id != c.id
+        ),
     )
 
 
@@ -177,10 +183,13 @@ def _takeable(user_id: int, now: datetime, groups: Sequence[str] | None) -> Any:
     return sa.and_(guard, not_reviewed_by(user_id))
 
 
-def _guarded(session: Session, statement: Any) -> bool:
+def _guarded(session: Session, statement: Any, consensus: bool) -> bool:
     """Run a guarded update of one task; False if it matched nothing or would give one
-    reviewer two tasks of an item (the unique index, when two claims raced)."""
-    if engine.dialect_name(session) != "postgresql":
+    reviewer two tasks of an item (the unique index, when two claims raced).
+
+    Only a consensus task (`consensus`: its item has several) can hit the index.
+    """
+    if not consensus or engine.dialect_name(session) != "postgresql":
         # SQLite serialises writers: the statement's own guard already saw the other task.
         return engine.rowcount(session.execute(statement)) == 1
     try:
@@ -197,6 +206,8 @@ def take_task(
     now: datetime,
     hold_until: datetime,
     groups: Sequence[str] | None = None,
+    *,
+    consensus: bool = False,
 ) -> bool:
     """Guarded: a reviewer takes an open task or a lapsed hold (of their groups); False if not.
 
@@ -215,6 +226,7 @@ def take_task(
             touched_at=now,
             first_touched_at=sa.func.coalesce(c.first_touched_at, now),
         ),
+        consensus,
     )
 
 
@@ -226,6 +238,7 @@ def assign_task(
     hold_until: datetime,
     *,
     only_open: bool,
+    consensus: bool = False,
 ) -> bool:
     """Guarded: give a task to `user_id` on someone else's behalf (a strategy, an admin).
 
@@ -252,6 +265,7 @@ def assign_task(
             assigned_at=now,
             hold_expires_at=hold_until,
         ),
+        consensus,
     )
 
 
