@@ -40,6 +40,7 @@ def task_rows(spec: WorkflowSpec, row: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def is_consensus_task(task: Any) -> bool:
+    """Whether the task is a vote or a tie-break (its decision goes through the tally)."""
     return task.kind is not None
 
 
