@@ -62,5 +62,6 @@ def test_a_model_reads_like_the_json_it_came_from() -> None:
         **body,
         "group": None,
         "hold_expires_at": None,
+        "kind": None,
         "item": None,
     }

@@ -46,6 +46,7 @@ STATUS: dict[type[errors.SignoffError], int] = {
     errors.StateConflict: 409,
     errors.TaskAlreadyDecided: 409,
     errors.TaskNotAssigned: 409,
+    errors.ItemAlreadyReviewed: 409,
     errors.LeaseLost: 409,
     errors.InvalidWorkflow: 422,
     errors.ValidationFailed: 422,

@@ -31,6 +31,7 @@ def task_public(ctx: Any, principal: Any, task: Any, with_item: bool = True) -> 
         "decided_at": task.decided_at.isoformat() if task.decided_at else None,
         "group": task.group_name,
         "hold_expires_at": task.hold_expires_at.isoformat() if task.hold_expires_at else None,
+        "kind": task.kind,
     }
     if with_item:
         body["item"] = item_service.get_item(ctx, principal, task.item_id)

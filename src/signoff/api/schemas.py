@@ -229,6 +229,8 @@ class TaskPublic(BaseModel):
     decided_at: str | None
     group: str | None = None
     hold_expires_at: str | None = None
+    #: Consensus: `vote` or `tiebreak` (null: the item's only task).
+    kind: str | None = None
     item: ItemPublic | None = None
 
 
@@ -354,6 +356,8 @@ class MetricsSummaryPublic(BaseModel):
         description="Automation bias (agreement with the AI on blind vs assisted tasks) and "
         "reviewers' gold accuracy, each with a Wilson 95 % interval; flagged reviewers"
     )
+    #: Consensus: Fleiss' kappa per workflow, Cohen's kappa per reviewer pair.
+    agreement: dict[str, Any]
 
 
 class GoldItemCreate(_Body):

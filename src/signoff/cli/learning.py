@@ -18,6 +18,7 @@ from rich.table import Table
 from signoff.cli.common import console, friendly, open_context
 from signoff.domain import errors, limits
 from signoff.domain import workflow as wf
+from signoff.domain.consensus import ConsensusSpec
 from signoff.domain.review_order import QueueOrder
 from signoff.services import calibration, evaluation, training
 from signoff.services import workflows as workflow_service
@@ -183,13 +184,35 @@ def eval_command(
             min=1, help="The reviewer decides at most N tasks after each batch (default: all)"
         ),
     ] = None,
+    reviewer_error_rate: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Each simulated reviewer answers a wrong label at this rate (e.g. 0.05)",
+        ),
+    ] = 0.0,
+    consensus: Annotated[
+        int | None,
+        typer.Option(
+            min=2,
+            max=5,
+            help="Review each human-routed item by N simulated reviewers who must agree "
+            "(overrides the workflow's review.consensus)",
+        ),
+    ] = None,
 ) -> None:
     """Replay a labelled data set through the engine with a simulated reviewer."""
     if not workflow_file.is_file():
         raise errors.ValidationFailed(f"no such file: {workflow_file}")
     spec = wf.load_workflow_text(workflow_file.read_text())
+    overrides: dict[str, object] = {}
     if order is not None:
-        review_spec = spec.review.model_copy(update={"order": order.value})
+        overrides["order"] = order.value
+    if consensus is not None:
+        overrides["consensus"] = ConsensusSpec(reviewers=consensus)
+    if overrides:
+        review_spec = spec.review.model_copy(update=overrides)
         spec = spec.model_copy(update={"review": review_spec})
     examples = load_examples(file, limit, skip_unstorable=True)
     with tempfile.TemporaryDirectory(prefix="signoff-eval-") as tmp:
@@ -198,7 +221,7 @@ def eval_command(
         ctx = create_context(Settings(database_url=url))
         ctx.sync_training = True
         ctx.rng.seed(0)
-        source = workflow_file.read_text() if order is None else spec.model_dump(mode="json")
+        source = workflow_file.read_text() if not overrides else spec.model_dump(mode="json")
         workflow_service.apply_workflow(ctx, source, "eval")
         started = time.perf_counter()
         with _progress() as progress:
@@ -210,6 +233,7 @@ def eval_command(
                 batch_size=batch_size,
                 progress=lambda n: progress.advance(task, n),
                 reviews_per_batch=reviews_per_batch,
+                reviewer_error_rate=reviewer_error_rate,
             )
         elapsed = time.perf_counter() - started
         ctx.close()
@@ -218,6 +242,11 @@ def eval_command(
     summary["workflow"] = spec.name
     summary["order"] = str(spec.review.order)
     summary["reviews_per_batch"] = reviews_per_batch
+    summary["reviewer_error_rate"] = reviewer_error_rate
+    summary["consensus"] = (
+        spec.review.consensus.model_dump(mode="json") if spec.review.consensus else None
+    )
+    summary["error_budget"] = spec.routing.error_budget
     table = Table(
         "items", "automation", "auto error", "human reviews", "model accuracy", "threshold"
     )
@@ -236,6 +265,12 @@ def eval_command(
         f"auto error {summary['auto_error_rate']:.2%} on {summary['auto_decided']} auto decisions, "
         f"{summary['human_reviews']} human reviews"
     )
+    if reviewer_error_rate or spec.review.consensus:
+        console.print(
+            f"simulated reviewers erred on {summary['reviewer_mistakes']} of "
+            f"{summary['reviewer_decisions']} decisions; wrong labels on "
+            f"{summary['human_label_error_rate']:.2%} of human-decided items"
+        )
     if output:
         output.write_text(json.dumps(summary, indent=2))
         console.print(f"figures written to {output}")

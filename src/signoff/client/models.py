@@ -147,6 +147,8 @@ class TaskPublic(Model):
     decided_at: str | None
     group: str | None = None
     hold_expires_at: str | None = None
+    #: Consensus: `vote` or `tiebreak` (None: the item's only task).
+    kind: str | None = None
     item: ItemPublic | None = None
 
 

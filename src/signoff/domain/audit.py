@@ -62,6 +62,10 @@ class EventKind(StrEnum):
     CONTENT_PURGED = "content_purged"
     LEGAL_HOLD_SET = "legal_hold_set"
     LEGAL_HOLD_RELEASED = "legal_hold_released"
+    # Consensus (item chain): one reviewer's vote; the votes disagreed and a tie-break
+    # task was created.
+    CONSENSUS_VOTE = "consensus_vote"
+    CONSENSUS_ESCALATED = "consensus_escalated"
     WORKFLOW_PAUSED = "workflow_paused"
     WORKFLOW_RESUMED = "workflow_resumed"
     # Tenancy (system chain): an org was added or its limits changed.

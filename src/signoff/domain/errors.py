@@ -80,6 +80,12 @@ class TaskClaimed(TaskNotAssigned):
     code = "task_claimed"
 
 
+class ItemAlreadyReviewed(SignoffError):
+    """You already have a review task of this item; its other reviews need other people."""
+
+    code = "item_already_reviewed"
+
+
 class LeaseLost(SignoffError):
     """The worker no longer holds the lease on this item."""
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from signoff.domain import consensus as consensus_rules
 from signoff.domain import errors, review_fields, review_ops, review_order, spec_base, yaml_source
 from signoff.domain import patterns as user_patterns
 from signoff.domain.spec_base import (
@@ -201,6 +202,10 @@ class ReviewSpec(_Strict):
         gt=0,
         le=1,
         description="A reviewer whose gold accuracy's upper bound is below this is flagged",
+    )
+    consensus: consensus_rules.ConsensusSpec | None = Field(
+        default=None,
+        description="M-of-N review: distinct reviewers per item, decided when they agree",
     )
 
     @model_validator(mode="after")

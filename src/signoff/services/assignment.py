@@ -155,12 +155,15 @@ def _choose(session: Session, ctx: Context, task: NewTask, now: datetime) -> Any
     last = groups.lock_cursor(session, group, now)
     workflow = workflows.read_workflow_by_id(session, task.workflow_id)
     org_id = workflow.org_id if workflow is not None else None
+    # Consensus: nobody gets a second task of one item.
+    reviewed = tasks.list_item_reviewers(session, task.item_id, task.task_id)
     members = [
         m
         for m in groups.list_members(session, group)
         if m.role in REVIEWING_ROLES
         and (m.workflows is None or task.spec.name in m.workflows)
         and m.org_id in (None, org_id)  # a group of another org never gets this org's tasks
+        and int(m.user_id) not in reviewed
     ]
     load = tasks.list_member_load(session, [m.user_id for m in members])
     candidates = [
@@ -186,7 +189,10 @@ def _choose(session: Session, ctx: Context, task: NewTask, now: datetime) -> Any
         )
         return None
     hold = now + hold_for(ctx, task.spec)
-    if not tasks.assign_task(session, task.task_id, chosen.user_id, now, hold, only_open=True):
+    contested = task.spec.review.consensus is not None
+    if not tasks.assign_task(
+        session, task.task_id, chosen.user_id, now, hold, only_open=True, consensus=contested
+    ):
         return None
     groups.update_cursor(session, group, chosen.user_id, now)
     return chosen
@@ -225,7 +231,17 @@ def assign_task(ctx: Context, principal: Principal, task_id: int, assignee: str 
         else:
             user = _assignee(session, assignee, task, spec, workflow.org_id)
             hold = now + hold_for(ctx, spec)
-            if not tasks.assign_task(session, task_id, user.id, now, hold, only_open=False):
+            contested = task.kind is not None
+            if not tasks.assign_task(
+                session, task_id, user.id, now, hold, only_open=False, consensus=contested
+            ):
+                if contested and user.id in tasks.list_item_reviewers(
+                    session, task.item_id, task.id
+                ):
+                    raise errors.ValidationFailed(
+                        f"assignee: {user.email} already has a review task of this item",
+                        field="assignee",
+                    )
                 raise errors.TaskAlreadyDecided(task_id=task_id)
             data["assignee"] = user.email
             messages = notifications.messages_for(
@@ -267,6 +283,10 @@ def _assignee(session: Session, email: str, task: Any, spec: WorkflowSpec, org_i
     if user.workflows is not None and spec.name not in user.workflows:
         raise errors.ValidationFailed(
             f"assignee: {user.email} has no access to workflow {spec.name!r}", field="assignee"
+        )
+    if user.id in tasks.list_item_reviewers(session, task.item_id, task.id):
+        raise errors.ValidationFailed(
+            f"assignee: {user.email} already has a review task of this item", field="assignee"
         )
     if (
         task.group_name is not None

@@ -23,12 +23,13 @@ from signoff.domain import durations, errors
 from signoff.domain.error_budget import clopper_pearson_upper
 from signoff.domain.states import RouteKind
 from signoff.domain.workflow import RoutingMode
-from signoff.services import calibration, oversight
+from signoff.services import calibration, consensus, oversight
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.services.users import Principal
 from signoff.storage import metrics as queries
 from signoff.storage import rollups
+from signoff.storage import users as user_queries
 
 RANGES: dict[str, timedelta | None] = {
     "24h": timedelta(hours=24),
@@ -164,6 +165,8 @@ def summary(ctx: Context, scope: Scope, since: datetime | None, range_label: str
         received = rollups.items_received(session, ids, since)
         ops = review_ops(session, ids, since, now)
         watched = oversight.figures(session, ids, scope.names, specs, since)
+        emails = {int(u.id): str(u.email) for u in user_queries.list_users(session)}
+        agreement = consensus.agreement_figures(session, list(ids), scope.names, emails, since)
 
     per_wf: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     days: dict[str, dict[str, Any]] = {}
@@ -284,6 +287,7 @@ def summary(ctx: Context, scope: Scope, since: datetime | None, range_label: str
         "workflows": workflows,
         "review_ops": ops.public(),
         "oversight": watched,
+        "agreement": agreement,
     }
 
 

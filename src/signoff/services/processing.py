@@ -24,6 +24,7 @@ from signoff.domain.workflow import WorkflowSpec
 from signoff.services import (
     assignment,
     calibration,
+    consensus,
     decisions,
     gold,
     notifications,
@@ -427,7 +428,15 @@ def _write(ctx: Context, outcomes: list[_Outcome], now: datetime) -> list[_Outco
         changes = [_with_notices(session, ctx, o, now) for o in outcomes]
         applied = {c.item_id for c in state.set_item_states(session, changes, now)}
         written = [o for o in outcomes if o.change.item_id in applied]
-        tasks.create_tasks(session, [o.task for o in written if o.task is not None])
+        tasks.create_tasks(
+            session,
+            [
+                row
+                for o in written
+                if o.task is not None and o.spec is not None
+                for row in consensus.task_rows(o.spec, o.task)
+            ],
+        )
         _assign(session, ctx, written, now)
     return written
 
@@ -447,14 +456,15 @@ def _assign(session: Any, ctx: Context, written: list[_Outcome], now: datetime) 
         ctx,
         [
             assignment.NewTask(
-                task_id=ids[o.change.item_id],
+                task_id=task_id,
                 item_id=o.change.item_id,
                 workflow_id=o.task["workflow_id"],
                 spec=o.spec,
                 target=o.target or assignment_rules.Target(None),
             )
             for o in todo
-            if o.change.item_id in ids and o.task is not None and o.spec is not None
+            if o.task is not None and o.spec is not None
+            for task_id in ids.get(o.change.item_id, [])
         ],
         now,
     )

@@ -11,10 +11,19 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from signoff.domain import audit as audit_rules
+from signoff.domain import consensus as consensus_rules
 from signoff.domain import errors, review_fields
 from signoff.domain.review_ops import NotifyEvent
 from signoff.domain.states import ItemState, Role, TaskStatus
-from signoff.services import assignment, calibration, decisions, gold, notifications, training
+from signoff.services import (
+    assignment,
+    calibration,
+    consensus,
+    decisions,
+    gold,
+    notifications,
+    training,
+)
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 from signoff.services.users import Principal
@@ -71,13 +80,16 @@ def claim_next_task(
             return mine
         member_of = _member_of(session, principal)
         candidates = tasks.list_claimable_tasks(
-            session, workflow_ids, now, groups=member_of, exclude=skip
+            session, workflow_ids, now, groups=member_of, exclude=skip, reviewer=principal.user_id
         )
         for candidate in candidates:
             before = tasks.read_task(session, candidate.id)
             assert before is not None
             hold = now + assignment.hold_for(ctx, _task_spec(ctx, session, before))
-            if tasks.take_task(session, before.id, principal.user_id, now, hold, member_of):
+            contested = before.kind is not None
+            if tasks.take_task(
+                session, before.id, principal.user_id, now, hold, member_of, consensus=contested
+            ):
                 task = tasks.read_task(session, before.id)
                 assert task is not None
                 data = _assigned_event_data(session, before, principal)
@@ -181,8 +193,20 @@ def claim_task(ctx: Context, principal: Principal, task_id: int) -> Any:
             raise errors.Forbidden(
                 f"this task is for group {task.group_name!r}; you are not a member"
             )
+        if principal.user_id in tasks.list_item_reviewers(session, task.item_id, task.id):
+            raise errors.ItemAlreadyReviewed(
+                "you already have a review task of this item; another reviewer takes this one"
+            )
         hold = now + assignment.hold_for(ctx, _task_spec(ctx, session, task))
-        if not tasks.take_task(session, task_id, principal.user_id, now, hold, member_of):
+        contested = task.kind is not None
+        if not tasks.take_task(
+            session, task_id, principal.user_id, now, hold, member_of, consensus=contested
+        ):
+            if principal.user_id in tasks.list_item_reviewers(session, task.item_id, task.id):
+                # Lost a race with the same reviewer taking another task of this item.
+                raise errors.ItemAlreadyReviewed(
+                    "you already have a review task of this item; another reviewer takes this one"
+                )
             current = tasks.read_task(session, task_id)
             raise _held_elsewhere(session, task_id, current)
         data = _assigned_event_data(session, task, principal)
@@ -313,7 +337,16 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
         fields=values,
     )
     columns = record.columns()
+    voting = consensus.is_consensus_task(task)
     with engine.transaction(ctx.sessions) as session:
+        if voting:
+            # Votes on one item one at a time: the vote completing the tally sees the rest.
+            items.lock_item(session, item.id)
+            voter = task.assignee_id or principal.user_id
+            if voter in tasks.list_item_reviewers(session, item.id, task.id):
+                raise errors.ItemAlreadyReviewed(
+                    "you already have a review task of this item; another reviewer takes this one"
+                )
         if not tasks.decide_task(
             session,
             task_id,
@@ -329,63 +362,104 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
             },
         ):
             raise errors.TaskAlreadyDecided(task_id=task_id)
-        state.set_item_state(
-            session,
-            state.StateChange(
-                item_id=item.id,
-                expected=ItemState.IN_REVIEW,
-                target=ItemState(spec.final_state_for(decision.outcome)),
-                event=audit_rules.EventKind.DECIDED,
-                actor=principal.actor,
-                data={
-                    "task_id": task_id,
-                    "outcome": decision.outcome,
-                    "label": label,
-                    **({"labels": all_labels} if len(all_labels) > 1 else {}),
-                    **({"fields": values} if values else {}),
-                    "ai_label": item.ai_label,
-                    "override": override,
-                    "comment": comment,
-                    "entities": entities,
-                    "time_on_task_ms": decision.time_on_task_ms,
-                    **({"channel": decision.channel} if decision.channel else {}),
-                },
-                values=columns,
-                # A gold item's decision reaches no application and no channel.
-                outbox=[]
-                if item.gold_label is not None
-                else decisions.delivery_messages(
-                    spec,
-                    item.workflow_id,
-                    item.id,
-                    record,
-                    {
-                        "external_id": item.external_id,
-                        "ai_label": item.ai_label,
-                        "confidence": item.confidence,
-                        "route": item.route,
-                    },
-                )
-                + _decision_notices(ctx, session, spec, item, task_id, decision.outcome, now),
-            ),
-            now,
-        )
-        if item.gold_label is not None:
-            # Gold teaches the model nothing (its label is known); it measures the reviewer.
-            flagged = gold.check_reviewer(
-                session, item.workflow_id, spec, task.assignee_id or principal.user_id, now
-            )
-            if flagged:
-                # Their decisions stop counting: every process recomputes the threshold.
-                calibration.count_decision(session, item.workflow_id)
+        tally_data: dict[str, Any] = {}
+        if voting and not _counted_vote(session, ctx, spec, item, task, principal, all_labels, now):
+            pending = True
         else:
-            if label is not None and (not rejected or decision.label is not None):
-                training.record_label(session, item, spec, label, now)
-            calibration.count_decision(session, item.workflow_id)
+            pending = False
+            if voting:
+                # The votes still open are no longer needed (a majority reached early).
+                tasks.cancel_tasks_for_item(session, item.id)
+                tally_data = {"consensus": task.kind}
+        if not pending:
+            state.set_item_state(
+                session,
+                state.StateChange(
+                    item_id=item.id,
+                    expected=ItemState.IN_REVIEW,
+                    target=ItemState(spec.final_state_for(decision.outcome)),
+                    event=audit_rules.EventKind.DECIDED,
+                    actor=principal.actor,
+                    data={
+                        "task_id": task_id,
+                        "outcome": decision.outcome,
+                        "label": label,
+                        **({"labels": all_labels} if len(all_labels) > 1 else {}),
+                        **({"fields": values} if values else {}),
+                        "ai_label": item.ai_label,
+                        "override": override,
+                        "comment": comment,
+                        "entities": entities,
+                        "time_on_task_ms": decision.time_on_task_ms,
+                        **({"channel": decision.channel} if decision.channel else {}),
+                        **tally_data,
+                    },
+                    values=columns,
+                    # A gold item's decision reaches no application and no channel.
+                    outbox=[]
+                    if item.gold_label is not None
+                    else decisions.delivery_messages(
+                        spec,
+                        item.workflow_id,
+                        item.id,
+                        record,
+                        {
+                            "external_id": item.external_id,
+                            "ai_label": item.ai_label,
+                            "confidence": item.confidence,
+                            "route": item.route,
+                        },
+                    )
+                    + _decision_notices(ctx, session, spec, item, task_id, decision.outcome, now),
+                ),
+                now,
+            )
+            if item.gold_label is not None:
+                # Gold teaches the model nothing (its label is known); it measures the reviewer.
+                flagged = gold.check_reviewer(
+                    session, item.workflow_id, spec, task.assignee_id or principal.user_id, now
+                )
+                if flagged:
+                    # Their decisions stop counting: every process recomputes the threshold.
+                    calibration.count_decision(session, item.workflow_id)
+            else:
+                if label is not None and (not rejected or decision.label is not None):
+                    training.record_label(session, item, spec, label, now)
+                calibration.count_decision(session, item.workflow_id)
+    if pending:
+        ctx.bus.publish("tasks_created", {"count": 0, "item_id": item.id})
+        return get_task(ctx, task_id)
     ctx.bus.publish("items_decided", {"item_ids": [item.id], "workflow_id": item.workflow_id})
     if item.gold_label is None:
         training.note_new_label(ctx, item.workflow_id, spec)
     return get_task(ctx, task_id)
+
+
+def _counted_vote(
+    session: Session,
+    ctx: Context,
+    spec: Any,
+    item: Any,
+    task: Any,
+    principal: Principal,
+    labels: list[str],
+    now: datetime,
+) -> bool:
+    """Record a consensus vote; True when it decides the item (agreement, or a tie-break)."""
+    decided = tasks.read_task(session, task.id)
+    assert decided is not None
+    tally = consensus.record_vote(
+        session,
+        ctx,
+        spec,
+        item,
+        task,
+        actor=principal.actor,
+        outcome=str(decided.outcome),
+        labels=labels,
+        now=now,
+    )
+    return tally.verdict is consensus_rules.Verdict.AGREED
 
 
 def _decision_notices(
@@ -516,6 +590,8 @@ def system_decision(
     }
     if not tasks.decide_task(session, task.id, values):
         return None
+    # A consensus item's other votes (or its tie-break) close with the default decision.
+    tasks.cancel_tasks_for_item(session, item.id)
     record = decisions.DecisionRecord(
         outcome=outcome,
         label=item.ai_label,

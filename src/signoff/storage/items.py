@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from signoff.domain.states import DECIDED_STATES, PURGEABLE_STATES, ItemState
-from signoff.storage import oversight, rollups, rows
+from signoff.storage import engine, oversight, rollups, rows
 from signoff.storage import tables as t
 
 
@@ -38,6 +38,18 @@ def create_items(session: Session, rows: list[dict[str, Any]]) -> None:
         session,
         [(int(r["workflow_id"]), r["created_at"]) for r in rows if r.get("gold_label") is None],
     )
+
+
+def lock_item(session: Session, item_id: int) -> None:
+    """Hold the item's row until the transaction ends (PostgreSQL; SQLite serialises writers).
+
+    Consensus votes on one item take it first, so the vote that completes the tally sees
+    every other vote.
+    """
+    if engine.dialect_name(session) == "postgresql":
+        session.execute(
+            sa.select(t.items.c.id).where(t.items.c.id == item_id).with_for_update()
+        ).first()
 
 
 def read_item(session: Session, item_id: int) -> rows.ItemRow | None:

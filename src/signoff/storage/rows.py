@@ -154,6 +154,7 @@ class TaskRow(Protocol):
     fields: Any
     priority: float | None
     learn_until: datetime | None
+    kind: str | None
 
 
 class GroupRow(Protocol):

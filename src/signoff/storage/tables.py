@@ -223,6 +223,10 @@ review_tasks = sa.Table(
     sa.Column("fields", JSONType, nullable=True),
     sa.Column("priority", sa.Float, nullable=True),
     sa.Column("learn_until", UTCDateTime, nullable=True),
+    # Consensus (0010): a `vote` or the `tiebreak` of a consensus item (NULL: a normal
+    # task); one reviewer holds at most one task of an item.
+    sa.Column("kind", sa.String(16), nullable=True),
+    sa.Index("uq_review_tasks_item_assignee", "item_id", "assignee_id", unique=True),
     sa.Index("ix_review_tasks_status_workflow", "status", "workflow_id", "id"),
     sa.Index("ix_review_tasks_assignee_status", "assignee_id", "status"),
     sa.Index("ix_review_tasks_item", "item_id"),

@@ -56,12 +56,33 @@ def read_assigned_task(
 CLAIM_PROBE = 5
 
 
+def not_reviewed_by(user_id: int) -> Any:
+    """The task's item has no other task this user holds or decided (consensus: N people).
+
+    Only consensus tasks (`kind` set) need the look-up: a normal item has one task.
+    """
+    c = t.review_tasks.c
+    other = t.review_tasks.alias("other_task")
+    return sa.or_(
+        c.kind.is_(None),
+        ~sa.exists().where(
+            other.c.item_id == c.item_id, other.c.assignee_id == user_id, other.c.id != c.id
+        ),
+    )
+
+
 def _claimable(
-    workflow_ids: list[int] | None, groups: Sequence[str] | None, exclude: Sequence[int]
+    workflow_ids: list[int] | None,
+    groups: Sequence[str] | None,
+    exclude: Sequence[int],
+    reviewer: int | None = None,
 ) -> list[Any]:
-    """Filters every claim probe shares: the caller's workflows and groups, minus `exclude`."""
+    """Filters every claim probe shares: the caller's workflows and groups, minus `exclude`
+    and tasks of items `reviewer` already has a task of."""
     c = t.review_tasks.c
     where: list[Any] = []
+    if reviewer is not None:
+        where.append(not_reviewed_by(reviewer))
     if workflow_ids is not None:
         where.append(c.workflow_id.in_(workflow_ids))
     if groups is not None:
@@ -78,6 +99,7 @@ def list_claimable_tasks(
     *,
     groups: Sequence[str] | None = None,
     exclude: Sequence[int] = (),
+    reviewer: int | None = None,
 ) -> list[Any]:
     """Tasks to offer next (id, due_at), due first: open ones and lapsed holds.
 
@@ -86,10 +108,11 @@ def list_claimable_tasks(
     index, in id order), holds lapsed before `now` (`ix_review_tasks_status_hold`,
     few) — merged here, so no claim sorts the backlog. `groups` None: any group
     (admins); else tasks of no group or of one of these. On PostgreSQL each probe
-    locks the row it returns and skips rows other claimers hold.
+    locks the row it returns and skips rows other claimers hold. `reviewer`: leave out
+    tasks of items that reviewer already has another task of.
     """
     c = t.review_tasks.c
-    shared = _claimable(workflow_ids, groups, exclude)
+    shared = _claimable(workflow_ids, groups, exclude, reviewer)
     lock = engine.dialect_name(session) == "postgresql"
     limit = 1 if lock else CLAIM_PROBE
     columns = (c.id, c.due_at, c.priority, c.learn_until)
@@ -163,7 +186,23 @@ def _takeable(user_id: int, now: datetime, groups: Sequence[str] | None) -> Any:
     )
     if groups is not None:
         guard = sa.and_(guard, sa.or_(c.group_name.is_(None), c.group_name.in_(list(groups))))
-    return guard
+    return sa.and_(guard, not_reviewed_by(user_id))
+
+
+def _guarded(session: Session, statement: Any, consensus: bool) -> bool:
+    """Run a guarded update of one task; False if it matched nothing or would give one
+    reviewer two tasks of an item (the unique index, when two claims raced).
+
+    Only a consensus task (`consensus`: its item has several) can hit the index.
+    """
+    if not consensus or engine.dialect_name(session) != "postgresql":
+        # SQLite serialises writers: the statement's own guard already saw the other task.
+        return engine.rowcount(session.execute(statement)) == 1
+    try:
+        with session.begin_nested():
+            return engine.rowcount(session.execute(statement)) == 1
+    except sa.exc.IntegrityError:
+        return False
 
 
 def take_task(
@@ -173,13 +212,16 @@ def take_task(
     now: datetime,
     hold_until: datetime,
     groups: Sequence[str] | None = None,
+    *,
+    consensus: bool = False,
 ) -> bool:
     """Guarded: a reviewer takes an open task or a lapsed hold (of their groups); False if not.
 
     Taking counts as the assignee touching the task.
     """
     c = t.review_tasks.c
-    result = session.execute(
+    return _guarded(
+        session,
         sa.update(t.review_tasks)
         .where(c.id == task_id, _takeable(user_id, now, groups))
         .values(
@@ -189,9 +231,9 @@ def take_task(
             hold_expires_at=hold_until,
             touched_at=now,
             first_touched_at=sa.func.coalesce(c.first_touched_at, now),
-        )
+        ),
+        consensus,
     )
-    return engine.rowcount(result) == 1
 
 
 def assign_task(
@@ -202,11 +244,13 @@ def assign_task(
     hold_until: datetime,
     *,
     only_open: bool,
+    consensus: bool = False,
 ) -> bool:
     """Guarded: give a task to `user_id` on someone else's behalf (a strategy, an admin).
 
     `only_open`: only a task still in the pool (a strategy); else also one somebody
-    holds (an admin reassigning). False when the task is decided or closed.
+    holds (an admin reassigning). False when the task is decided or closed, or the
+    user already has another task of its item.
     """
     c = t.review_tasks.c
     statuses = (
@@ -217,17 +261,18 @@ def assign_task(
             TaskStatus.ASSIGNED.value,
         ]
     )
-    result = session.execute(
+    return _guarded(
+        session,
         sa.update(t.review_tasks)
-        .where(c.id == task_id, c.status.in_(statuses))
+        .where(c.id == task_id, c.status.in_(statuses), not_reviewed_by(user_id))
         .values(
             status=TaskStatus.ASSIGNED.value,
             assignee_id=user_id,
             assigned_at=now,
             hold_expires_at=hold_until,
-        )
+        ),
+        consensus,
     )
-    return engine.rowcount(result) == 1
 
 
 def touch_task(
@@ -279,17 +324,47 @@ def read_task_version(session: Session, task_id: int) -> int | None:
     ).scalar_one_or_none()
 
 
-def list_new_tasks(session: Session, item_ids: Sequence[int]) -> dict[int, int]:
-    """The open task of each of these items (just created), item id → task id."""
+def list_new_tasks(session: Session, item_ids: Sequence[int]) -> dict[int, list[int]]:
+    """The open tasks of each of these items (just created), item id → task ids in order."""
     if not item_ids:
         return {}
     rows = session.execute(
-        sa.select(t.review_tasks.c.id, t.review_tasks.c.item_id).where(
+        sa.select(t.review_tasks.c.id, t.review_tasks.c.item_id)
+        .where(
             t.review_tasks.c.item_id.in_(list(item_ids)),
             t.review_tasks.c.status == TaskStatus.OPEN.value,
         )
+        .order_by(t.review_tasks.c.id)
     )
-    return {int(r.item_id): int(r.id) for r in rows}
+    found: dict[int, list[int]] = {}
+    for r in rows:
+        found.setdefault(int(r.item_id), []).append(int(r.id))
+    return found
+
+
+def list_item_reviewers(session: Session, item_id: int, except_task: int | None = None) -> set[int]:
+    """Users who hold or decided a task of this item (none of them may take another)."""
+    c = t.review_tasks.c
+    query = sa.select(c.assignee_id).where(c.item_id == item_id, c.assignee_id.is_not(None))
+    if except_task is not None:
+        query = query.where(c.id != except_task)
+    rows = session.execute(query)
+    return {int(r) for r in rows.scalars()}
+
+
+def list_decided_votes(
+    session: Session, workflow_ids: Sequence[int], since: datetime | None, limit: int
+) -> list[Any]:
+    """The latest decided consensus votes (workflow, item, assignee, outcome, labels)."""
+    c = t.review_tasks.c
+    query = sa.select(c.workflow_id, c.item_id, c.assignee_id, c.outcome, c.labels).where(
+        c.workflow_id.in_(list(workflow_ids)),
+        c.status == TaskStatus.DECIDED.value,
+        c.kind == "vote",
+    )
+    if since is not None:
+        query = query.where(c.decided_at >= since)
+    return list(session.execute(query.order_by(c.id.desc()).limit(limit)))
 
 
 def list_member_load(session: Session, user_ids: Sequence[int]) -> dict[int, tuple[int, Any]]:
@@ -324,6 +399,7 @@ def decide_task(session: Session, task_id: int, values: dict[str, Any]) -> bool:
 
 
 def cancel_tasks_for_item(session: Session, item_id: int) -> None:
+    """Close the item's tasks still waiting (cancelled, or no longer needed once decided)."""
     session.execute(
         sa.update(t.review_tasks)
         .where(

@@ -39,6 +39,8 @@ EVENT_TITLES: dict[str, str] = {
     audit_rules.EventKind.REMINDED: "Reminded (SLA)",
     audit_rules.EventKind.ESCALATED: "Escalated (SLA)",
     audit_rules.EventKind.TIMED_OUT: "Timed out: no decision in time (SLA)",
+    audit_rules.EventKind.CONSENSUS_VOTE: "Voted (consensus)",
+    audit_rules.EventKind.CONSENSUS_ESCALATED: "Reviewers disagreed: sent to a tie-break",
 }
 
 
@@ -240,10 +242,12 @@ def item_response(
     )
     now = ctx.clock.now()
     lapsed = {tk.id for tk in view.task_rows if review.hold_lapsed(ctx, tk, now)}
+    # Consensus: a reviewer with a task of this item (held or decided) takes no other.
+    reviewed = any(t["assignee_id"] == principal.user_id for t in tasks)
     for t in tasks:
         t["lapsed"] = t["id"] in lapsed
         t["may_take"] = (
-            may_review and t is not mine and (t["status"] == TaskStatus.OPEN.value or t["lapsed"])
+            may_review and not reviewed and (t["status"] == TaskStatus.OPEN.value or t["lapsed"])
         )
     route = item.get("route") or {}
     return render.render(
