@@ -140,7 +140,8 @@ def _two_decided_tasks(run: Run) -> None:
             sa.select(t.review_tasks).where(t.review_tasks.c.id == run.task_id)
         ).one()
         row = {k: v for k, v in task._mapping.items() if k != "id"}
-        session.execute(sa.insert(t.review_tasks).values(**row))
+        # Without an assignee: one task per reviewer and item is a unique index.
+        session.execute(sa.insert(t.review_tasks).values(**{**row, "assignee_id": None}))
 
 
 def _tampered_event(run: Run) -> None:
