@@ -10,6 +10,7 @@ from typing import Any
 from signoff.domain import audit as audit_rules
 from signoff.domain import errors
 from signoff.services import orgs as org_service
+from signoff.services import users as user_service
 from signoff.services.context import Context
 from signoff.storage import audit, engine, groups, users
 
@@ -96,7 +97,7 @@ def add_members(
         found = []
         for email in wanted:
             user = users.read_user_by_email(session, email)
-            if user is None or not _visible(user.org_id, caller_org):
+            if user is None or not user_service.visible(user.org_id, caller_org):
                 raise errors.UserNotFound(f"no user {email}: add it with `signoff users add`")
             if user.org_id is not None and user.org_id != owner:
                 raise errors.ValidationFailed(
@@ -134,7 +135,7 @@ def remove_member(
     now = ctx.clock.now()
     with engine.transaction(ctx.sessions) as session:
         group = groups.read_group(session, name)
-        if group is None or not _visible(group.org_id, caller_org):
+        if group is None or not user_service.visible(group.org_id, caller_org):
             raise errors.NotFound(f"no group {name!r}")
         user = users.read_user_by_email(session, email)
         if user is None:
@@ -151,15 +152,10 @@ def remove_member(
     return get_group(ctx, name)
 
 
-def _visible(org_id: int | None, caller_org: int | None) -> bool:
-    """Whether something of `org_id` is visible to a caller of `caller_org` (None: platform)."""
-    return caller_org is None or org_id == caller_org
-
-
 def get_group(ctx: Context, name: str, *, caller_org: int | None = None) -> GroupView:
     with ctx.sessions() as session:
         group = groups.read_group(session, name)
-        if group is None or not _visible(group.org_id, caller_org):
+        if group is None or not user_service.visible(group.org_id, caller_org):
             raise errors.NotFound(f"no group {name!r}")
         members = groups.list_members(session, name, active_only=False)
     return GroupView(
@@ -171,5 +167,9 @@ def get_group(ctx: Context, name: str, *, caller_org: int | None = None) -> Grou
 
 def list_groups(ctx: Context, *, caller_org: int | None = None) -> list[GroupView]:
     with ctx.sessions() as session:
-        names = [g.name for g in groups.list_groups(session) if _visible(g.org_id, caller_org)]
+        names = [
+            g.name
+            for g in groups.list_groups(session)
+            if user_service.visible(g.org_id, caller_org)
+        ]
     return [get_group(ctx, name) for name in names]

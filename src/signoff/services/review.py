@@ -403,12 +403,7 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
                         item.workflow_id,
                         item.id,
                         record,
-                        {
-                            "external_id": item.external_id,
-                            "ai_label": item.ai_label,
-                            "confidence": item.confidence,
-                            "route": item.route,
-                        },
+                        _delivered_values(item),
                     )
                     + _decision_notices(ctx, session, spec, item, task_id, decision.outcome, now),
                 ),
@@ -433,6 +428,16 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
     if item.gold_label is None:
         training.note_new_label(ctx, item.workflow_id, spec)
     return get_task(ctx, task_id)
+
+
+def _delivered_values(item: Any) -> dict[str, Any]:
+    """What a decision's webhook says of the item besides the decision itself."""
+    return {
+        "external_id": item.external_id,
+        "ai_label": item.ai_label,
+        "confidence": item.confidence,
+        "route": item.route,
+    }
 
 
 def _counted_vote(
@@ -606,12 +611,7 @@ def system_decision(
         item.workflow_id,
         item.id,
         record,
-        {
-            "external_id": item.external_id,
-            "ai_label": item.ai_label,
-            "confidence": item.confidence,
-            "route": item.route,
-        },
+        _delivered_values(item),
     )
     for event in (NotifyEvent.TASK_DECIDED, NotifyEvent.ITEM_DECIDED):
         outbox += notifications.messages_for(

@@ -83,10 +83,6 @@ class Principal:
             return False
         return self.workflows is None or workflow in self.workflows
 
-    def sees_org(self, org_id: int | None) -> bool:
-        """Whether something owned by `org_id` (None: the platform) is visible to the caller."""
-        return self.org_id is None or org_id == self.org_id
-
     def allows(self, needed: Scope, roles: Collection[Role]) -> bool:
         """Whether a service key's scopes cover `needed`, or a user's role is one of `roles`."""
         if self.scopes is not None:
