@@ -22,6 +22,13 @@ class WorkerSettings(BaseModel):
         description="Score with the built-in model in a separate process, overlapping "
         "database work (faster on several cores)",
     )
+    model_refresh_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=3600,
+        description="How long a process keeps predicting with the built-in model it has "
+        "before asking the database for a newer one",
+    )
     retrain: bool = Field(
         default=True, description="Run the built-in model's retrain loop in this worker process"
     )

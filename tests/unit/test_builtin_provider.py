@@ -12,6 +12,7 @@ from signoff.ai import base, builtin_provider, learner
 from signoff.ai.base import AiInput, ProviderContext
 from signoff.domain import errors
 from signoff.domain.workflow import WorkflowSpec
+from signoff.settings import Settings
 
 TOPICS = {
     "billing": "invoice payment amount due refund charge receipt",
@@ -133,6 +134,19 @@ def test_a_new_model_version_is_picked_up_after_the_refresh_interval(
     clock.now += 1.0
     assert provider.predict(item("invoice")).model_version == "2"
     assert store.loads == 3
+
+
+def test_with_a_zero_refresh_setting_every_batch_asks_for_the_newest_model(
+    spec: WorkflowSpec, store: MemoryModelStore, artifact: bytes
+) -> None:
+    # What `signoff eval` runs with: a replay must not depend on the machine's speed.
+    settings = Settings(worker={"model_refresh_seconds": 0})  # type: ignore[arg-type]
+    provider = base.create_provider(spec, ProviderContext(lambda _: None, store, settings=settings))
+    assert provider.predict(item("invoice")).label is None
+    store.active["inbox"] = ("1", artifact)
+    assert provider.predict(item("invoice")).model_version == "1"
+    store.active["inbox"] = ("2", artifact)
+    assert provider.predict(item("invoice")).model_version == "2"
 
 
 def test_a_model_knowing_labels_the_workflow_dropped_predicts_a_declared_label(

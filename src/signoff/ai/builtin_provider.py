@@ -17,8 +17,8 @@ from signoff.domain.prediction import Prediction
 from signoff.domain.workflow import WorkflowSpec
 
 MODEL_NAME = "builtin"
-# Asking the store on every item would read the artifact for each one; a second
-# of staleness after a retrain costs nothing.
+# Asking the store on every batch costs a query; a second of staleness after a
+# retrain costs nothing (`worker.model_refresh_seconds`).
 REFRESH_SECONDS = 1.0
 
 
@@ -168,4 +168,5 @@ def create(spec: WorkflowSpec, context: ProviderContext) -> BuiltinProvider:
             )
     worker = getattr(context.settings, "worker", None)
     scorer = model_process.ModelProcess() if getattr(worker, "model_process", False) else None
-    return BuiltinProvider(spec, context.model_store, scorer=scorer)
+    refresh = getattr(worker, "model_refresh_seconds", REFRESH_SECONDS)
+    return BuiltinProvider(spec, context.model_store, scorer=scorer, refresh_seconds=refresh)

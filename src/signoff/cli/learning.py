@@ -23,7 +23,7 @@ from signoff.domain.review_order import QueueOrder
 from signoff.services import calibration, evaluation, training
 from signoff.services import workflows as workflow_service
 from signoff.services.context import create_context
-from signoff.settings import Settings
+from signoff.settings import Settings, WorkerSettings
 from signoff.storage import migrate
 
 
@@ -218,7 +218,10 @@ def eval_command(
     with tempfile.TemporaryDirectory(prefix="signoff-eval-") as tmp:
         url = f"sqlite:///{tmp}/eval.db"
         migrate.upgrade(url)
-        ctx = create_context(Settings(database_url=url))
+        # Every batch predicts with the newest model, so a replay does not depend
+        # on how fast this machine is.
+        settings = Settings(database_url=url, worker=WorkerSettings(model_refresh_seconds=0))
+        ctx = create_context(settings)
         ctx.sync_training = True
         ctx.rng.seed(0)
         source = workflow_file.read_text() if not overrides else spec.model_dump(mode="json")
