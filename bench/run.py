@@ -108,13 +108,18 @@ def main() -> None:
         with Database("postgresql") as ctx:
             results["claims"].append(claims.measure(ctx, strategy))
         print(f"claims {strategy}: {results['claims'][-1]}", flush=True)
+    from bench import http_auto  # it builds on Database, defined here
+
+    http_section = http_auto.render(http_auto.run(20_000), datetime.now(UTC))
+    print("\n".join(http_section), flush=True)
     results["retrain"] = retrain.measure()
     results["timers"] = timer_bench.run()
     print(f"timer sweeps: {results['timers']}", flush=True)
     page = ROOT / "docs" / "benchmarks.md"
     existing = page.read_text() if page.exists() else ""
     # Only this run's sections: other benches (bench.scale, bench.audit, ...) keep theirs.
-    page.write_text(sections.replace_sections(existing, render(results)))
+    update = render(results) + "\n" + "\n".join(http_section)
+    page.write_text(sections.replace_sections(existing, update))
     print("updated docs/benchmarks.md")
 
 

@@ -408,6 +408,15 @@ def test_gold_decisions_never_reach_the_application(
     ).json()
     assert summary["decisions"]["total"] == 1
     assert summary["items_received"] == 1
+    # Nor do the decisions export and Prometheus count it, as the dashboard does not.
+    export = client.get(
+        "/api/v1/workflows/checked/decisions/export?format=jsonl", headers=keys.auth(keys.admin)
+    )
+    assert export.status_code == 200, export.text
+    assert [json.loads(line)["item_id"] for line in export.text.splitlines()] == [real]
+    scraped = client.get("/metrics").text
+    assert 'signoff_decisions_total{route="human",workflow="checked"} 1.0' in scraped
+    assert 'signoff_items{state="approved",workflow="checked"} 1.0' in scraped
 
 
 def test_reviewer_below_the_gold_floor_is_flagged_once_and_audited(

@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -387,8 +388,18 @@ def gauges(ctx: Context) -> dict[str, list[Any]]:
     with ctx.sessions() as session:
         names = queries.workflow_names(session)
         ids = sorted(names)
-        by_state = queries.items_by_workflow_state(session)
-        totals = queries.decision_totals(session, ids, DECISION_SECONDS_EDGES)
+        # Gold items are a test of the reviewers, not the application's traffic: like
+        # the dashboard, these figures leave them out (their review work still counts).
+        by_state = _less(
+            queries.items_by_workflow_state(session),
+            queries.items_by_workflow_state(session, gold_only=True),
+            ("workflow_id", "state"),
+        )
+        totals = _less(
+            queries.decision_totals(session, ids, DECISION_SECONDS_EDGES),
+            queries.decision_totals(session, ids, DECISION_SECONDS_EDGES, gold_only=True),
+            ("workflow_id", "route", "qa_sample"),
+        )
         queue = queries.queue_by_workflow(session, ids, now)
         reviewers = queries.reviewer_totals(session, ids)
         holding = queries.assigned_by_workflow_reviewer(session, ids)
@@ -481,6 +492,21 @@ def gauges(ctx: Context) -> dict[str, list[Any]]:
             if r.oldest is not None
         ],
     }
+
+
+def _less(rows: Sequence[Any], taken: Sequence[Any], keys: tuple[str, ...]) -> list[Any]:
+    """Grouped counts `rows` less the same groups' counts in `taken`; empty groups go."""
+    if not taken:
+        return list(rows)
+    out = {tuple(getattr(r, k) for k in keys): dict(r._mapping) for r in rows}
+    for row in taken:
+        group = out.get(tuple(getattr(row, k) for k in keys))
+        if group is None:
+            continue
+        for name, value in row._mapping.items():
+            if name not in keys and value is not None:
+                group[name] = (group[name] or 0) - value
+    return [SimpleNamespace(**g) for g in out.values() if g.get("n")]
 
 
 def _per_workflow(ids: Sequence[int], wf: Any, rows: Sequence[Any], column: str) -> list[Sample]:

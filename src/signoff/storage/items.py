@@ -281,9 +281,13 @@ def list_decided_page(
     after: tuple[datetime, int] | None,
     limit: int,
 ) -> list[Any]:
-    """One page of a workflow's decided items in (decided_at, id) order, keyset-paged."""
+    """One page of a workflow's decided items in (decided_at, id) order, keyset-paged.
+
+    Gold items are left out: they test the reviewers and are no decision of the
+    application's (their votes are in the item's own compliance record).
+    """
     c = t.items.c
-    where = [c.workflow_id == workflow_id, c.decided_at.is_not(None)]
+    where = [c.workflow_id == workflow_id, c.decided_at.is_not(None), c.gold_label.is_(None)]
     if since is not None:
         where.append(c.decided_at >= since)
     if until is not None:

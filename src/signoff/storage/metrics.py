@@ -248,26 +248,35 @@ def items_received(
     return int(session.execute(query).scalar_one())
 
 
-def items_by_workflow_state(session: Session) -> list[Any]:
-    """(workflow_id, state, count) over every item: an index-only scan."""
+def _gold_only(query: sa.Select[Any], gold_only: bool) -> sa.Select[Any]:
+    """The query over gold items only: released gold rows joined to their items by id
+    (few rows), so the all-items figure keeps its index-only scan and gold is subtracted."""
+    if not gold_only:
+        return query
+    g = t.gold_items.c
+    return query.join(t.gold_items, g.item_id == t.items.c.id)
+
+
+def items_by_workflow_state(session: Session, *, gold_only: bool = False) -> list[Any]:
+    """(workflow_id, state, count) over every item (an index-only scan), or gold items only."""
     i = t.items.c
-    return list(
-        session.execute(
-            sa.select(i.workflow_id, i.state, sa.func.count().label("n")).group_by(
-                i.workflow_id, i.state
-            )
-        )
-    )
+    query = sa.select(i.workflow_id, i.state, sa.func.count().label("n")).select_from(t.items)
+    return list(session.execute(_gold_only(query, gold_only).group_by(i.workflow_id, i.state)))
 
 
 def decision_totals(
-    session: Session, workflow_ids: Sequence[int], edges: Sequence[float]
+    session: Session,
+    workflow_ids: Sequence[int],
+    edges: Sequence[float],
+    *,
+    gold_only: bool = False,
 ) -> list[Any]:
     """Every decided item by (workflow_id, route, qa_sample): count, overrides, time to decision.
 
     One index-only scan of the decided-items covering index: `seconds` is the summed
     intake-to-decision time, and `le_<n>` counts the items decided within `edges[n]`
-    seconds (the cumulative buckets of a Prometheus histogram).
+    seconds (the cumulative buckets of a Prometheus histogram). `gold_only`: the same
+    figures over gold items, for the caller to take out.
     """
     i = t.items.c
     seconds = seconds_between(session, i.created_at, i.decided_at)
@@ -282,10 +291,12 @@ def decision_totals(
             sa.func.coalesce(sa.func.sum(seconds), 0.0).label("seconds"),
             *buckets,
         )
+        .select_from(t.items)
         .where(i.decided_at.is_not(None), _in_workflows(i.workflow_id, workflow_ids))
-        .group_by(i.workflow_id, i.route, i.qa_sample)
     )
-    return list(session.execute(query))
+    return list(
+        session.execute(_gold_only(query, gold_only).group_by(i.workflow_id, i.route, i.qa_sample))
+    )
 
 
 def reviewer_totals(session: Session, workflow_ids: Sequence[int]) -> list[Any]:

@@ -1,0 +1,186 @@
+"""The auto path measured from outside, as a deployment runs it.
+
+Real processes: one `signoff serve` (its own worker threads) on SQLite, or
+`signoff serve --no-workers` plus two `signoff worker` processes on PostgreSQL.
+A client posts batches of 1,000 items to
+`POST /api/v1/workflows/{name}/items/batch` with a trivial
+`python` provider, so the figure is the engine's own cost: intake, claim, AI step,
+routing, the decision with its audit events and webhook outbox row. The clock runs
+from the first request to the moment the database holds the last decision.
+
+`python -m bench.http_auto [N]` (default 20000) writes its section of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from bench import sections
+from bench.claims import _free_port
+from bench.run import Database
+from signoff.domain.states import Role
+from signoff.services import users
+from signoff.services import workflows as workflow_service
+
+ROOT = Path(__file__).resolve().parents[1]
+BATCH = 1000
+WORKERS = 2
+# No webhook: the outbox row is written with each decision, sending is another bench.
+WORKFLOW = """
+name: bench
+labels: [invoice, other]
+ai: {provider: python, options: {function: "bench.trivial:classify"}}
+routing: {threshold: 0.5}
+"""
+
+
+def _env(url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "SIGNOFF_DATABASE_URL": url,
+        "SIGNOFF_ENVIRONMENT": "development",
+        "SIGNOFF_LIMITS__REQUESTS_PER_MINUTE": "0",
+        # The trivial provider is `bench.trivial`, importable from the checkout.
+        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
+    }
+
+
+def _start(url: str, separate_workers: bool) -> tuple[list[subprocess.Popen[bytes]], str]:
+    script = str(Path(sys.executable).parent / "signoff")
+    port = _free_port()
+    serve = [script, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if separate_workers:
+        serve.append("--no-workers")
+    quiet: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    processes = [subprocess.Popen(serve, env=_env(url), **quiet)]
+    if separate_workers:
+        processes += [
+            subprocess.Popen([script, "worker"], env=_env(url), **quiet) for _ in range(WORKERS)
+        ]
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return processes, base
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    _stop(processes)
+    raise RuntimeError("signoff serve did not become ready")
+
+
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def measure(kind: str, n: int, separate_workers: bool) -> dict[str, Any]:
+    """Items/s from the first intake request to the last decision in the database."""
+    with Database(kind) as ctx:
+        workflow_service.apply_workflow(ctx, WORKFLOW, "bench")
+        users.add_user(ctx, "bench@example.com", Role.ADMIN, actor="bench")
+        token = users.create_key(ctx, "bench", "bench@example.com")[1]
+        return _drive(ctx.settings.database_url, token, n, separate_workers)
+
+
+def _drive(url: str, token: str, n: int, separate_workers: bool) -> dict[str, Any]:
+    engine = sa.create_engine(url)
+    processes, base = _start(url, separate_workers)
+    load_before = os.getloadavg()[0]
+    try:
+        with httpx.Client(
+            base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=120
+        ) as client:
+            started = time.perf_counter()
+            for start in range(0, n, BATCH):
+                body = {
+                    "items": [
+                        {"content": {"text": f"document {i}"}}
+                        for i in range(start, min(n, start + BATCH))
+                    ],
+                }
+                response = client.post("/api/v1/workflows/bench/items/batch", json=body)
+                response.raise_for_status()
+            submitted = time.perf_counter() - started
+            decided = 0
+            while decided < n:
+                with engine.connect() as connection:
+                    decided = connection.execute(
+                        sa.text("SELECT count(*) FROM items WHERE decided_at IS NOT NULL")
+                    ).scalar_one()
+                if decided < n:
+                    time.sleep(0.05)
+            elapsed = time.perf_counter() - started
+    finally:
+        _stop(processes)
+        engine.dispose()
+    return {
+        "items": n,
+        "seconds": elapsed,
+        "submit_seconds": submitted,
+        "items_per_second": n / elapsed,
+        "load": (load_before, os.getloadavg()[0]),
+    }
+
+
+def run(n: int) -> list[dict[str, Any]]:
+    return [
+        {"database": "SQLite", "layout": "one `serve`", **measure("sqlite", n, False)},
+        {
+            "database": "PostgreSQL",
+            "layout": f"`serve` + {WORKERS} `worker`",
+            **measure("postgresql", n, True),
+        },
+    ]
+
+
+def render(results: list[dict[str, Any]], at: datetime) -> list[str]:
+    lines = [
+        "## Auto path over HTTP",
+        "",
+        f"Measured by `python -m bench.http_auto {results[0]['items']}` on {at:%Y-%m-%d %H:%M} UTC; "
+        f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.system()}.",
+        "Real processes, as a deployment runs them: a client posts batches of 1,000 items",
+        "to `POST /api/v1/workflows/{name}/items/batch`; a trivial `python` provider answers",
+        "at once, so the figure is the engine's own cost (intake with its `received` events,",
+        "claim, AI step, routing, the decision with its audit events, outbox row and",
+        "rollups). The clock runs from the first request to the last decision committed.",
+        "",
+        "| database | processes | items | items/s | of which intake, s | load avg (before → after) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['database']} | {r['layout']} | {r['items']:,} | {r['items_per_second']:,.0f} "
+            f"| {r['submit_seconds']:.1f} | {r['load'][0]:.1f} → {r['load'][1]:.1f} |"
+        )
+    return [*lines, ""]
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
+    results = run(n)
+    section = render(results, datetime.now(UTC))
+    print("\n".join(section))
+    sections.write_section(ROOT / "docs" / "benchmarks.md", section)
+
+
+if __name__ == "__main__":
+    main()
