@@ -12,6 +12,7 @@ claim returns the reviewer's next assigned task.
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -30,6 +31,8 @@ from signoff.services.context import Context
 
 REVIEWERS = 50
 CLAIMS_EACH = 20
+#: Seconds a reviewer pauses after a decision in the paced runs (0.5–1.5× of it).
+PAUSE = 1.0
 STRATEGIES = ("pull", "round_robin", "least_loaded", "skill")
 
 _ASSIGNMENT = {
@@ -163,14 +166,19 @@ def _in_process(ctx: Context, claims: int = 200) -> list[float]:
     return timings
 
 
-def measure(ctx: Context, strategy: str, n_tasks: int = 100_000) -> dict[str, Any]:
-    """Claim p50/p99 (ms) of REVIEWERS reviewers looping claim → decide over HTTP."""
+def measure(
+    ctx: Context, strategy: str, n_tasks: int = 100_000, think_seconds: float = 0.0
+) -> dict[str, Any]:
+    """Claim and decision p50/p99 (ms) of REVIEWERS reviewers looping claim → decide over
+    HTTP; `think_seconds`: each reviewer's pause after a decision (0: back to back, the
+    server saturated; people reading an item pause for seconds)."""
     started = time.perf_counter()
     keys = _seed(ctx, strategy, n_tasks)
     seed_seconds = time.perf_counter() - started
     alone = _in_process(ctx)
     process, base = _serve(ctx.settings.database_url)
     latencies: list[float] = []
+    decision_latencies: list[float] = []
     failures: list[str] = []
     lock = threading.Lock()
     barrier = threading.Barrier(REVIEWERS)
@@ -190,12 +198,19 @@ def measure(ctx: Context, strategy: str, n_tasks: int = 100_000) -> dict[str, An
                 with lock:
                     latencies.append(elapsed)
                 task_id = claimed.json()["id"]
+                t0 = time.perf_counter()
                 decided = client.post(
                     f"/api/v1/tasks/{task_id}/decision", json={"outcome": "approved"}
                 )
-                if decided.status_code != 200:
-                    with lock:
+                elapsed = (time.perf_counter() - t0) * 1000
+                with lock:
+                    if decided.status_code != 200:
                         failures.append(f"decision {decided.status_code}")
+                    else:
+                        decision_latencies.append(elapsed)
+                if think_seconds:
+                    # Spread the pauses so the reviewers do not move in lockstep.
+                    time.sleep(think_seconds * random.uniform(0.5, 1.5))
 
     load_before = os.getloadavg()
     try:
@@ -218,8 +233,11 @@ def measure(ctx: Context, strategy: str, n_tasks: int = 100_000) -> dict[str, An
         "reviewers": REVIEWERS,
         "claims": len(latencies),
         "failures": len(failures),
+        "think_seconds": think_seconds,
         "p50_ms": _percentile(latencies, 50),
         "p99_ms": _percentile(latencies, 99),
+        "decision_p50_ms": _percentile(decision_latencies, 50) if decision_latencies else None,
+        "decision_p99_ms": _percentile(decision_latencies, 99) if decision_latencies else None,
         "alone_p50_ms": _percentile(alone, 50),
         "alone_p99_ms": _percentile(alone, 99),
         "seed_seconds": seed_seconds,
@@ -237,16 +255,26 @@ def render(results: list[dict[str, Any]]) -> list[str]:
         f"`POST /api/v1/reviews/claim` → `POST /api/v1/tasks/{{id}}/decision` {CLAIMS_EACH} times",
         "against a live `signoff serve --no-workers` (one process) on PostgreSQL; the backlog is",
         "seeded by SQL (`bench/claims.py`). Latency is the claim's round trip as the client sees",
-        "it, decisions of the other reviewers running at the same time.",
+        "it, decisions of the other reviewers running at the same time. A pause of 0 sends",
+        "the next claim the moment a decision returns: 50 clients then keep one server",
+        "process saturated and the latency is mostly the queue in front of it. With a pause",
+        "(each reviewer waits 0.5–1.5× that long after a decision, as a person reading the",
+        "next item would) the latency is the request's own cost at that load.",
         "",
-        "| strategy | open tasks | claims | p50 ms | p99 ms | one reviewer in-process p50 / p99 ms"
-        " | load avg (before → after) |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| strategy | open tasks | pause s | claims | claim p50 / p99 ms | decision p50 / p99 ms"
+        " | one reviewer in-process claim p50 / p99 ms | failures | load avg (before → after) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
+        decision = (
+            f"{r['decision_p50_ms']:.1f} / {r['decision_p99_ms']:.1f}"
+            if r.get("decision_p99_ms") is not None
+            else "-"
+        )
         lines.append(
-            f"| {r['strategy']} | {r['tasks']:,} | {r['claims']} | {r['p50_ms']:.1f} |"
-            f" {r['p99_ms']:.1f} | {r['alone_p50_ms']:.1f} / {r['alone_p99_ms']:.1f} |"
+            f"| {r['strategy']} | {r['tasks']:,} | {r.get('think_seconds', 0):g} | {r['claims']} |"
+            f" {r['p50_ms']:.1f} / {r['p99_ms']:.1f} | {decision} |"
+            f" {r['alone_p50_ms']:.1f} / {r['alone_p99_ms']:.1f} | {r.get('failures', 0)} |"
             f" {r['load'][0]:.1f} → {r['load'][1]:.1f} |"
         )
     lines += [
@@ -263,9 +291,13 @@ def main() -> None:
     from bench.run import Database
 
     n_tasks = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    think = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
+    results = []
     for strategy in STRATEGIES:
         with Database("postgresql") as ctx:
-            print(measure(ctx, strategy, n_tasks), flush=True)
+            results.append(measure(ctx, strategy, n_tasks, think))
+        print(results[-1], flush=True)
+    print("\n".join(render(results)))
 
 
 if __name__ == "__main__":

@@ -140,13 +140,11 @@ def _drive(url: str, token: str, n: int, separate_workers: bool) -> dict[str, An
 
 
 def run(n: int) -> list[dict[str, Any]]:
+    layout = f"`serve --no-workers` + {WORKERS} `worker`"
     return [
         {"database": "SQLite", "layout": "one `serve`", **measure("sqlite", n, False)},
-        {
-            "database": "PostgreSQL",
-            "layout": f"`serve` + {WORKERS} `worker`",
-            **measure("postgresql", n, True),
-        },
+        {"database": "SQLite", "layout": layout, **measure("sqlite", n, True)},
+        {"database": "PostgreSQL", "layout": layout, **measure("postgresql", n, True)},
     ]
 
 

@@ -168,5 +168,12 @@ def create(spec: WorkflowSpec, context: ProviderContext) -> BuiltinProvider:
             )
     worker = getattr(context.settings, "worker", None)
     scorer = model_process.ModelProcess() if getattr(worker, "model_process", False) else None
-    refresh = getattr(worker, "model_refresh_seconds", REFRESH_SECONDS)
-    return BuiltinProvider(spec, context.model_store, scorer=scorer, refresh_seconds=refresh)
+    return BuiltinProvider(
+        spec, context.model_store, scorer=scorer, refresh_seconds=refresh_seconds(context)
+    )
+
+
+def refresh_seconds(context: ProviderContext) -> float:
+    """`worker.model_refresh_seconds` of the settings the provider is built with."""
+    worker = getattr(context.settings, "worker", None)
+    return float(getattr(worker, "model_refresh_seconds", REFRESH_SECONDS))

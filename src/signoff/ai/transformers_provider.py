@@ -42,8 +42,9 @@ def check(spec: WorkflowSpec, context: ProviderContext) -> None:
 def create(spec: WorkflowSpec, context: ProviderContext) -> builtin_provider.BuiltinProvider:
     """The built-in provider serving the workflow's calibrated model under this name."""
     check(spec, context)
-    worker = getattr(context.settings, "worker", None)
-    refresh = getattr(worker, "model_refresh_seconds", builtin_provider.REFRESH_SECONDS)
     return builtin_provider.BuiltinProvider(
-        spec, context.model_store, name=MODEL_NAME, refresh_seconds=refresh
+        spec,
+        context.model_store,
+        name=MODEL_NAME,
+        refresh_seconds=builtin_provider.refresh_seconds(context),
     )
