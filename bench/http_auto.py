@@ -169,7 +169,23 @@ def render(results: list[dict[str, Any]], at: datetime) -> list[str]:
             f"| {r['database']} | {r['layout']} | {r['items']:,} | {r['items_per_second']:,.0f} "
             f"| {r['submit_seconds']:.1f} | {r['load'][0]:.1f} → {r['load'][1]:.1f} |"
         )
-    return [*lines, ""]
+    return [
+        *lines,
+        "",
+        "Target: ≥ 5,000 items/s on SQLite with one `serve`, ≥ 3,000 on PostgreSQL with",
+        "`serve` and two workers: **not met**. Every layout here is bound by Python's CPU",
+        "time per item. Measured in process on SQLite, intake costs about 0.1 ms an item",
+        "(10,600 items/s for a request of 1,000 with no worker running) and the AI step",
+        "about 0.3 ms: the claim and the decision are each a guarded UPDATE with its audit",
+        "event (an HMAC over canonical JSON), and the decision adds the outbox row and the",
+        "rollups. In one `serve` the HTTP thread and the worker threads share one",
+        "interpreter; separate worker processes on SQLite gain little (0–20 % across runs): every write",
+        "waits for SQLite's single write lock, and on two cores PostgreSQL, `serve` and the",
+        "workers share the same two CPUs. Halving the cost per item means writing less per",
+        "item (the lease taken without a state change and audit event of its own, the rollups",
+        "counted from the values just written instead of read back), not tuning queries.",
+        "",
+    ]
 
 
 def main() -> None:
