@@ -134,15 +134,23 @@ def _serve(url: str) -> tuple[subprocess.Popen[bytes], str]:
         stdout=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return process, base
-        except httpx.HTTPError:
-            time.sleep(0.2)
+    if wait_until_up(f"{base}/healthz", 60):
+        return process, base
     process.kill()
     raise RuntimeError("signoff serve did not start")
+
+
+def wait_until_up(url: str, seconds: float) -> bool:
+    """Poll `url` until it answers 200 (True) or `seconds` pass (False)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    return False
 
 
 def _percentile(values: list[float], p: float) -> float:

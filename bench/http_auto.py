@@ -26,7 +26,7 @@ import httpx
 import sqlalchemy as sa
 
 from bench import sections
-from bench.claims import _free_port
+from bench.claims import _free_port, wait_until_up
 from bench.run import Database
 from signoff.domain.states import Role
 from signoff.services import users
@@ -68,14 +68,8 @@ def _start(url: str, separate_workers: bool) -> tuple[list[subprocess.Popen[byte
             subprocess.Popen([script, "worker"], env=_env(url), **quiet) for _ in range(WORKERS)
         ]
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return processes, base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
+    if wait_until_up(f"{base}/readyz", 120):
+        return processes, base
     _stop(processes)
     raise RuntimeError("signoff serve did not become ready")
 
