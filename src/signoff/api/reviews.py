@@ -19,7 +19,10 @@ router = APIRouter(
 BODY_ERRORS = api_errors.responses(400, 413, 415)
 
 
-def task_public(ctx: Any, principal: Any, task: Any, with_item: bool = True) -> dict[str, Any]:
+def task_public(
+    ctx: Any, principal: Any, task: Any, with_item: bool = True, item: Any = None
+) -> dict[str, Any]:
+    """The task as the API shows it; with its item (`item`: that row, already read)."""
     body: dict[str, Any] = {
         "id": task.id,
         "item_id": task.item_id,
@@ -33,7 +36,9 @@ def task_public(ctx: Any, principal: Any, task: Any, with_item: bool = True) -> 
         "hold_expires_at": task.hold_expires_at.isoformat() if task.hold_expires_at else None,
         "kind": task.kind,
     }
-    if with_item:
+    if item is not None:
+        body["item"] = item_service.public_view(ctx, principal, item)
+    elif with_item:
         body["item"] = item_service.get_item(ctx, principal, task.item_id)
     return body
 
@@ -51,10 +56,10 @@ def claim(
     ctx: CtxDep, principal: ReviewerDep, body: schemas.ClaimRequest | None = None
 ) -> dict[str, Any] | Response:
     """The next task for the caller (their assigned one first), or 204 when none is waiting."""
-    task = review.claim_next_task(ctx, principal, body.workflow if body else None)
-    if task is None:
+    claimed = review.claim_next(ctx, principal, body.workflow if body else None)
+    if claimed is None:
         return Response(status_code=204)
-    return task_public(ctx, principal, task)
+    return task_public(ctx, principal, claimed.task, item=claimed.item)
 
 
 @router.post(
@@ -83,7 +88,7 @@ def decide(
     task_id: schemas.IdPath, body: schemas.DecisionCreate, ctx: CtxDep, principal: ReviewerDep
 ) -> dict[str, Any]:
     """Decide a task; a second decision on the same task answers 409."""
-    task = review.decide(
+    decided = review.decide_and_read(
         ctx,
         principal,
         task_id,
@@ -97,7 +102,7 @@ def decide(
             time_on_task_ms=body.time_on_task_ms,
         ),
     )
-    return task_public(ctx, principal, task)
+    return task_public(ctx, principal, decided.task, item=decided.item)
 
 
 @router.post(

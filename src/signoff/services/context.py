@@ -43,6 +43,8 @@ class ProcessCaches:
     specs: dict[tuple[int, int], wf.WorkflowSpec] = field(default_factory=dict)
     #: workflow_id -> threshold, trusted while the workflow's decision counter is unchanged.
     thresholds: dict[int, CachedThreshold] = field(default_factory=dict)
+    #: A workflow's name never changes once created: workflow_id -> name.
+    names: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -31,8 +31,10 @@ def get_item_row(ctx: Context, item_id: int) -> rows.ItemRow:
     return row
 
 
-def check_access(ctx: Context, principal: Principal, row: rows.ItemRow) -> str:
-    name = workflow_service.workflow_name(ctx, row.workflow_id)
+def check_access(
+    ctx: Context, principal: Principal, row: rows.ItemRow, session: Session | None = None
+) -> str:
+    name = workflow_service.workflow_name(ctx, row.workflow_id, session)
     # A gold item is no application's: to a service key it does not exist.
     if not principal.may_access(name) or oversight.hides_item(principal, row):
         raise errors.ItemNotFound(f"no item {row.id}", item_id=row.id)
@@ -88,8 +90,14 @@ def item_public(row: rows.ItemRow, workflow: str) -> dict[str, Any]:
 
 
 def get_item(ctx: Context, principal: Principal, item_id: int) -> dict[str, Any]:
-    row = get_item_row(ctx, item_id)
-    name = check_access(ctx, principal, row)
+    return public_view(ctx, principal, get_item_row(ctx, item_id))
+
+
+def public_view(
+    ctx: Context, principal: Principal, row: rows.ItemRow, session: Session | None = None
+) -> dict[str, Any]:
+    """The item (a row already read) as this caller may see it, or ItemNotFound."""
+    name = check_access(ctx, principal, row, session)
     return oversight.view_item(principal, row, item_public(row, name))
 
 

@@ -47,7 +47,9 @@ class DecisionInput:
     channel: str | None = None
 
 
-def _workflow_ids(ctx: Context, principal: Principal, workflow: str | None) -> list[int] | None:
+def _workflow_ids(
+    ctx: Context, session: Session, principal: Principal, workflow: str | None
+) -> list[int] | None:
     """The workflows a reviewer may take tasks from (None: all)."""
     if workflow is not None:
         view = workflow_service.get_workflow(ctx, workflow)
@@ -57,54 +59,76 @@ def _workflow_ids(ctx: Context, principal: Principal, workflow: str | None) -> l
         return [view.id]
     if principal.workflows is None:
         return None
-    with ctx.sessions() as session:
-        rows = [workflows.read_workflow(session, n) for n in principal.workflows]
+    rows = [workflows.read_workflow(session, n) for n in principal.workflows]
     return [r.id for r in rows if r is not None]
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """A task and its item as they stand after a claim or a decision."""
+
+    task: rows.TaskRow
+    item: rows.ItemRow
 
 
 def claim_next_task(
     ctx: Context, principal: Principal, workflow: str | None = None, skip: Sequence[int] = ()
 ) -> Any | None:
-    """The caller's assigned task, or the next open one (not in `skip`) now theirs; None if none.
+    """The caller's assigned task, or the next open one (not in `skip`) now theirs; None if none."""
+    claimed = claim_next(ctx, principal, workflow, skip)
+    return claimed.task if claimed is not None else None
+
+
+def claim_next(
+    ctx: Context, principal: Principal, workflow: str | None = None, skip: Sequence[int] = ()
+) -> TaskView | None:
+    """The caller's assigned task, or the next open one (not in `skip`) now theirs, with its
+    item; None if none. One transaction on one connection.
 
     A task whose hold lapsed counts as open: it takes its place in due order. A task
     for a group is offered to that group's members only (admins: every task).
     """
     if principal.user_id is None or principal.role not in (Role.REVIEWER, Role.ADMIN):
         raise errors.Forbidden("only reviewers can claim review tasks")
-    workflow_ids = _workflow_ids(ctx, principal, workflow)
     now = ctx.clock.now()
+    claimed = None
     with engine.transaction(ctx.sessions) as session:
+        workflow_ids = _workflow_ids(ctx, session, principal, workflow)
         mine = tasks.read_assigned_task(session, principal.user_id, workflow_ids)
         if mine is not None:
-            return mine
+            item = items.read_item(session, mine.item_id)
+            assert item is not None
+            return TaskView(mine, item)
         member_of = _member_of(session, principal)
         candidates = tasks.list_claimable_tasks(
             session, workflow_ids, now, groups=member_of, exclude=skip, reviewer=principal.user_id
         )
-        for candidate in candidates:
-            before = tasks.read_task(session, candidate.id)
-            assert before is not None
-            hold = now + assignment.hold_for(ctx, _task_spec(ctx, session, before))
+        for before in candidates:
+            item = items.read_item(session, before.item_id)
+            assert item is not None
+            spec = workflow_service.get_spec(ctx, item.workflow_id, item.workflow_version)
+            hold = now + assignment.hold_for(ctx, spec)
             contested = before.kind is not None
-            if tasks.take_task(
+            task = tasks.take_task(
                 session, before.id, principal.user_id, now, hold, member_of, consensus=contested
-            ):
-                task = tasks.read_task(session, before.id)
-                assert task is not None
-                data = _assigned_event_data(session, before, principal)
+            )
+            if task is not None:
                 state.append_item_event(
                     session,
                     task.item_id,
                     audit_rules.EventKind.ASSIGNED,
                     principal.actor,
-                    data,
+                    _assigned_event_data(session, before, principal),
                     now,
-                    outbox=_assigned_notices(ctx, session, task, now),
+                    outbox=_assigned_notices(ctx, session, task, now, item, spec),
                 )
-                ctx.bus.publish("task_assigned", {"task_id": task.id})
-                return task
-    return None
+                after = items.read_item(session, task.item_id)
+                assert after is not None
+                claimed = TaskView(task, after)
+                break
+    if claimed is not None:
+        ctx.bus.publish("task_assigned", {"task_id": claimed.task.id})
+    return claimed
 
 
 def _member_of(session: Session, principal: Principal) -> list[str] | None:
@@ -135,13 +159,20 @@ def _assigned_event_data(session: Session, before: Any, principal: Principal) ->
 
 
 def _assigned_notices(
-    ctx: Context, session: Session, task: Any, now: datetime
+    ctx: Context,
+    session: Session,
+    task: Any,
+    now: datetime,
+    item: Any = None,
+    spec: Any = None,
 ) -> list[state.OutboxMessage]:
-    """The workflow's notifications on `task.assigned` (the task row is now the claimer's)."""
-    item = items.read_item(session, task.item_id)
+    """The workflow's notifications on `task.assigned` (the task row is now the claimer's);
+    `item` and `spec` when the caller has them already."""
+    item = item if item is not None else items.read_item(session, task.item_id)
     if item is None:
         return []
-    spec = workflow_service.get_spec(ctx, item.workflow_id, item.workflow_version)
+    if spec is None:
+        spec = workflow_service.get_spec(ctx, item.workflow_id, item.workflow_version)
     return notifications.messages_for(
         session,
         ctx,
@@ -199,9 +230,10 @@ def claim_task(ctx: Context, principal: Principal, task_id: int) -> Any:
             )
         hold = now + assignment.hold_for(ctx, _task_spec(ctx, session, task))
         contested = task.kind is not None
-        if not tasks.take_task(
+        taken = tasks.take_task(
             session, task_id, principal.user_id, now, hold, member_of, consensus=contested
-        ):
+        )
+        if taken is None:
             if principal.user_id in tasks.list_item_reviewers(session, task.item_id, task.id):
                 # Lost a race with the same reviewer taking another task of this item.
                 raise errors.ItemAlreadyReviewed(
@@ -217,9 +249,8 @@ def claim_task(ctx: Context, principal: Principal, task_id: int) -> Any:
             principal.actor,
             data,
             now,
-            outbox=_assigned_notices(ctx, session, task, now),
+            outbox=_assigned_notices(ctx, session, taken, now),
         )
-        taken = tasks.read_task(session, task_id)
     log.info("action=task_claimed task_id=%s user_id=%s", task_id, principal.user_id)
     ctx.bus.publish("task_assigned", {"task_id": task_id})
     return taken
@@ -262,18 +293,54 @@ def get_task(ctx: Context, task_id: int, principal: Principal | None = None) -> 
     """The task, or TaskNotFound; with `principal`, also when its workflow is not theirs
     (another org's or outside their workflows), so a task's existence does not leak."""
     with ctx.sessions() as session:
-        task = tasks.read_task(session, task_id)
-        workflow = workflows.read_workflow_by_id(session, task.workflow_id) if task else None
-    if task is None or (
-        principal is not None and (workflow is None or not principal.may_access(workflow.name))
-    ):
+        return _visible_task(ctx, session, task_id, principal)
+
+
+def _visible_task(
+    ctx: Context, session: Session, task_id: int, principal: Principal | None
+) -> rows.TaskRow:
+    task = tasks.read_task(session, task_id)
+    if task is None:
         raise errors.TaskNotFound(task_id=task_id)
+    if principal is not None:
+        try:
+            name = workflow_service.workflow_name(ctx, task.workflow_id, session)
+        except errors.WorkflowNotFound:
+            raise errors.TaskNotFound(task_id=task_id) from None
+        if not principal.may_access(name):
+            raise errors.TaskNotFound(task_id=task_id)
     return task
 
 
 def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionInput) -> Any:
     """Record a reviewer's decision on a task; a second decision raises TaskAlreadyDecided."""
-    task = get_task(ctx, task_id, principal)
+    return decide_and_read(ctx, principal, task_id, decision).task
+
+
+def decide_and_read(
+    ctx: Context, principal: Principal, task_id: int, decision: DecisionInput
+) -> TaskView:
+    """`decide`, and the task and item as they stand after it: one transaction throughout."""
+    with engine.transaction(ctx.sessions) as session:
+        task = _visible_task(ctx, session, task_id, principal)
+        result, item, spec, pending = _decide(ctx, session, principal, task, decision)
+        after = items.read_item(session, item.id)
+        assert after is not None
+    if pending:
+        ctx.bus.publish("tasks_created", {"count": 0, "item_id": item.id})
+        return TaskView(result, after)
+    ctx.bus.publish("items_decided", {"item_ids": [item.id], "workflow_id": item.workflow_id})
+    if item.gold_label is None:
+        training.note_new_label(ctx, item.workflow_id, spec)
+    return TaskView(result, after)
+
+
+def _decide(
+    ctx: Context, session: Session, principal: Principal, task: Any, decision: DecisionInput
+) -> tuple[Any, Any, Any, bool]:
+    """The decision within the caller's transaction: (task as decided, item before it,
+    spec, whether a consensus item still waits for votes)."""
+    task_id = task.id
     if principal.role not in (Role.REVIEWER, Role.ADMIN) or principal.user_id is None:
         raise errors.Forbidden("only reviewers can decide review tasks")
     if task.status == TaskStatus.DECIDED.value:
@@ -286,8 +353,7 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
         and principal.role is not Role.ADMIN
     ):
         raise errors.TaskNotAssigned(task_id=task_id)
-    with ctx.sessions() as session:
-        item = items.read_item(session, task.item_id)
+    item = items.read_item(session, task.item_id)
     assert item is not None
     spec = workflow_service.get_spec(ctx, item.workflow_id, item.workflow_version)
     if not principal.may_access(spec.name):
@@ -338,96 +404,93 @@ def decide(ctx: Context, principal: Principal, task_id: int, decision: DecisionI
     )
     columns = record.columns()
     voting = consensus.is_consensus_task(task)
-    with engine.transaction(ctx.sessions) as session:
-        if voting:
-            # Votes on one item one at a time: the vote completing the tally sees the rest.
-            items.lock_item(session, item.id)
-            voter = task.assignee_id or principal.user_id
-            if voter in tasks.list_item_reviewers(session, item.id, task.id):
-                raise errors.ItemAlreadyReviewed(
-                    "you already have a review task of this item; another reviewer takes this one"
-                )
-        if not tasks.decide_task(
-            session,
-            task_id,
-            {
-                "decided_at": now,
-                "outcome": decision.outcome,
-                "labels": all_labels,
-                "fields": values,
-                "entities": entities,
-                "comment": comment,
-                "time_on_task_ms": decision.time_on_task_ms,
-                "assignee_id": task.assignee_id or principal.user_id,
-            },
-        ):
-            raise errors.TaskAlreadyDecided(task_id=task_id)
-        tally_data: dict[str, Any] = {}
-        if voting and not _counted_vote(session, ctx, spec, item, task, principal, all_labels, now):
-            pending = True
-        else:
-            pending = False
-            if voting:
-                # The votes still open are no longer needed (a majority reached early).
-                tasks.cancel_tasks_for_item(session, item.id)
-                tally_data = {"consensus": task.kind}
-        if not pending:
-            state.set_item_state(
-                session,
-                state.StateChange(
-                    item_id=item.id,
-                    expected=ItemState.IN_REVIEW,
-                    target=ItemState(spec.final_state_for(decision.outcome)),
-                    event=audit_rules.EventKind.DECIDED,
-                    actor=principal.actor,
-                    data={
-                        "task_id": task_id,
-                        "outcome": decision.outcome,
-                        "label": label,
-                        **({"labels": all_labels} if len(all_labels) > 1 else {}),
-                        **({"fields": values} if values else {}),
-                        "ai_label": item.ai_label,
-                        "override": override,
-                        "comment": comment,
-                        "entities": entities,
-                        "time_on_task_ms": decision.time_on_task_ms,
-                        **({"channel": decision.channel} if decision.channel else {}),
-                        **tally_data,
-                    },
-                    values=columns,
-                    # A gold item's decision reaches no application and no channel.
-                    outbox=[]
-                    if item.gold_label is not None
-                    else decisions.delivery_messages(
-                        spec,
-                        item.workflow_id,
-                        item.id,
-                        record,
-                        _delivered_values(item),
-                    )
-                    + _decision_notices(ctx, session, spec, item, task_id, decision.outcome, now),
-                ),
-                now,
+    if voting:
+        # Votes on one item one at a time: the vote completing the tally sees the rest.
+        items.lock_item(session, item.id)
+        voter = task.assignee_id or principal.user_id
+        if voter in tasks.list_item_reviewers(session, item.id, task.id):
+            raise errors.ItemAlreadyReviewed(
+                "you already have a review task of this item; another reviewer takes this one"
             )
-            if item.gold_label is not None:
-                # Gold teaches the model nothing (its label is known); it measures the reviewer.
-                flagged = gold.check_reviewer(
-                    session, item.workflow_id, spec, task.assignee_id or principal.user_id, now
+    decided = tasks.decide_task(
+        session,
+        task_id,
+        {
+            "decided_at": now,
+            "outcome": decision.outcome,
+            "labels": all_labels,
+            "fields": values,
+            "entities": entities,
+            "comment": comment,
+            "time_on_task_ms": decision.time_on_task_ms,
+            "assignee_id": task.assignee_id or principal.user_id,
+        },
+    )
+    if decided is None:
+        raise errors.TaskAlreadyDecided(task_id=task_id)
+    tally_data: dict[str, Any] = {}
+    if voting and not _counted_vote(session, ctx, spec, item, task, principal, all_labels, now):
+        pending = True
+    else:
+        pending = False
+        if voting:
+            # The votes still open are no longer needed (a majority reached early).
+            tasks.cancel_tasks_for_item(session, item.id)
+            tally_data = {"consensus": task.kind}
+    if not pending:
+        state.set_item_state(
+            session,
+            state.StateChange(
+                item_id=item.id,
+                expected=ItemState.IN_REVIEW,
+                target=ItemState(spec.final_state_for(decision.outcome)),
+                event=audit_rules.EventKind.DECIDED,
+                actor=principal.actor,
+                data={
+                    "task_id": task_id,
+                    "outcome": decision.outcome,
+                    "label": label,
+                    **({"labels": all_labels} if len(all_labels) > 1 else {}),
+                    **({"fields": values} if values else {}),
+                    "ai_label": item.ai_label,
+                    "override": override,
+                    "comment": comment,
+                    "entities": entities,
+                    "time_on_task_ms": decision.time_on_task_ms,
+                    **({"channel": decision.channel} if decision.channel else {}),
+                    **tally_data,
+                },
+                values=columns,
+                # A gold item's decision reaches no application and no channel.
+                outbox=[]
+                if item.gold_label is not None
+                else decisions.delivery_messages(
+                    spec,
+                    item.workflow_id,
+                    item.id,
+                    record,
+                    _delivered_values(item),
                 )
-                if flagged:
-                    # Their decisions stop counting: every process recomputes the threshold.
-                    calibration.count_decision(session, item.workflow_id)
-            else:
-                if label is not None and (not rejected or decision.label is not None):
-                    training.record_label(session, item, spec, label, now)
+                + _decision_notices(ctx, session, spec, item, task_id, decision.outcome, now),
+            ),
+            now,
+        )
+        if item.gold_label is not None:
+            # Gold teaches the model nothing (its label is known); it measures the reviewer.
+            flagged = gold.check_reviewer(
+                session, item.workflow_id, spec, task.assignee_id or principal.user_id, now
+            )
+            if flagged:
+                # Their decisions stop counting: every process recomputes the threshold.
                 calibration.count_decision(session, item.workflow_id)
-    if pending:
-        ctx.bus.publish("tasks_created", {"count": 0, "item_id": item.id})
-        return get_task(ctx, task_id)
-    ctx.bus.publish("items_decided", {"item_ids": [item.id], "workflow_id": item.workflow_id})
-    if item.gold_label is None:
-        training.note_new_label(ctx, item.workflow_id, spec)
-    return get_task(ctx, task_id)
+        else:
+            if label is not None and (not rejected or decision.label is not None):
+                training.record_label(session, item, spec, label, now)
+            calibration.count_decision(session, item.workflow_id)
+    if voting:
+        # A vote may change its task's row further (a tally, a tie-break).
+        decided = tasks.read_task(session, task_id)
+    return decided, item, spec, pending
 
 
 def _delivered_values(item: Any) -> dict[str, Any]:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from signoff.domain import audit as audit_rules
 from signoff.domain import compliance, errors
 from signoff.domain import workflow as wf
@@ -213,9 +215,20 @@ def list_versions(ctx: Context, name: str) -> list[dict[str, Any]]:
         ]
 
 
-def workflow_name(ctx: Context, workflow_id: int) -> str:
-    with ctx.sessions() as session:
+def workflow_name(ctx: Context, workflow_id: int, session: Session | None = None) -> str:
+    """A workflow's name (cached on the context: names never change); `session` reads it
+    within the caller's transaction on a miss."""
+    with ctx.caches.lock:
+        cached = ctx.caches.names.get(workflow_id)
+    if cached is not None:
+        return cached
+    if session is None:
+        with ctx.sessions() as own:
+            row = workflows.read_workflow_by_id(own, workflow_id)
+    else:
         row = workflows.read_workflow_by_id(session, workflow_id)
     if row is None:
         raise errors.WorkflowNotFound()
+    with ctx.caches.lock:
+        ctx.caches.names[workflow_id] = str(row.name)
     return str(row.name)

@@ -56,13 +56,17 @@ def read_assigned_task(
 CLAIM_PROBE = 5
 
 
+#: Another task of the same item (built once: an alias is an immutable construct).
+_OTHER_TASK = t.review_tasks.alias("other_task")
+
+
 def not_reviewed_by(user_id: int) -> Any:
     """The task's item has no other task this user holds or decided (consensus: N people).
 
     Only consensus tasks (`kind` set) need the look-up: a normal item has one task.
     """
     c = t.review_tasks.c
-    other = t.review_tasks.alias("other_task")
+    other = _OTHER_TASK
     return sa.or_(
         c.kind.is_(None),
         ~sa.exists().where(
@@ -101,7 +105,7 @@ def list_claimable_tasks(
     exclude: Sequence[int] = (),
     reviewer: int | None = None,
 ) -> list[Any]:
-    """Tasks to offer next (id, due_at), due first: open ones and lapsed holds.
+    """Tasks to offer next (whole rows), due first: open ones and lapsed holds.
 
     Each kind is its own index-ordered probe with a small LIMIT — open tasks with a
     due time (`ix_review_tasks_claim`, in due order), open tasks without one (same
@@ -115,7 +119,8 @@ def list_claimable_tasks(
     shared = _claimable(workflow_ids, groups, exclude, reviewer)
     lock = engine.dialect_name(session) == "postgresql"
     limit = 1 if lock else CLAIM_PROBE
-    columns = (c.id, c.due_at, c.priority, c.learn_until)
+    # Whole rows: the claimer needs the one it takes (and on PostgreSQL it is locked).
+    columns = tuple(t.review_tasks.c)
     probes = [
         sa.select(*columns)
         .where(c.status == TaskStatus.OPEN.value, c.due_at.is_not(None), *shared)
@@ -189,20 +194,22 @@ def _takeable(user_id: int, now: datetime, groups: Sequence[str] | None) -> Any:
     return sa.and_(guard, not_reviewed_by(user_id))
 
 
-def _guarded(session: Session, statement: Any, consensus: bool) -> bool:
-    """Run a guarded update of one task; False if it matched nothing or would give one
-    reviewer two tasks of an item (the unique index, when two claims raced).
+def _guarded(session: Session, statement: Any, consensus: bool) -> rows.TaskRow | None:
+    """Run a guarded update of one task: the task as updated, or None if it matched
+    nothing or would give one reviewer two tasks of an item (the unique index, when two
+    claims raced).
 
     Only a consensus task (`consensus`: its item has several) can hit the index.
     """
+    statement = statement.returning(*t.review_tasks.c)
     if not consensus or engine.dialect_name(session) != "postgresql":
         # SQLite serialises writers: the statement's own guard already saw the other task.
-        return engine.rowcount(session.execute(statement)) == 1
+        return cast("rows.TaskRow | None", session.execute(statement).first())
     try:
         with session.begin_nested():
-            return engine.rowcount(session.execute(statement)) == 1
+            return cast("rows.TaskRow | None", session.execute(statement).first())
     except sa.exc.IntegrityError:
-        return False
+        return None
 
 
 def take_task(
@@ -214,8 +221,9 @@ def take_task(
     groups: Sequence[str] | None = None,
     *,
     consensus: bool = False,
-) -> bool:
-    """Guarded: a reviewer takes an open task or a lapsed hold (of their groups); False if not.
+) -> rows.TaskRow | None:
+    """Guarded: a reviewer takes an open task or a lapsed hold (of their groups); the task
+    now theirs, or None if not.
 
     Taking counts as the assignee touching the task.
     """
@@ -261,7 +269,7 @@ def assign_task(
             TaskStatus.ASSIGNED.value,
         ]
     )
-    return _guarded(
+    assigned = _guarded(
         session,
         sa.update(t.review_tasks)
         .where(c.id == task_id, c.status.in_(statuses), not_reviewed_by(user_id))
@@ -273,6 +281,7 @@ def assign_task(
         ),
         consensus,
     )
+    return assigned is not None
 
 
 def touch_task(
@@ -385,17 +394,21 @@ def list_member_load(session: Session, user_ids: Sequence[int]) -> dict[int, tup
     return {int(r.assignee_id): (int(r.n or 0), r.latest) for r in rows}
 
 
-def decide_task(session: Session, task_id: int, values: dict[str, Any]) -> bool:
-    """Guarded: only an open or assigned task can be decided; False if already decided."""
-    result = session.execute(
-        sa.update(t.review_tasks)
-        .where(
-            t.review_tasks.c.id == task_id,
-            t.review_tasks.c.status.in_([TaskStatus.OPEN.value, TaskStatus.ASSIGNED.value]),
-        )
-        .values(status=TaskStatus.DECIDED.value, **values)
+def decide_task(session: Session, task_id: int, values: dict[str, Any]) -> rows.TaskRow | None:
+    """Guarded: only an open or assigned task can be decided; the decided task, or None
+    if it was decided already (or closed)."""
+    return cast(
+        "rows.TaskRow | None",
+        session.execute(
+            sa.update(t.review_tasks)
+            .where(
+                t.review_tasks.c.id == task_id,
+                t.review_tasks.c.status.in_([TaskStatus.OPEN.value, TaskStatus.ASSIGNED.value]),
+            )
+            .values(status=TaskStatus.DECIDED.value, **values)
+            .returning(*t.review_tasks.c)
+        ).first(),
     )
-    return engine.rowcount(result) == 1
 
 
 def cancel_tasks_for_item(session: Session, item_id: int) -> None:
