@@ -176,26 +176,35 @@ def _in_process(ctx: Context, claims: int = 200) -> list[float]:
 
 
 def measure(
-    ctx: Context, strategy: str, n_tasks: int = 100_000, think_seconds: float = 0.0
+    ctx: Context,
+    strategy: str,
+    n_tasks: int = 100_000,
+    think_seconds: float = 0.0,
+    processes: int = 1,
 ) -> dict[str, Any]:
     """Claim and decision p50/p99 (ms) of REVIEWERS reviewers looping claim → decide over
     HTTP; `think_seconds`: each reviewer's pause after a decision (0: back to back, the
-    server saturated; people reading an item pause for seconds)."""
+    server saturated; people reading an item pause for seconds). `processes`: that many
+    `signoff serve` processes, each reviewer connected to one of them in turn (as a load
+    balancer spreads connections)."""
     started = time.perf_counter()
     keys = _seed(ctx, strategy, n_tasks)
     seed_seconds = time.perf_counter() - started
     alone = _in_process(ctx)
-    process, base = _serve(ctx.settings.database_url)
+    servers = [_serve(ctx.settings.database_url) for _ in range(processes)]
     latencies: list[float] = []
     decision_latencies: list[float] = []
     failures: list[str] = []
     lock = threading.Lock()
     barrier = threading.Barrier(REVIEWERS)
 
-    def reviewer(key: str) -> None:
+    def reviewer(key: str, base: str) -> None:
         headers = {"Authorization": f"Bearer {key}"}
         with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
             barrier.wait()
+            if think_seconds:
+                # People start at different moments: spread the first claims over a pause.
+                time.sleep(think_seconds * random.random())
             for _ in range(CLAIMS_EACH):
                 t0 = time.perf_counter()
                 claimed = client.post("/api/v1/reviews/claim")
@@ -223,7 +232,10 @@ def measure(
 
     load_before = os.getloadavg()
     try:
-        threads = [threading.Thread(target=reviewer, args=(k,)) for k in keys]
+        threads = [
+            threading.Thread(target=reviewer, args=(k, servers[i % processes][1]))
+            for i, k in enumerate(keys)
+        ]
         run_started = time.perf_counter()
         for thread in threads:
             thread.start()
@@ -231,8 +243,10 @@ def measure(
             thread.join()
         run_seconds = time.perf_counter() - run_started
     finally:
-        process.terminate()
-        process.wait(30)
+        for process, _ in servers:
+            process.terminate()
+        for process, _ in servers:
+            process.wait(30)
     load_after = os.getloadavg()
     if not latencies:
         raise RuntimeError(f"no claim succeeded: {failures[:5]}")
@@ -243,6 +257,7 @@ def measure(
         "claims": len(latencies),
         "failures": len(failures),
         "think_seconds": think_seconds,
+        "processes": processes,
         "p50_ms": _percentile(latencies, 50),
         "p99_ms": _percentile(latencies, 99),
         "decision_p50_ms": _percentile(decision_latencies, 50) if decision_latencies else None,

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from signoff.app import create_app
+from signoff.domain.states import Role
 from signoff.services import processing, users
 from signoff.services.context import Context, create_context
 from tests.conftest import Keys, make_settings
@@ -72,6 +73,24 @@ def test_key_with_a_known_prefix_but_wrong_secret_answers_401(
     response = client.get("/api/v1/items", headers=keys.auth(f"{prefix}_tampered"))
     assert response.status_code == 401
     assert response.json()["error"] == "unauthorized"
+
+
+def test_a_key_already_verified_still_refuses_a_wrong_secret_and_a_deactivated_user(
+    client: TestClient, ctx: Context, keys: Keys
+) -> None:
+    """The process remembers a secret that verified; nothing else passes on the strength of it."""
+    user_id = users.add_user(ctx, "temp-reviewer@example.com", Role.REVIEWER)
+    _, token = users.create_key(ctx, "temp", "temp-reviewer@example.com")
+    for _ in range(2):
+        assert client.get("/api/v1/items", headers=keys.auth(token)).status_code == 200
+    prefix, secret = token.rsplit("_", 1)
+    for wrong in (f"{prefix}_{secret[:-1]}", f"{prefix}_{secret}x", f"{prefix}_"):
+        response = client.get("/api/v1/items", headers=keys.auth(wrong))
+        assert response.status_code == 401, wrong
+    users.set_role(ctx, user_id, Role.REVIEWER, False, "test", acting_user_id=None)
+    response = client.get("/api/v1/items", headers=keys.auth(token))
+    assert response.status_code == 401
+    assert response.json()["detail"] == "this user is deactivated"
 
 
 def test_revoked_key_answers_401_while_other_keys_keep_working(

@@ -45,6 +45,8 @@ class ProcessCaches:
     thresholds: dict[int, CachedThreshold] = field(default_factory=dict)
     #: A workflow's name never changes once created: workflow_id -> name.
     names: dict[int, str] = field(default_factory=dict)
+    #: API key hash -> SHA-256 of the secret that verified against it (services.users).
+    verified_keys: dict[str, bytes] = field(default_factory=dict)
 
 
 @dataclass

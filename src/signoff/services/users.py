@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -396,28 +397,51 @@ def authenticate_key(ctx: Context, token: str) -> Principal:
         raise errors.Unauthorized("invalid API key")
     prefix, _, secret = token[len(KEY_PREFIX) :].partition("_")
     with ctx.sessions() as session:
-        key = users.read_api_key_by_prefix(session, prefix)
-        user = users.read_user(session, key.user_id) if key is not None and key.user_id else None
+        key = users.read_api_key_with_user(session, prefix)
         tenancy = _tenancy(session, key.org_id) if key is not None else _PLATFORM
     if key is None or key.revoked_at is not None:
         raise errors.Unauthorized("invalid or revoked API key")
-
-    try:
-        _key_hasher.verify(key.key_hash, secret)
-    except (VerificationError, InvalidHashError):
-        raise errors.Unauthorized("invalid API key") from None
+    _verify_key_secret(ctx, key.key_hash, secret)
     if key.expires_at is not None and key.expires_at <= ctx.clock.now():
         # Said only after the secret checks out, so the answer does not confirm a prefix.
         raise errors.Unauthorized("this API key has expired; rotate or replace it")
-    if user is not None and not user.active:
+    if key.user_id is not None and not key.user_active:
         raise errors.Unauthorized("this user is deactivated")
     _note_key_use(ctx, key)
-    if user is None:
+    if key.user_id is None:
         # A service key acts within its scopes; within them it may do what an admin may.
         scopes = access.LEGACY_SCOPES if key.scopes is None else access.parse_scopes(key.scopes)
         return Principal(None, None, Role.ADMIN, key.workflows, key.id, scopes, *tenancy)
-    allowed = access.narrow_workflows(user.workflows, key.workflows)
-    return Principal(user.id, user.email, Role(user.role), allowed, key.id, None, *tenancy)
+    allowed = access.narrow_workflows(key.user_workflows, key.workflows)
+    return Principal(
+        key.user_id, key.user_email, Role(key.user_role), allowed, key.id, None, *tenancy
+    )
+
+
+#: Verified key secrets a process remembers (a digest each) before it starts over.
+VERIFIED_KEYS_MAX = 10_000
+
+
+def _verify_key_secret(ctx: Context, key_hash: str, secret: str) -> None:
+    """Unauthorized unless `secret` matches the stored hash.
+
+    The slow hash runs once per key and process: after that, a SHA-256 digest of the
+    secret that passed is compared against this key hash's (a rotated key has a new
+    hash; revocation and expiry are read from the database on every request).
+    """
+    digest = hashlib.sha256(secret.encode()).digest()
+    with ctx.caches.lock:
+        known = ctx.caches.verified_keys.get(key_hash)
+    if known is not None and hmac.compare_digest(known, digest):
+        return
+    try:
+        _key_hasher.verify(key_hash, secret)
+    except (VerificationError, InvalidHashError):
+        raise errors.Unauthorized("invalid API key") from None
+    with ctx.caches.lock:
+        if len(ctx.caches.verified_keys) >= VERIFIED_KEYS_MAX:
+            ctx.caches.verified_keys.clear()
+        ctx.caches.verified_keys[key_hash] = digest
 
 
 _PLATFORM: tuple[None, None, None] = (None, None, None)

@@ -58,11 +58,18 @@ def read_api_key(session: Session, key_id: int) -> rows.ApiKeyRow | None:
     )
 
 
-def read_api_key_by_prefix(session: Session, prefix: str) -> rows.ApiKeyRow | None:
-    return cast(
-        "rows.ApiKeyRow | None",
-        session.execute(sa.select(t.api_keys).where(t.api_keys.c.prefix == prefix)).first(),
-    )
+def read_api_key_with_user(session: Session, prefix: str) -> Any | None:
+    """An API key's row and its user's (`user_email`, `user_role`, `user_active`,
+    `user_workflows`; None for a service key) in one statement, as every request needs."""
+    u = t.users.c
+    query = sa.select(
+        t.api_keys,
+        u.email.label("user_email"),
+        u.role.label("user_role"),
+        u.active.label("user_active"),
+        u.workflows.label("user_workflows"),
+    ).select_from(t.api_keys.outerjoin(t.users, u.id == t.api_keys.c.user_id))
+    return session.execute(query.where(t.api_keys.c.prefix == prefix)).first()
 
 
 def list_api_keys(session: Session) -> list[Any]:
