@@ -6,7 +6,8 @@ timed. Per strategy: `pull` claims from the pool in due order; the assigning
 strategies seed the tasks already assigned the way the strategy spreads them, so a
 claim returns the reviewer's next assigned task.
 
-`python -m bench.claims [TASKS]` prints the figures; `make bench` (bench.run) writes them.
+`python -m bench.claims [TASKS]` runs every configuration of RUNS and writes the
+"Claims" section of docs/benchmarks.md; `make bench` (bench.run) runs it with the rest.
 """
 
 from __future__ import annotations
@@ -25,16 +26,27 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
+from bench import sections
 from signoff.domain.states import Role
 from signoff.services import groups, review, users
 from signoff.services import workflows as workflow_service
 from signoff.services.context import Context
 
+ROOT = Path(__file__).resolve().parents[1]
 REVIEWERS = 50
 CLAIMS_EACH = 20
 #: Seconds a reviewer pauses after a decision in the paced runs (0.5–1.5× of it).
 PAUSE = 1.0
+#: A pace closer to people's, who read an item for seconds to minutes.
+SLOW_PAUSE = 5.0
 STRATEGIES = ("pull", "round_robin", "least_loaded", "skill")
+#: (strategy, pause seconds, serve processes) of one full run.
+RUNS = (
+    [(s, 0.0, 1) for s in STRATEGIES]
+    + [(s, PAUSE, 1) for s in STRATEGIES]
+    + [(s, PAUSE, 2) for s in ("pull", "round_robin")]
+    + [(s, SLOW_PAUSE, 1) for s in ("pull", "round_robin")]
+)
 
 _ASSIGNMENT = {
     "pull": "{strategy: pull, group: clerks}",
@@ -270,6 +282,18 @@ def measure(
     }
 
 
+def run(n_tasks: int = 100_000) -> list[dict[str, Any]]:
+    """Every run of RUNS, each on a fresh database."""
+    from bench.run import Database
+
+    results = []
+    for strategy, pause, processes in RUNS:
+        with Database("postgresql") as ctx:
+            results.append(measure(ctx, strategy, n_tasks, pause, processes))
+        print(f"claims {strategy} (pause {pause}s, {processes} serve): {results[-1]}", flush=True)
+    return results
+
+
 def render(results: list[dict[str, Any]]) -> list[str]:
     """The "Claims" section of docs/benchmarks.md."""
     lines = [
@@ -277,19 +301,23 @@ def render(results: list[dict[str, Any]]) -> list[str]:
         "",
         f"{REVIEWERS} reviewers, each a thread with its own HTTP connection, loop",
         f"`POST /api/v1/reviews/claim` → `POST /api/v1/tasks/{{id}}/decision` {CLAIMS_EACH} times",
-        "against a live `signoff serve --no-workers` (one process) on PostgreSQL; the backlog is",
-        "seeded by SQL (`bench/claims.py`). Latency is the claim's round trip as the client sees",
-        "it, decisions of the other reviewers running at the same time. A pause of 0 sends",
-        "the next claim the moment a decision returns: 50 clients then keep one server",
-        "process saturated and the latency is mostly the queue in front of it. With a pause",
-        "(each reviewer waits 0.5–1.5× that long after a decision, as a person reading the",
-        "next item would) the latency is the request's own cost at that load.",
-        f"Measured on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, shared"
-        " machine (load averages in the table).",
+        "against live `signoff serve --no-workers` processes on PostgreSQL (with two, each",
+        "reviewer talks to one of them, as a load balancer spreads connections); the backlog",
+        "is seeded by SQL (`bench/claims.py`, `python -m bench.claims`). Latency is the round",
+        "trip as the client sees it, with the other reviewers' requests running at the same",
+        "time. A pause of 0 sends the next claim the moment a decision returns: 50 clients",
+        "then keep the server saturated and the latency is mostly the queue in front of it.",
+        "With a pause, each reviewer waits 0.5–1.5× that long after a decision (as a person",
+        "reading the next item would) and starts at a random moment within the first pause;",
+        "the latency is then the request's own cost at that load. The clients run on the",
+        "same 2 cores as the servers and the database.",
+        f"Measured on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores"
+        " (load averages in the table).",
         "",
-        "| strategy | open tasks | pause s | claims | claim p50 / p99 ms | decision p50 / p99 ms"
-        " | one reviewer in-process claim p50 / p99 ms | failures | load avg (before → after) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| strategy | open tasks | serve processes | pause s | claims | claim p50 / p99 ms"
+        " | decision p50 / p99 ms | one reviewer in-process claim p50 / p99 ms | failures"
+        " | load avg (before → after) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
         decision = (
@@ -298,44 +326,29 @@ def render(results: list[dict[str, Any]]) -> list[str]:
             else "-"
         )
         lines.append(
-            f"| {r['strategy']} | {r['tasks']:,} | {r.get('think_seconds', 0):g} | {r['claims']} |"
+            f"| {r['strategy']} | {r['tasks']:,} | {r.get('processes', 1)} |"
+            f" {r.get('think_seconds', 0):g} | {r['claims']} |"
             f" {r['p50_ms']:.1f} / {r['p99_ms']:.1f} | {decision} |"
             f" {r['alone_p50_ms']:.1f} / {r['alone_p99_ms']:.1f} | {r.get('failures', 0)} |"
             f" {r['load'][0]:.1f} → {r['load'][1]:.1f} |"
         )
-    lines += [
-        "",
-        "Target: claim and decision p99 ≤ 20 ms with 50 reviewers: **not met**. `pull` claims",
-        "read the claim index in due order (`ix_review_tasks_claim`, `FOR UPDATE SKIP LOCKED`,",
-        "one row per probe); the other strategies assign at task creation, so a claim reads",
-        "the reviewer's assigned task.",
-        "",
-        "Where the time goes (2026-12-03, one reviewer alone over HTTP against the same",
-        "server, 100,000 open tasks): a claim takes 8 ms (round robin; 1 ms of it the claim",
-        "itself) to 16 ms (pull; 13 ms in process), a decision 15–18 ms. A claim runs 5 SQL",
-        "statements on 4 pooled connections, a decision 19 statements on 6 (each checkout",
-        "pings PostgreSQL, `pool_pre_ping`); the decision's answer re-reads the task, the",
-        "item and its workflow for the response body. So one `serve` process serves roughly",
-        "40–60 claim-and-decide pairs a second: 50 reviewers who answer back to back, or",
-        "even once a second, queue in front of it, and the latency is that queue. People",
-        "reading items pause for tens of seconds; more `serve` processes (on more cores) take",
-        "more reviewers; fewer statements and connections per decision are the next step.",
-        "",
-    ]
+    lines += ANALYSIS
     return lines
 
 
-def main() -> None:
-    from bench.run import Database
+#: What the figures mean; rewritten with each change to the claim or decision path.
+ANALYSIS = [
+    "",
+    "TODO",
+    "",
+]
 
+
+def main() -> None:
     n_tasks = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-    think = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
-    results = []
-    for strategy in STRATEGIES:
-        with Database("postgresql") as ctx:
-            results.append(measure(ctx, strategy, n_tasks, think))
-        print(results[-1], flush=True)
-    print("\n".join(render(results)))
+    section = render(run(n_tasks))
+    print("\n".join(section))
+    sections.write_section(ROOT / "docs" / "benchmarks.md", section)
 
 
 if __name__ == "__main__":

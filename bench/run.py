@@ -103,12 +103,7 @@ def main() -> None:
         )
         results["eval_seconds"] = time.perf_counter() - started
         print(f"eval: {results['eval_seconds']:.1f}s", flush=True)
-    results["claims"] = []
-    runs = [(s, 0.0) for s in claims.STRATEGIES] + [(s, claims.PAUSE) for s in claims.STRATEGIES]
-    for strategy, pause in runs:
-        with Database("postgresql") as ctx:
-            results["claims"].append(claims.measure(ctx, strategy, think_seconds=pause))
-        print(f"claims {strategy} (pause {pause}s): {results['claims'][-1]}", flush=True)
+    results["claims"] = claims.run()
     from bench import http_auto  # it builds on Database, defined here
 
     http_section = http_auto.render(http_auto.run(20_000), datetime.now(UTC))

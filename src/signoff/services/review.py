@@ -104,7 +104,8 @@ def claim_next(
             session, workflow_ids, now, groups=member_of, exclude=skip, reviewer=principal.user_id
         )
         for before in candidates:
-            item = items.read_item(session, before.item_id)
+            # The task's row is locked (or SQLite's writer lock held): now its item's.
+            item = items.read_item(session, before.item_id, lock=True)
             assert item is not None
             spec = workflow_service.get_spec(ctx, item.workflow_id, item.workflow_version)
             hold = now + assignment.hold_for(ctx, spec)
@@ -121,6 +122,7 @@ def claim_next(
                     _assigned_event_data(session, before, principal),
                     now,
                     outbox=_assigned_notices(ctx, session, task, now, item, spec),
+                    head=(item.audit_seq, item.audit_hash),
                 )
                 after = items.read_item(session, task.item_id)
                 assert after is not None
@@ -297,9 +299,14 @@ def get_task(ctx: Context, task_id: int, principal: Principal | None = None) -> 
 
 
 def _visible_task(
-    ctx: Context, session: Session, task_id: int, principal: Principal | None
+    ctx: Context,
+    session: Session,
+    task_id: int,
+    principal: Principal | None,
+    *,
+    lock: bool = False,
 ) -> rows.TaskRow:
-    task = tasks.read_task(session, task_id)
+    task = tasks.read_task(session, task_id, lock=lock)
     if task is None:
         raise errors.TaskNotFound(task_id=task_id)
     if principal is not None:
@@ -322,7 +329,8 @@ def decide_and_read(
 ) -> TaskView:
     """`decide`, and the task and item as they stand after it: one transaction throughout."""
     with engine.transaction(ctx.sessions) as session:
-        task = _visible_task(ctx, session, task_id, principal)
+        # Task, then item, locked in the order claims lock them.
+        task = _visible_task(ctx, session, task_id, principal, lock=True)
         result, item, spec, pending = _decide(ctx, session, principal, task, decision)
         after = items.read_item(session, item.id)
         assert after is not None
@@ -353,7 +361,7 @@ def _decide(
         and principal.role is not Role.ADMIN
     ):
         raise errors.TaskNotAssigned(task_id=task_id)
-    item = items.read_item(session, task.item_id)
+    item = items.read_item(session, task.item_id, lock=True)
     assert item is not None
     spec = workflow_service.get_spec(ctx, item.workflow_id, item.workflow_version)
     if not principal.may_access(spec.name):
@@ -438,6 +446,14 @@ def _decide(
             tasks.cancel_tasks_for_item(session, item.id)
             tally_data = {"consensus": task.kind}
     if not pending:
+        if (
+            item.gold_label is None
+            and label is not None
+            and (not rejected or decision.label is not None)
+        ):
+            # Before the state change: the shared counters it and count_decision bump
+            # (one row per workflow and day) stay locked for as short a time as can be.
+            training.record_label(session, item, spec, label, now)
         state.set_item_state(
             session,
             state.StateChange(
@@ -461,6 +477,8 @@ def _decide(
                     **tally_data,
                 },
                 values=columns,
+                # Read locked above; a vote may have written to the chain since.
+                head=None if voting else (item.audit_seq, item.audit_hash),
                 # A gold item's decision reaches no application and no channel.
                 outbox=[]
                 if item.gold_label is not None
@@ -484,8 +502,6 @@ def _decide(
                 # Their decisions stop counting: every process recomputes the threshold.
                 calibration.count_decision(session, item.workflow_id)
         else:
-            if label is not None and (not rejected or decision.label is not None):
-                training.record_label(session, item, spec, label, now)
             calibration.count_decision(session, item.workflow_id)
     if voting:
         # A vote may change its task's row further (a tally, a tie-break).

@@ -52,11 +52,13 @@ def lock_item(session: Session, item_id: int) -> None:
         ).first()
 
 
-def read_item(session: Session, item_id: int) -> rows.ItemRow | None:
-    return cast(
-        "rows.ItemRow | None",
-        session.execute(sa.select(t.items).where(t.items.c.id == item_id)).first(),
-    )
+def read_item(session: Session, item_id: int, *, lock: bool = False) -> rows.ItemRow | None:
+    """The item; `lock`: hold its row until the transaction ends (PostgreSQL; SQLite
+    serialises writers), so its audit head stays the one read."""
+    query = sa.select(t.items).where(t.items.c.id == item_id)
+    if lock and engine.dialect_name(session) == "postgresql":
+        query = query.with_for_update()
+    return cast("rows.ItemRow | None", session.execute(query).first())
 
 
 def list_items_by_idempotency_keys(

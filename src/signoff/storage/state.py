@@ -70,10 +70,11 @@ def append_item_event(
     data: dict[str, Any],
     now: datetime,
     outbox: Sequence[OutboxMessage] = (),
+    head: tuple[int, str] | None = None,
 ) -> bool:
     """Record an event (and the messages it causes) on an item's chain, state unchanged.
 
-    False on conflict.
+    `head`: as StateChange.head. False on conflict.
     """
     change = StateChange(
         item_id=item_id,
@@ -83,6 +84,7 @@ def append_item_event(
         actor=actor,
         data=data,
         outbox=list(outbox),
+        head=head,
     )
     return bool(set_item_states(session, [change], now))
 

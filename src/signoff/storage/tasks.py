@@ -20,11 +20,12 @@ def create_tasks(session: Session, rows: list[dict[str, Any]]) -> None:
         session.execute(sa.insert(t.review_tasks), rows)
 
 
-def read_task(session: Session, task_id: int) -> rows.TaskRow | None:
-    return cast(
-        "rows.TaskRow | None",
-        session.execute(sa.select(t.review_tasks).where(t.review_tasks.c.id == task_id)).first(),
-    )
+def read_task(session: Session, task_id: int, *, lock: bool = False) -> rows.TaskRow | None:
+    """The task; `lock`: hold its row until the transaction ends (PostgreSQL)."""
+    query = sa.select(t.review_tasks).where(t.review_tasks.c.id == task_id)
+    if lock and engine.dialect_name(session) == "postgresql":
+        query = query.with_for_update()
+    return cast("rows.TaskRow | None", session.execute(query).first())
 
 
 def list_tasks_for_item(session: Session, item_id: int) -> list[rows.TaskRow]:
