@@ -62,9 +62,12 @@ def _recompute(
     return entry
 
 
-def count_decision(session: Session, workflow_id: int) -> None:
-    """A person decided an item of this workflow: the evidence changed (in its transaction)."""
-    learning.count_decision(session, workflow_id)
+def count_decision(session: Session, workflow_id: int, item_id: int = 0) -> None:
+    """A person decided an item of this workflow: the evidence changed (in its transaction).
+
+    The item picks the counter's shard, so decisions on different items do not queue.
+    """
+    learning.count_decision(session, workflow_id, item_id)
 
 
 def observations(

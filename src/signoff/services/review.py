@@ -502,7 +502,7 @@ def _decide(
                 # Their decisions stop counting: every process recomputes the threshold.
                 calibration.count_decision(session, item.workflow_id)
         else:
-            calibration.count_decision(session, item.workflow_id)
+            calibration.count_decision(session, item.workflow_id, item.id)
     if voting:
         # A vote may change its task's row further (a tally, a tie-break).
         decided = tasks.read_task(session, task_id)

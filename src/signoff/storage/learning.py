@@ -20,21 +20,29 @@ def _insert(session: Session) -> Any:
     return dialect.insert(_STATE)
 
 
-def count_decision(session: Session, workflow_id: int) -> None:
-    """Add one human decision to the workflow's counter (inside the decision's transaction)."""
-    statement = _insert(session).values(workflow_id=workflow_id, decisions=1)
+#: Rows each workflow's decision counter is split into (see tables.decision_counts).
+SHARDS = 8
+
+
+def count_decision(session: Session, workflow_id: int, shard: int = 0) -> None:
+    """Add one human decision to the workflow's counter (inside the decision's transaction);
+    `shard`: any number, taken modulo SHARDS (the item id spreads concurrent decisions)."""
+    table = t.decision_counts
+    dialect = postgresql if engine.dialect_name(session) == "postgresql" else sqlite
+    statement = dialect.insert(table).values(workflow_id=workflow_id, shard=shard % SHARDS, n=1)
     session.execute(
         statement.on_conflict_do_update(
-            index_elements=[_STATE.c.workflow_id],
-            set_={"decisions": _STATE.c.decisions + 1},
+            index_elements=[table.c.workflow_id, table.c.shard], set_={"n": table.c.n + 1}
         )
     )
 
 
 def read_decisions(session: Session, workflow_id: int) -> int:
-    """How many human decisions the workflow has had (one primary-key lookup)."""
+    """How many human decisions the workflow has had (its SHARDS rows added up)."""
     value = session.execute(
-        sa.select(_STATE.c.decisions).where(_STATE.c.workflow_id == workflow_id)
+        sa.select(sa.func.sum(t.decision_counts.c.n)).where(
+            t.decision_counts.c.workflow_id == workflow_id
+        )
     ).scalar()
     return int(value or 0)
 
@@ -45,7 +53,7 @@ def claim_retrain(
     """Take the workflow's retrain lease unless another owner holds it unexpired."""
     session.execute(
         _insert(session)
-        .values(workflow_id=workflow_id, decisions=0)
+        .values(workflow_id=workflow_id)
         .on_conflict_do_nothing(index_elements=[_STATE.c.workflow_id])
     )
     result = session.execute(

@@ -57,13 +57,22 @@ def bucket_of(confidence: float, bins: int = BINS) -> int:
     return int(math.floor(confidence * bins))
 
 
+#: Rows each decision counter of a (workflow, day, route, ...) is split into: concurrent
+#: decisions of different items add to different rows instead of queueing on one.
+SHARDS = 8
+
+
+def shard_of(item_id: int) -> int:
+    return item_id % SHARDS
+
+
 def record(session: Session, decided_ids: Sequence[int], routed_ids: Sequence[int]) -> None:
     """Count items just decided and just routed (read back from their updated rows)."""
     i = t.items.c
     if decided_ids:
         rows = session.execute(
             sa.select(
-                i.workflow_id, i.created_at, i.decided_at, i.route, i.qa_sample, i.override
+                i.id, i.workflow_id, i.created_at, i.decided_at, i.route, i.qa_sample, i.override
             ).where(
                 i.id.in_(sorted(set(decided_ids))),
                 i.decided_at.is_not(None),
@@ -75,12 +84,14 @@ def record(session: Session, decided_ids: Sequence[int], routed_ids: Sequence[in
         times: Counter[tuple[Any, ...]] = Counter()
         for r in rows:
             seconds = (r.decided_at - r.created_at).total_seconds()
+            shard = shard_of(int(r.id))
             times[
                 (
                     int(r.workflow_id),
                     _day(r.decided_at),
                     r.route or NO_ROUTE,
                     durations.bucket_of(seconds),
+                    shard,
                 )
             ] += 1
             key: tuple[Any, ...] = (
@@ -88,20 +99,21 @@ def record(session: Session, decided_ids: Sequence[int], routed_ids: Sequence[in
                 _day(r.decided_at),
                 r.route or NO_ROUTE,
                 bool(r.qa_sample),
+                shard,
             )
             counts[key] += 1
             overrides[key] += 1 if r.override is True else 0
         _add(
             session,
             t.decision_rollups,
-            ("workflow_id", "day", "route", "qa_sample"),
+            ("workflow_id", "day", "route", "qa_sample", "shard"),
             [{"n": n, "overridden": overrides[k]} for k, n in sorted(counts.items())],
             sorted(counts),
         )
         _add(
             session,
             t.decision_time_rollups,
-            ("workflow_id", "day", "route", "bucket"),
+            ("workflow_id", "day", "route", "bucket", "shard"),
             [{"n": n} for _, n in sorted(times.items())],
             sorted(times),
         )

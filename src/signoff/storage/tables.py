@@ -390,9 +390,19 @@ learning_state = sa.Table(
     "learning_state",
     metadata,
     sa.Column("workflow_id", BigId, sa.ForeignKey("workflows.id"), primary_key=True),
-    sa.Column("decisions", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("retrain_owner", sa.String(64), nullable=True),
     sa.Column("retrain_lease_expires_at", UTCDateTime, nullable=True),
+)
+
+# Human decisions per workflow (0013), the counter thresholds are revalidated against:
+# SHARDS rows per workflow (storage/learning.py), so concurrent decisions do not queue
+# on one row; the count is their sum.
+decision_counts = sa.Table(
+    "decision_counts",
+    metadata,
+    sa.Column("workflow_id", BigId, sa.ForeignKey("workflows.id"), primary_key=True),
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
+    sa.Column("n", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 labelled_examples = sa.Table(
@@ -472,7 +482,8 @@ digest_entries = sa.Table(
 )
 
 # Dashboard rollups (0008), written by storage/rollups.py in the decision's transaction.
-# `route` is '' where the item has none (key columns cannot be NULL).
+# `route` is '' where the item has none (key columns cannot be NULL). The counters a
+# person's decision adds to are split in `shard`s (0013; readers add them up).
 decision_rollups = sa.Table(
     "decision_rollups",
     metadata,
@@ -480,6 +491,7 @@ decision_rollups = sa.Table(
     sa.Column("day", sa.String(10), primary_key=True),
     sa.Column("route", sa.String(8), primary_key=True),
     sa.Column("qa_sample", sa.Boolean, primary_key=True),
+    sa.Column("shard", sa.SmallInteger, primary_key=True, server_default="0"),
     sa.Column("n", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("overridden", sa.BigInteger, nullable=False, server_default="0"),
 )
@@ -503,6 +515,7 @@ decision_time_rollups = sa.Table(
     sa.Column("day", sa.String(10), primary_key=True),
     sa.Column("route", sa.String(8), primary_key=True),
     sa.Column("bucket", sa.Integer, primary_key=True),
+    sa.Column("shard", sa.SmallInteger, primary_key=True, server_default="0"),
     sa.Column("n", sa.BigInteger, nullable=False, server_default="0"),
 )
 
