@@ -212,6 +212,26 @@ def test_a_reviewer_never_claims_sees_or_decides_another_orgs_task(
     assert assign.status_code == 422 and assign.json()["field"] == "assignee", assign.text
 
 
+def test_a_reviewer_with_nothing_of_their_org_waiting_never_takes_another_orgs_task(
+    client: TestClient, tenants: tuple[Tenant, Tenant]
+) -> None:
+    acme, globex = tenants
+    claimed = client.post(f"{API}/reviews/claim", headers=_auth(acme.reviewer))
+    assert claimed.status_code == 200 and claimed.json()["id"] == acme.task, claimed.text
+    decided = client.post(
+        f"{API}/tasks/{acme.task}/decision",
+        json={"outcome": "approved"},
+        headers=_auth(acme.reviewer),
+    )
+    assert decided.status_code == 200, decided.text
+    # Only globex's task is waiting now: acme's reviewer is told nothing is.
+    nothing = client.post(f"{API}/reviews/claim", headers=_auth(acme.reviewer))
+    assert nothing.status_code == 204, nothing.text
+    theirs = client.post(f"{API}/reviews/claim", headers=_auth(globex.reviewer))
+    assert theirs.status_code == 200 and theirs.json()["id"] == globex.task, theirs.text
+    assert theirs.json()["assignee_id"] is not None
+
+
 def test_metrics_count_only_the_callers_org(
     client: TestClient, keys: Keys, tenants: tuple[Tenant, Tenant]
 ) -> None:

@@ -158,9 +158,10 @@ def test_a_workflow_that_is_not_a_mapping_is_refused(data: Any) -> None:
     assert "mapping" in exc.detail
 
 
-def test_text_that_is_not_yaml_is_refused_as_invalid_workflow() -> None:
+@pytest.mark.parametrize("text", ["name: [unclosed\nlabels: {", "\x00", "name: a\x07b"])
+def test_text_that_is_not_yaml_is_refused_as_invalid_workflow(text: str) -> None:
     with pytest.raises(errors.InvalidWorkflow) as raised:
-        load_workflow_text("name: [unclosed\nlabels: {")
+        load_workflow_text(text)
     assert "not valid YAML" in raised.value.detail
 
 

@@ -115,7 +115,12 @@ def _load_json(text: str) -> Any:
 
 
 def _load_yaml(text: str, bounds: SourceLimits) -> Any:
-    loader = _BoundedLoader(text, bounds)
+    try:
+        loader = _BoundedLoader(text, bounds)
+    except yaml.YAMLError as exc:  # the reader refuses control characters up front
+        raise errors.InvalidWorkflow(
+            f"the workflow is not valid YAML/JSON: {exc}", field="(source)"
+        ) from None
     try:
         return loader.get_single_data()
     except _TooComplex as exc:

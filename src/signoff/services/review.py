@@ -57,9 +57,13 @@ def _workflow_ids(
             # The answer a missing workflow gets, so existence does not leak.
             raise errors.WorkflowNotFound(f"no workflow named {workflow!r}", workflow=workflow)
         return [view.id]
-    if principal.workflows is None:
+    names = principal.workflows
+    if principal.org_workflows is not None:
+        # An org's reviewer takes only their org's tasks (within any restriction of theirs).
+        names = sorted(n for n in principal.org_workflows if principal.may_access(n))
+    if names is None:
         return None
-    rows = [workflows.read_workflow(session, n) for n in principal.workflows]
+    rows = [workflows.read_workflow(session, n) for n in names]
     return [r.id for r in rows if r is not None]
 
 
