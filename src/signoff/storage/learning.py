@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from signoff.storage import engine
+from signoff.storage import engine, rollups
 from signoff.storage import tables as t
 
 _STATE = t.learning_state
@@ -20,16 +20,14 @@ def _insert(session: Session) -> Any:
     return dialect.insert(_STATE)
 
 
-#: Rows each workflow's decision counter is split into (see tables.decision_counts).
-SHARDS = 8
-
-
-def count_decision(session: Session, workflow_id: int, shard: int = 0) -> None:
-    """Add one human decision to the workflow's counter (inside the decision's transaction);
-    `shard`: any number, taken modulo SHARDS (the item id spreads concurrent decisions)."""
+def count_decision(session: Session, workflow_id: int, item_id: int = 0) -> None:
+    """Add one human decision to the workflow's counter (inside the decision's transaction),
+    in the item's shard (rollups.shard_of, as the dashboard's counters)."""
     table = t.decision_counts
     dialect = postgresql if engine.dialect_name(session) == "postgresql" else sqlite
-    statement = dialect.insert(table).values(workflow_id=workflow_id, shard=shard % SHARDS, n=1)
+    statement = dialect.insert(table).values(
+        workflow_id=workflow_id, shard=rollups.shard_of(item_id), n=1
+    )
     session.execute(
         statement.on_conflict_do_update(
             index_elements=[table.c.workflow_id, table.c.shard], set_={"n": table.c.n + 1}
@@ -38,7 +36,7 @@ def count_decision(session: Session, workflow_id: int, shard: int = 0) -> None:
 
 
 def read_decisions(session: Session, workflow_id: int) -> int:
-    """How many human decisions the workflow has had (its SHARDS rows added up)."""
+    """How many human decisions the workflow has had (its shards added up)."""
     value = session.execute(
         sa.select(sa.func.sum(t.decision_counts.c.n)).where(
             t.decision_counts.c.workflow_id == workflow_id

@@ -395,7 +395,7 @@ learning_state = sa.Table(
 )
 
 # Human decisions per workflow (0013), the counter thresholds are revalidated against:
-# SHARDS rows per workflow (storage/learning.py), so concurrent decisions do not queue
+# rollups.SHARDS rows per workflow (storage/learning.py), so concurrent decisions do not queue
 # on one row; the count is their sum.
 decision_counts = sa.Table(
     "decision_counts",
