@@ -9,6 +9,8 @@ and the run ends with the invariant checker.
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from collections import Counter
@@ -18,6 +20,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from tests.acceptance import test_crash_recovery as processes
 from tests.faults import flows, invariants
 from tests.faults import stack as stacks
 from tests.faults import traffic as wire
@@ -188,3 +191,85 @@ def test_two_serve_and_two_worker_processes_do_no_work_twice_and_fire_each_timer
     total = sum(counted.values(), Counter())
     assert total == Counter(dict.fromkeys(TIMERS, human - REVIEWED)), counted
     invariants.assert_holds(stack.url, stack.traffic, receiver, secret_key=stacks.SECRET_KEY)
+
+
+def _serving(stack: stacks.Stack) -> list[int]:
+    """Pids of `serve --processes` processes that said they started, in order."""
+    return [
+        int(line.split("pid=")[1].split()[0])
+        for line in stack.deploy.logs["serve"].read_text(errors="replace").splitlines()
+        if "action=serve_process_started" in line
+    ]
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("fault_db_url", [PG], indirect=True)
+def test_serve_processes_share_one_port_and_a_killed_one_is_replaced(
+    stack: stacks.Stack, receiver: wire.Receiver
+) -> None:
+    stack.deploy.env.update(ENV)
+    stack.prepare(flows.workflow(receiver.url))
+    port = processes._free_port()
+    stack.deploy.start("serve", "serve", "--port", str(port), "--processes", "2")
+    stack.base = f"http://127.0.0.1:{port}"
+    stack.wait(stack.ready, "a ready serve", alive=("serve",))
+    first = stack.wait(
+        lambda: _serving(stack) if len(_serving(stack)) == 2 else None, "2 processes"
+    )
+    assert len(set(first)) == 2 and stack.deploy.processes["serve"].pid not in first
+    log = stack.deploy.logs["serve"].read_text(errors="replace")
+    assert all(f"-{pid}-" in log for pid in first)  # each process runs its own workers
+
+    apps = [stack.app() for _ in range(4)]  # four connections to the one port
+    half = ITEMS // 2
+    for n in range(half):
+        response = apps[n % 4].post(
+            "/api/v1/workflows/faults/items",
+            json={"content": flows.content(n), "external_id": f"doc-{n}"},
+            headers={"Idempotency-Key": f"doc-{n}"},
+        )
+        assert response.status_code == 201, response.text
+
+    # One process dies hard; the others keep serving and a new one takes its place.
+    os.kill(first[0], signal.SIGKILL)
+    replaced = stack.wait(
+        lambda: _serving(stack) if len(_serving(stack)) == 3 else None,
+        "a replacement process",
+        alive=("serve",),
+    )
+    assert replaced[2] not in first
+    stack.wait(stack.ready, "serve ready again", alive=("serve",))
+    apps = [stack.app() for _ in range(4)]  # the old connections may have gone with it
+    for n in range(half, ITEMS):
+        response = apps[n % 4].post(
+            "/api/v1/workflows/faults/items",
+            json={"content": flows.content(n), "external_id": f"doc-{n}"},
+            headers={"Idempotency-Key": f"doc-{n}"},
+        )
+        assert response.status_code == 201, response.text
+    reviewer = stack.reviewer(1)
+    tasks = "SELECT count(*) FROM review_tasks"
+    stack.wait(lambda: _rows(stack.url, tasks)[0][0] == ITEMS // 2, "every human task")
+    decided: list[tuple[int, int]] = []
+    _review(reviewer, ITEMS // 2, decided)
+    assert len({task for task, _ in decided}) == ITEMS // 2
+
+    def settled() -> bool:
+        final = [s for s in flows.states(stack.url).values() if s in flows.FINAL]
+        return len(final) == ITEMS and flows.pending_webhooks(stack.url) == 0
+
+    stack.wait(settled, "every item decided and delivered", alive=("serve",))
+    invariants.assert_holds(stack.url, stack.traffic, receiver, secret_key=stacks.SECRET_KEY)
+
+    # Stopping the command stops every process it started.
+    supervisor = stack.deploy.processes["serve"]
+    supervisor.terminate()
+    assert supervisor.wait(timeout=60) == 0
+    stack.wait(lambda: all(_gone(pid) for pid in replaced), "every serve process stopped")

@@ -284,6 +284,19 @@ def test_serve_on_a_database_it_cannot_reach_exits_with_a_message(pg_template: s
     assert_refused(result, "database error", "does not exist")
 
 
+def test_serve_from_several_processes_on_sqlite_is_refused_naming_postgresql(
+    sqlite_url: str,
+) -> None:
+    result = run(sqlite_url, "serve", "--port", str(_free_port()), "--processes", "2", timeout=30)
+    assert_refused(result, "--processes needs PostgreSQL")
+
+
+def test_serve_from_no_processes_is_refused(sqlite_url: str) -> None:
+    result = run(sqlite_url, "serve", "--processes", "0", timeout=30)
+    assert result.returncode == 2 and "--processes" in output(result)
+    assert "Traceback" not in output(result)
+
+
 def test_db_upgrade_makes_a_never_migrated_database_usable(empty_db_url: str) -> None:
     upgraded = run(empty_db_url, "db", "upgrade")
     assert_ok(upgraded)

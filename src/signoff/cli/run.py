@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import signal
 import threading
 from typing import Annotated, Any
@@ -9,7 +11,9 @@ from typing import Annotated, Any
 import typer
 
 from signoff import installation
-from signoff.cli.common import console, friendly, open_context
+from signoff.cli.common import console, friendly, open_context, settle_heap
+
+log = logging.getLogger(__name__)
 
 HostOption = Annotated[
     str | None,
@@ -50,6 +54,7 @@ def worker(
     port = health_port or ctx.settings.worker.health_port
     probes = _serve_probes(ctx, pool, ctx.settings.host, port) if port else None
     where = f"; /readyz on {ctx.settings.host}:{port}" if port else ""
+    settle_heap()
     console.print(f"worker {pool.name} running ({pool.concurrency} threads{where}); Ctrl-C to stop")
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -75,6 +80,16 @@ def _serve_probes(ctx: Any, pool: Any, host: str, port: int) -> Any:
     return server
 
 
+ProcessesOption = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        max=64,
+        help="Serve from this many processes on one port, to use the host's cores (PostgreSQL)",
+    ),
+]
+
+
 @friendly
 def serve(
     host: HostOption = None,
@@ -85,26 +100,87 @@ def serve(
             help="Run workers in this process; --no-workers when `signoff worker` processes do"
         ),
     ] = True,
+    processes: ProcessesOption = 1,
 ) -> None:
     """Serve the API and UI, with workers in the same process."""
     import uvicorn
 
-    from signoff.app import create_app
-    from signoff.workers.runner import WorkerPool
-
     ctx = open_context()
     settings = ctx.settings
     installation.check_bind(settings, host or settings.host)
-    pool = WorkerPool(ctx) if workers and settings.worker.enabled else None
-    if pool:
-        pool.start()
-    application = create_app(ctx=ctx, workers=pool)
-    url = f"http://{host or settings.host}:{port or settings.port}"
+    host, port = host or settings.host, port or settings.port
+    url = f"http://{host}:{port}"
+    if processes > 1:
+        if ctx.engine.dialect.name != "postgresql":
+            console.print(
+                "[red]error:[/red] --processes needs PostgreSQL: live pages and caches "
+                "of several processes stay in step through it; on SQLite serve from one"
+            )
+            raise typer.Exit(2)
+        ctx.engine.dispose()
+        # Each process builds its own context (and workers) from the same settings.
+        os.environ[_PROCESS_WORKERS] = "1" if workers and settings.worker.enabled else "0"
+        console.print(f"signoff serving at {url} from {processes} processes")
+        uvicorn.run(
+            f"{__name__}:process_app",
+            factory=True,
+            workers=processes,
+            host=host,
+            port=port,
+            log_level="warning",
+        )
+        return
+    pool = _start_pool(ctx, workers)
+    application = _app(ctx, pool)
+    settle_heap()
     console.print(f"signoff serving at {url}")
     try:
-        uvicorn.run(
-            application, host=host or settings.host, port=port or settings.port, log_level="warning"
-        )
+        uvicorn.run(application, host=host, port=port, log_level="warning")
     finally:
         if pool:
             pool.stop()
+
+
+#: How `serve --processes` tells its processes whether to run workers.
+_PROCESS_WORKERS = "SIGNOFF_SERVE_PROCESS_WORKERS"
+
+
+def _start_pool(ctx: Any, workers: bool) -> Any:
+    from signoff.workers.runner import WorkerPool
+
+    if not (workers and ctx.settings.worker.enabled):
+        return None
+    pool = WorkerPool(ctx)
+    pool.start()
+    return pool
+
+
+def _app(ctx: Any, pool: Any) -> Any:
+    from signoff.app import create_app
+
+    return create_app(ctx=ctx, workers=pool)
+
+
+def process_app() -> Any:
+    """The app of one of `serve --processes N`'s processes: its own context and workers,
+    which stop when the process does."""
+    from contextlib import asynccontextmanager
+
+    ctx = open_context()
+    pool = _start_pool(ctx, os.environ.get(_PROCESS_WORKERS) == "1")
+    application = _app(ctx, pool)
+    inner = application.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> Any:
+        try:
+            async with inner(app) as state:
+                yield state
+        finally:
+            if pool:
+                pool.stop()
+
+    application.router.lifespan_context = lifespan
+    settle_heap()
+    log.info("action=serve_process_started pid=%s workers=%s", os.getpid(), pool is not None)
+    return application

@@ -396,7 +396,7 @@ def authenticate_key(ctx: Context, token: str) -> Principal:
     if not token.startswith(KEY_PREFIX) or token.count("_") < 2:
         raise errors.Unauthorized("invalid API key")
     prefix, _, secret = token[len(KEY_PREFIX) :].partition("_")
-    with ctx.sessions() as session:
+    with engine.reading(ctx.sessions) as session:
         key = users.read_api_key_with_user(session, prefix)
         tenancy = _tenancy(session, key.org_id) if key is not None else _PLATFORM
     if key is None or key.revoked_at is not None:
