@@ -17,6 +17,7 @@ import random
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from datetime import UTC, datetime
@@ -45,7 +46,7 @@ RUNS = (
     [(s, 0.0, 1) for s in STRATEGIES]
     + [(s, PAUSE, 1) for s in STRATEGIES]
     + [(s, PAUSE, 2) for s in ("pull", "round_robin")]
-    + [(s, SLOW_PAUSE, 1) for s in ("pull", "round_robin")]
+    + [(s, SLOW_PAUSE, n) for n in (1, 2) for s in ("pull", "round_robin")]
 )
 
 _ASSIGNMENT = {
@@ -131,21 +132,35 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _serve(url: str) -> tuple[subprocess.Popen[bytes], str]:
+def _serve(url: str, processes: int = 1) -> tuple[subprocess.Popen[bytes], str]:
+    """`signoff serve --no-workers` (from `processes` processes), ready: its URL."""
     port = _free_port()
     env = {
         **os.environ,
         "SIGNOFF_DATABASE_URL": url,
         "SIGNOFF_ENVIRONMENT": "development",
         "SIGNOFF_OUTBOUND__ALLOW": "127.0.0.1",
+        "SIGNOFF_LOG_LEVEL": "INFO",
     }
     script = Path(sys.executable).parent / "signoff"
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - read while the process runs, closed with it
     process = subprocess.Popen(
-        [str(script), "serve", "--no-workers", "--host", "127.0.0.1", "--port", str(port)],
+        [str(script), "serve", "--no-workers", "--host", "127.0.0.1", "--port", str(port)]
+        + (["--processes", str(processes)] if processes > 1 else []),
         env=env,
         stdout=subprocess.DEVNULL,
+        stderr=log,
     )
     base = f"http://127.0.0.1:{port}"
+
+    def started() -> int:
+        log.seek(0)
+        return log.read().count(b"action=serve_process_started")
+
+    deadline = time.monotonic() + 60
+    # Every process up, not only the first: one still starting would take CPU from the run.
+    while processes > 1 and started() < processes and time.monotonic() < deadline:
+        time.sleep(0.2)
     if wait_until_up(f"{base}/healthz", 60):
         return process, base
     process.kill()
@@ -197,13 +212,12 @@ def measure(
     """Claim and decision p50/p99 (ms) of REVIEWERS reviewers looping claim → decide over
     HTTP; `think_seconds`: each reviewer's pause after a decision (0: back to back, the
     server saturated; people reading an item pause for seconds). `processes`: that many
-    `signoff serve` processes, each reviewer connected to one of them in turn (as a load
-    balancer spreads connections)."""
+    processes serving one port (`signoff serve --processes`)."""
     started = time.perf_counter()
     keys = _seed(ctx, strategy, n_tasks)
     seed_seconds = time.perf_counter() - started
     alone = _in_process(ctx)
-    servers = [_serve(ctx.settings.database_url) for _ in range(processes)]
+    server, base = _serve(ctx.settings.database_url, processes)
     latencies: list[float] = []
     decision_latencies: list[float] = []
     failures: list[str] = []
@@ -244,10 +258,7 @@ def measure(
 
     load_before = os.getloadavg()
     try:
-        threads = [
-            threading.Thread(target=reviewer, args=(k, servers[i % processes][1]))
-            for i, k in enumerate(keys)
-        ]
+        threads = [threading.Thread(target=reviewer, args=(k, base)) for k in keys]
         run_started = time.perf_counter()
         for thread in threads:
             thread.start()
@@ -255,10 +266,8 @@ def measure(
             thread.join()
         run_seconds = time.perf_counter() - run_started
     finally:
-        for process, _ in servers:
-            process.terminate()
-        for process, _ in servers:
-            process.wait(30)
+        server.terminate()
+        server.wait(30)
     load_after = os.getloadavg()
     if not latencies:
         raise RuntimeError(f"no claim succeeded: {failures[:5]}")
@@ -301,8 +310,8 @@ def render(results: list[dict[str, Any]]) -> list[str]:
         "",
         f"{REVIEWERS} reviewers, each a thread with its own HTTP connection, loop",
         f"`POST /api/v1/reviews/claim` → `POST /api/v1/tasks/{{id}}/decision` {CLAIMS_EACH} times",
-        "against live `signoff serve --no-workers` processes on PostgreSQL (with two, each",
-        "reviewer talks to one of them, as a load balancer spreads connections); the backlog",
+        "against a live `signoff serve --no-workers` on PostgreSQL (serve processes 2:",
+        "`--processes 2`, two processes on one port); the backlog",
         "is seeded by SQL (`bench/claims.py`, `python -m bench.claims`). Latency is the round",
         "trip as the client sees it, with the other reviewers' requests running at the same",
         "time. A pause of 0 sends the next claim the moment a decision returns: 50 clients",

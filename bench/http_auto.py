@@ -55,12 +55,16 @@ def _env(url: str) -> dict[str, str]:
     }
 
 
-def _start(url: str, separate_workers: bool) -> tuple[list[subprocess.Popen[bytes]], str]:
+def _start(
+    url: str, separate_workers: bool, processes: int = 1
+) -> tuple[list[subprocess.Popen[bytes]], str]:
     script = str(Path(sys.executable).parent / "signoff")
     port = _free_port()
     serve = [script, "serve", "--host", "127.0.0.1", "--port", str(port)]
     if separate_workers:
         serve.append("--no-workers")
+    if processes > 1:
+        serve += ["--processes", str(processes)]
     quiet: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     processes = [subprocess.Popen(serve, env=_env(url), **quiet)]
     if separate_workers:
@@ -84,18 +88,21 @@ def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
             process.kill()
 
 
-def measure(kind: str, n: int, separate_workers: bool) -> dict[str, Any]:
-    """Items/s from the first intake request to the last decision in the database."""
+def measure(kind: str, n: int, separate_workers: bool, processes: int = 1) -> dict[str, Any]:
+    """Items/s from the first intake request to the last decision in the database;
+    `processes`: `serve --processes`, each process with its own worker threads."""
     with Database(kind) as ctx:
         workflow_service.apply_workflow(ctx, WORKFLOW, "bench")
         users.add_user(ctx, "bench@example.com", Role.ADMIN, actor="bench")
         token = users.create_key(ctx, "bench", "bench@example.com")[1]
-        return _drive(ctx.settings.database_url, token, n, separate_workers)
+        return _drive(ctx.settings.database_url, token, n, separate_workers, processes)
 
 
-def _drive(url: str, token: str, n: int, separate_workers: bool) -> dict[str, Any]:
+def _drive(
+    url: str, token: str, n: int, separate_workers: bool, serving: int = 1
+) -> dict[str, Any]:
     engine = sa.create_engine(url)
-    processes, base = _start(url, separate_workers)
+    processes, base = _start(url, separate_workers, serving)
     load_before = os.getloadavg()[0]
     try:
         with httpx.Client(
@@ -139,6 +146,11 @@ def run(n: int) -> list[dict[str, Any]]:
         {"database": "SQLite", "layout": "one `serve`", **measure("sqlite", n, False)},
         {"database": "SQLite", "layout": layout, **measure("sqlite", n, True)},
         {"database": "PostgreSQL", "layout": layout, **measure("postgresql", n, True)},
+        {
+            "database": "PostgreSQL",
+            "layout": "`serve --processes 2` (workers in each)",
+            **measure("postgresql", n, False, 2),
+        },
     ]
 
 

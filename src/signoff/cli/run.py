@@ -80,12 +80,12 @@ def _serve_probes(ctx: Any, pool: Any, host: str, port: int) -> Any:
     return server
 
 
+MAX_PROCESSES = 64
 ProcessesOption = Annotated[
     int,
     typer.Option(
-        min=1,
-        max=64,
-        help="Serve from this many processes on one port, to use the host's cores (PostgreSQL)",
+        metavar="N",
+        help="Processes serving the port, one per core (PostgreSQL)",
     ),
 ]
 
@@ -105,6 +105,9 @@ def serve(
     """Serve the API and UI, with workers in the same process."""
     import uvicorn
 
+    if not 1 <= processes <= MAX_PROCESSES:
+        console.print(f"[red]error:[/red] --processes takes 1 to {MAX_PROCESSES}, not {processes}")
+        raise typer.Exit(2)
     ctx = open_context()
     settings = ctx.settings
     installation.check_bind(settings, host or settings.host)
