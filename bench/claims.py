@@ -185,6 +185,11 @@ def _percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
+def _server_ms(response: httpx.Response) -> float:
+    """The server's time on a request, from its `Server-Timing: app;dur=<ms>` header."""
+    return float(response.headers["server-timing"].partition(";dur=")[2])
+
+
 def _in_process(ctx: Context, claims: int = 200) -> list[float]:
     """Claim latency of one reviewer through the service, no HTTP: the query's own cost."""
     with ctx.sessions() as session:
@@ -220,6 +225,9 @@ def measure(
     server, base = _serve(ctx.settings.database_url, processes)
     latencies: list[float] = []
     decision_latencies: list[float] = []
+    # The server's own share of each round trip (its `Server-Timing` header).
+    server_claims: list[float] = []
+    server_decisions: list[float] = []
     failures: list[str] = []
     lock = threading.Lock()
     barrier = threading.Barrier(REVIEWERS)
@@ -241,6 +249,7 @@ def measure(
                     continue
                 with lock:
                     latencies.append(elapsed)
+                    server_claims.append(_server_ms(claimed))
                 task_id = claimed.json()["id"]
                 t0 = time.perf_counter()
                 decided = client.post(
@@ -252,6 +261,7 @@ def measure(
                         failures.append(f"decision {decided.status_code}")
                     else:
                         decision_latencies.append(elapsed)
+                        server_decisions.append(_server_ms(decided))
                 if think_seconds:
                     # Spread the pauses so the reviewers do not move in lockstep.
                     time.sleep(think_seconds * random.uniform(0.5, 1.5))
@@ -283,6 +293,8 @@ def measure(
         "p99_ms": _percentile(latencies, 99),
         "decision_p50_ms": _percentile(decision_latencies, 50) if decision_latencies else None,
         "decision_p99_ms": _percentile(decision_latencies, 99) if decision_latencies else None,
+        "server_p99_ms": _percentile(server_claims, 99),
+        "server_decision_p99_ms": _percentile(server_decisions, 99) if server_decisions else None,
         "alone_p50_ms": _percentile(alone, 50),
         "alone_p99_ms": _percentile(alone, 99),
         "seed_seconds": seed_seconds,
@@ -324,9 +336,9 @@ def render(results: list[dict[str, Any]]) -> list[str]:
         " (load averages in the table).",
         "",
         "| strategy | open tasks | serve processes | pause s | claims | claim p50 / p99 ms"
-        " | decision p50 / p99 ms | one reviewer in-process claim p50 / p99 ms | failures"
-        " | load avg (before → after) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        " | decision p50 / p99 ms | in the server p99 ms, claim / decision"
+        " | one reviewer in-process claim p50 / p99 ms | failures | load avg (before → after) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
         decision = (
@@ -334,10 +346,15 @@ def render(results: list[dict[str, Any]]) -> list[str]:
             if r.get("decision_p99_ms") is not None
             else "-"
         )
+        server = (
+            f"{r['server_p99_ms']:.1f} / {r['server_decision_p99_ms']:.1f}"
+            if r.get("server_decision_p99_ms") is not None
+            else "-"
+        )
         lines.append(
             f"| {r['strategy']} | {r['tasks']:,} | {r.get('processes', 1)} |"
             f" {r.get('think_seconds', 0):g} | {r['claims']} |"
-            f" {r['p50_ms']:.1f} / {r['p99_ms']:.1f} | {decision} |"
+            f" {r['p50_ms']:.1f} / {r['p99_ms']:.1f} | {decision} | {server} |"
             f" {r['alone_p50_ms']:.1f} / {r['alone_p99_ms']:.1f} | {r.get('failures', 0)} |"
             f" {r['load'][0]:.1f} → {r['load'][1]:.1f} |"
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
@@ -10,6 +11,8 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from signoff import __version__, ui
 from signoff.api import (
@@ -70,12 +73,36 @@ def create_app(
     _add_probes(app, ctx, workers)
 
     app.add_middleware(limits.BodyLimits, max_bytes=settings.limits.max_body_bytes)
+    app.add_middleware(ServerTiming)
     # Outermost, so that refusals by the other middleware carry the headers too.
     app.add_middleware(
         ui_security.SecurityHeaders,
         https=settings.public_url.lower().startswith("https://"),
     )
     return app
+
+
+class ServerTiming:
+    """`Server-Timing: app;dur=<ms>` on every answer: the time this process spent on the
+    request until its answer started, so a client (or a load test) can tell the
+    server's share of a round trip from the network's and its own."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def timed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                took = (time.perf_counter() - started) * 1000
+                MutableHeaders(scope=message).append("Server-Timing", f"app;dur={took:.1f}")
+            await send(message)
+
+        await self.app(scope, receive, timed)
 
 
 def create_probe_app(ctx: Context, workers: Workers) -> FastAPI:
