@@ -120,7 +120,7 @@ def serve(
                 "of several processes stay in step through it; on SQLite serve from one"
             )
             raise typer.Exit(2)
-        ctx.engine.dispose()
+        ctx.close()  # the supervisor serves nothing itself
         # Each process builds its own context (and workers) from the same settings.
         os.environ[_PROCESS_WORKERS] = "1" if workers and settings.worker.enabled else "0"
         console.print(f"signoff serving at {url} from {processes} processes")
