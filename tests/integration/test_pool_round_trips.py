@@ -92,17 +92,21 @@ def test_a_key_lookup_reads_in_autocommit(pg_url: str) -> None:
     ctx = create_context(make_settings(pg_url))
     try:
         keys = Keys(ctx)
+        used: list[Any] = []
         modes: list[bool] = []
 
         @sa.event.listens_for(ctx.engine, "before_cursor_execute")
         def _mode(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
             if "FROM api_keys" in statement:
-                modes.append(bool(conn.connection.dbapi_connection.autocommit))
+                used.append(conn.connection.dbapi_connection)
+                modes.append(bool(used[-1].autocommit))
 
         principal = users.authenticate_key(ctx, keys.reviewer)
         assert principal.email == "reviewer@example.com"
         assert modes == [True]
-        # The connection goes back to the pool as it came: writes still run in transactions.
+        # The connection went back to the pool as it came: whoever takes it next writes
+        # in a transaction.
+        assert used[0].autocommit is False
         with engines.transaction(ctx.sessions) as session:
             assert not session.connection().connection.dbapi_connection.autocommit
     finally:
