@@ -56,15 +56,15 @@ def _env(url: str) -> dict[str, str]:
 
 
 def _start(
-    url: str, separate_workers: bool, processes: int = 1
+    url: str, separate_workers: bool, serving: int = 1
 ) -> tuple[list[subprocess.Popen[bytes]], str]:
     script = str(Path(sys.executable).parent / "signoff")
     port = _free_port()
     serve = [script, "serve", "--host", "127.0.0.1", "--port", str(port)]
     if separate_workers:
         serve.append("--no-workers")
-    if processes > 1:
-        serve += ["--processes", str(processes)]
+    if serving > 1:
+        serve += ["--processes", str(serving)]
     quiet: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     processes = [subprocess.Popen(serve, env=_env(url), **quiet)]
     if separate_workers:

@@ -64,6 +64,23 @@ def _rows(url: str, query: str) -> list[Any]:
         engine.dispose()
 
 
+def _submit(apps: list[httpx.Client], numbers: range) -> None:
+    """Submit items `numbers` (flows.content), each through the next client in turn."""
+    for n in numbers:
+        response = apps[n % len(apps)].post(
+            "/api/v1/workflows/faults/items",
+            json={"content": flows.content(n), "external_id": f"doc-{n}"},
+            headers={"Idempotency-Key": f"doc-{n}"},
+        )
+        assert response.status_code == 201, response.text
+
+
+def _settled(stack: stacks.Stack) -> bool:
+    """Every item decided and every webhook delivered."""
+    final = [s for s in flows.states(stack.url).values() if s in flows.FINAL]
+    return len(final) == ITEMS and flows.pending_webhooks(stack.url) == 0
+
+
 def _fired_in_log(stack: stacks.Stack, name: str) -> Counter[str]:
     """Timers a worker process says it fired, summed over its log."""
     counted: Counter[str] = Counter()
@@ -102,14 +119,7 @@ def test_two_serve_and_two_worker_processes_do_no_work_twice_and_fire_each_timer
     stack.worker("worker-2")
     everyone = ("serve-a", "serve-b", "worker-1", "worker-2")
 
-    for n in range(ITEMS):  # alternately through each API process
-        app = app_a if n % 2 == 0 else app_b
-        response = app.post(
-            "/api/v1/workflows/faults/items",
-            json={"content": flows.content(n), "external_id": f"doc-{n}"},
-            headers={"Idempotency-Key": f"doc-{n}"},
-        )
-        assert response.status_code == 201, response.text
+    _submit([app_a, app_b], range(ITEMS))  # alternately through each API process
     human = ITEMS // 2
     tasks = "SELECT count(*) FROM review_tasks"
     stack.wait(lambda: _rows(stack.url, tasks)[0][0] == human, "every human task", alive=everyone)
@@ -152,11 +162,7 @@ def test_two_serve_and_two_worker_processes_do_no_work_twice_and_fire_each_timer
         "WHERE status IN ('open', 'assigned')",
     )
 
-    def settled() -> bool:
-        final = [s for s in flows.states(stack.url).values() if s in flows.FINAL]
-        return len(final) == ITEMS and flows.pending_webhooks(stack.url) == 0
-
-    stack.wait(settled, "every item decided and delivered", alive=everyone)
+    stack.wait(lambda: _settled(stack), "every item decided and delivered", alive=everyone)
 
     fired = Counter(
         (int(r.item_id), str(r.type))
@@ -193,13 +199,15 @@ def test_two_serve_and_two_worker_processes_do_no_work_twice_and_fire_each_timer
     invariants.assert_holds(stack.url, stack.traffic, receiver, secret_key=stacks.SECRET_KEY)
 
 
-def _serving(stack: stacks.Stack) -> list[int]:
-    """Pids of `serve --processes` processes that said they started, in order."""
-    return [
+def _serving(stack: stacks.Stack, count: int) -> list[int] | None:
+    """Pids of `serve --processes` processes that said they started, in order, once
+    `count` have; None before."""
+    pids = [
         int(line.split("pid=")[1].split()[0])
         for line in stack.deploy.logs["serve"].read_text(errors="replace").splitlines()
         if "action=serve_process_started" in line
     ]
+    return pids if len(pids) == count else None
 
 
 def _gone(pid: int) -> bool:
@@ -220,40 +228,21 @@ def test_serve_processes_share_one_port_and_a_killed_one_is_replaced(
     stack.deploy.start("serve", "serve", "--port", str(port), "--processes", "2")
     stack.base = f"http://127.0.0.1:{port}"
     stack.wait(stack.ready, "a ready serve", alive=("serve",))
-    first = stack.wait(
-        lambda: _serving(stack) if len(_serving(stack)) == 2 else None, "2 processes"
-    )
+    first = stack.wait(lambda: _serving(stack, 2), "2 processes")
     assert len(set(first)) == 2 and stack.deploy.processes["serve"].pid not in first
     log = stack.deploy.logs["serve"].read_text(errors="replace")
     assert all(f"-{pid}-" in log for pid in first)  # each process runs its own workers
 
-    apps = [stack.app() for _ in range(4)]  # four connections to the one port
     half = ITEMS // 2
-    for n in range(half):
-        response = apps[n % 4].post(
-            "/api/v1/workflows/faults/items",
-            json={"content": flows.content(n), "external_id": f"doc-{n}"},
-            headers={"Idempotency-Key": f"doc-{n}"},
-        )
-        assert response.status_code == 201, response.text
+    _submit([stack.app() for _ in range(4)], range(half))  # four connections to one port
 
     # One process dies hard; the others keep serving and a new one takes its place.
     os.kill(first[0], signal.SIGKILL)
-    replaced = stack.wait(
-        lambda: _serving(stack) if len(_serving(stack)) == 3 else None,
-        "a replacement process",
-        alive=("serve",),
-    )
+    replaced = stack.wait(lambda: _serving(stack, 3), "a replacement process", alive=("serve",))
     assert replaced[2] not in first
     stack.wait(stack.ready, "serve ready again", alive=("serve",))
-    apps = [stack.app() for _ in range(4)]  # the old connections may have gone with it
-    for n in range(half, ITEMS):
-        response = apps[n % 4].post(
-            "/api/v1/workflows/faults/items",
-            json={"content": flows.content(n), "external_id": f"doc-{n}"},
-            headers={"Idempotency-Key": f"doc-{n}"},
-        )
-        assert response.status_code == 201, response.text
+    # New connections: the old ones may have gone with the killed process.
+    _submit([stack.app() for _ in range(4)], range(half, ITEMS))
     reviewer = stack.reviewer(1)
     tasks = "SELECT count(*) FROM review_tasks"
     stack.wait(lambda: _rows(stack.url, tasks)[0][0] == ITEMS // 2, "every human task")
@@ -261,11 +250,7 @@ def test_serve_processes_share_one_port_and_a_killed_one_is_replaced(
     _review(reviewer, ITEMS // 2, decided)
     assert len({task for task, _ in decided}) == ITEMS // 2
 
-    def settled() -> bool:
-        final = [s for s in flows.states(stack.url).values() if s in flows.FINAL]
-        return len(final) == ITEMS and flows.pending_webhooks(stack.url) == 0
-
-    stack.wait(settled, "every item decided and delivered", alive=("serve",))
+    stack.wait(lambda: _settled(stack), "every item decided and delivered", alive=("serve",))
     invariants.assert_holds(stack.url, stack.traffic, receiver, secret_key=stacks.SECRET_KEY)
 
     # Stopping the command stops every process it started.

@@ -122,7 +122,7 @@ def serve(
             raise typer.Exit(2)
         ctx.close()  # the supervisor serves nothing itself
         # Each process builds its own context (and workers) from the same settings.
-        os.environ[_PROCESS_WORKERS] = "1" if workers and settings.worker.enabled else "0"
+        os.environ[_PROCESS_WORKERS] = "1" if workers else "0"
         console.print(f"signoff serving at {url} from {processes} processes")
         uvicorn.run(
             f"{__name__}:process_app",
